@@ -1,0 +1,48 @@
+# One command per job. Every target bootstraps .venv from requirements.lock first.
+export TF_USE_LEGACY_KERAS := 1
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONHASHSEED ?= 0
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+UV     := $(VENV)/bin/uv
+UV_VERSION := 0.13.9
+PRESET ?= default
+PIPELINE_ROOT ?= runs/$(PRESET)
+
+.PHONY: env run test lint fmt bench lock clean
+
+env: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml scripts/find_python.sh
+	@PY310=$$(scripts/find_python.sh) && echo "using $$PY310" && \
+	  { [ -x $(PY) ] || $$PY310 -m venv $(VENV); }
+	$(PY) -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	$(UV) pip install -q -p $(PY) -r requirements.lock
+	$(UV) pip install -q -p $(PY) --no-deps -e .
+	@touch $@
+
+run: env
+	$(VENV)/bin/ranker run --preset $(PRESET) --pipeline-root $(PIPELINE_ROOT)
+
+test: env lint
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: env
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: env
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: env
+	$(PY) -m benchmarks.run_all
+
+# Re-resolve the lock file against upstream's TFX 1.16.0 test constraints.
+lock: env
+	$(UV) pip compile requirements.in -c constraints/tfx-1.16.0-test-constraints.txt \
+	  --python-version 3.10 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache
