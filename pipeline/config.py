@@ -104,12 +104,22 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class StabilityConfig:
-    """Divergence detector thresholds (see models/stability.py for their meaning)."""
+    """Divergence detector thresholds; the maths behind each is in models/stability.py.
 
-    spike_ratio: float = 2.0
-    recovery_ratio: float = 1.2
-    ema_alpha: float = 0.1
-    warmup_points: int = 5
+    Counts are in logged points of the loss curve (one every `TrainConfig.log_every_steps` steps).
+    """
+
+    warmup_points: int = 5  # first points never tested for spikes (natural early loss decrease)
+    ema_alpha: float = 0.1  # smoothing of the reference level r_t (EMA of the pre-spike loss)
+    spike_ratio: float = 2.0  # spike starts when loss > spike_ratio * r
+    recovery_ratio: float = 1.2  # spike recovers when loss <= recovery_ratio * r (r frozen at spike start)
+    persist_points: int = 3  # an unrecovered spike must last this many points to be a full divergence
+    end_level_ratio: float | None = 3.0  # full divergence if the final level > this x the best level
+    auc_tolerance: float = 0.02  # AUC "collapsed" when |auc - 0.5| < auc_tolerance ...
+    auc_collapse_points: int = 3  # ... for the last auc_collapse_points points ...
+    auc_learned_margin: float = 0.05  # ... after having reached |auc - 0.5| >= auc_learned_margin
+    require_auc_collapse: bool = False  # loss-based full divergence must be confirmed by AUC collapse
+    block_unresolved_spike: bool = True  # the gate refuses a run that ends inside a too-short spike
 
 
 @dataclass(frozen=True)
@@ -145,6 +155,15 @@ class PipelineConfig:
 
     def replace(self, **sections: Any) -> PipelineConfig:
         return dataclasses.replace(self, **sections)
+
+    def only(self, *sections: str) -> PipelineConfig:
+        """A copy keeping `sections` (and the names) and defaults elsewhere.
+
+        Components receive only the sections they read, so changing e.g. the learning rate leaves the
+        data components' exec properties, and hence their MLMD cache entries, unchanged.
+        """
+        base = PipelineConfig(name=self.name, model_name=self.model_name)
+        return dataclasses.replace(base, **{s: getattr(self, s) for s in sections})
 
 
 def from_dict(cls: type, data: dict[str, Any]):

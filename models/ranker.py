@@ -1,0 +1,149 @@
+"""The multitask ranker: embeddings + dense features -> [DCN-v2 + LayerNorm] -> shared bottom or MMoE -> towers.
+
+Shapes follow the paper's Table 1 family (scaled by `ModelConfig`):
+  x0 = concat(embeddings of ids/categoricals, z-scored dense features)
+  DCN-v2 (optional):  x1 = LayerNorm(x0 + x0 ⊙ (W x0 + b))                 (one cross layer, Wang et al. 2021)
+  shared bottom:      h = relu(W_L ... relu(W_1 x1))
+  MMoE (optional):    h_k = Σ_e softmax(G_k x1)_e · expert_e(x1)   for each task k
+  tower k:            y_k = w_k · relu(V_k h_k) + b_k                        (a logit for binary tasks)
+
+Binary tasks output logits (trained with sigmoid cross-entropy); `watch_time` predicts log1p(seconds) and
+`survey_rating` the 1..5 rating (squared error, masked to surveyed impressions).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+
+from models import features as F
+from pipeline.config import BINARY_TASKS, REGRESSION_TASKS, TASKS, ModelConfig
+
+
+def input_keys() -> list[str]:
+    """Transformed feature names the model consumes."""
+    cat = [*F.ID_FEATURES, *F.CATEGORICAL_FEATURES, *F.BUCKETED_INT_FEATURES]
+    return [F.transformed_name(k) for k in (*cat, *F.DENSE_FEATURES)]
+
+
+def categorical_sizes(vocab_sizes: dict[str, int]) -> dict[str, int]:
+    """Embedding table sizes: vocabulary + OOV sizes for ids/categoricals, fixed bucket counts for ints."""
+    sizes = dict(vocab_sizes)
+    sizes.update(F.BUCKETED_INT_FEATURES)
+    missing = [k for k in (*F.ID_FEATURES, *F.CATEGORICAL_FEATURES) if k not in sizes]
+    if missing:
+        raise ValueError(f"vocabulary sizes missing for {missing}")
+    return sizes
+
+
+def _mlp(x: tf.Tensor, units: tuple[int, ...], prefix: str) -> tf.Tensor:
+    for i, n in enumerate(units):
+        x = tf.keras.layers.Dense(n, activation="relu", name=f"{prefix}_dense_{i}")(x)
+    return x
+
+
+def build_ranker(config: ModelConfig, vocab_sizes: dict[str, int]) -> tf.keras.Model:
+    """Builds the functional Keras model; inputs are the transformed features, outputs one tensor per task."""
+    if config.architecture not in ("shared_bottom", "mmoe"):
+        raise ValueError(f"model.architecture must be 'shared_bottom' or 'mmoe', got {config.architecture!r}")
+    sizes = categorical_sizes(vocab_sizes)
+    inputs: dict[str, tf.keras.Input] = {}
+    parts: list[tf.Tensor] = []
+    for key in (*F.ID_FEATURES, *F.CATEGORICAL_FEATURES, *F.BUCKETED_INT_FEATURES):
+        name = F.transformed_name(key)
+        inputs[name] = tf.keras.Input(shape=(), dtype=tf.int64, name=name)
+        emb = tf.keras.layers.Embedding(sizes[key], config.embedding_dim, name=f"{key}_embedding")
+        parts.append(emb(inputs[name]))
+    dense_inputs = []
+    for key in F.DENSE_FEATURES:
+        name = F.transformed_name(key)
+        inputs[name] = tf.keras.Input(shape=(), dtype=tf.float32, name=name)
+        dense_inputs.append(inputs[name])
+    parts.append(tf.keras.layers.Lambda(lambda xs: tf.stack(xs, axis=-1), name="dense_features")(dense_inputs))
+    x = tf.keras.layers.Concatenate(name="input_concat")(parts)
+    if config.use_dcn:
+        x = tfrs.layers.dcn.Cross(projection_dim=config.dcn_projection_dim, name="dcn_cross")(x)
+        x = tf.keras.layers.LayerNormalization(name="dcn_layer_norm")(x)
+
+    if config.architecture == "shared_bottom":
+        shared = _mlp(x, config.hidden_units, "shared")
+        task_inputs = {task: shared for task in TASKS}
+    else:
+        experts = [_mlp(x, config.expert_units, f"expert_{e}") for e in range(config.num_experts)]
+        stacked = tf.keras.layers.Lambda(lambda es: tf.stack(es, axis=1), name="experts")(experts)
+        task_inputs = {}
+        for task in TASKS:
+            gate = tf.keras.layers.Dense(config.num_experts, activation="softmax", name=f"{task}_gate")(x)
+            task_inputs[task] = tf.keras.layers.Lambda(
+                lambda ge: tf.einsum("be,bed->bd", ge[0], ge[1]), name=f"{task}_mixture"
+            )([gate, stacked])
+
+    outputs = {}
+    for task in TASKS:
+        h = _mlp(task_inputs[task], config.tower_units, f"{task}_tower")
+        bias = 3.0 if task == "survey_rating" else 0.0  # start regression heads near the label scale
+        outputs[task] = tf.keras.layers.Dense(1, name=task, bias_initializer=tf.keras.initializers.Constant(bias))(h)
+    return tf.keras.Model(inputs=inputs, outputs=outputs, name="multitask_ranker")
+
+
+class MaskedMeanSquaredError(tf.keras.losses.Loss):
+    """Squared error averaged over the examples whose mask is 1.
+
+    y_true packs [target, mask] on the last axis:  L = Σ_i m_i (y_i − ŷ_i)² / max(Σ_i m_i, 1).
+    Per-example values are scaled by B / max(Σ m, 1) so Keras' mean over the batch yields exactly L.
+    """
+
+    def __init__(self, name: str = "masked_mse", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+        target, mask = y_true[..., 0], y_true[..., 1]
+        pred = tf.reshape(y_pred, tf.shape(target))
+        per_example = mask * tf.square(target - pred)
+        batch = tf.cast(tf.shape(mask)[0], per_example.dtype)
+        return per_example * batch / tf.maximum(tf.reduce_sum(mask), 1.0)
+
+
+def losses() -> dict[str, tf.keras.losses.Loss]:
+    out: dict[str, tf.keras.losses.Loss] = {
+        t: tf.keras.losses.BinaryCrossentropy(from_logits=True, name=f"{t}_loss") for t in BINARY_TASKS
+    }
+    out["watch_time"] = tf.keras.losses.MeanSquaredError(name="watch_time_loss")
+    out["survey_rating"] = MaskedMeanSquaredError(name="survey_rating_loss")
+    return out
+
+
+def metrics() -> dict[str, list[tf.keras.metrics.Metric]]:
+    out: dict[str, list] = {t: [tf.keras.metrics.AUC(from_logits=True, name="auc")] for t in BINARY_TASKS}
+    out["watch_time"] = [tf.keras.metrics.RootMeanSquaredError(name="rmse")]
+    return out
+
+
+def compile_ranker(
+    model: tf.keras.Model, optimizer: tf.keras.optimizers.Optimizer, config: ModelConfig
+) -> tf.keras.Model:
+    weights = {t: float(config.task_weights.get(t, 1.0)) for t in TASKS}
+    model.compile(optimizer=optimizer, loss=losses(), loss_weights=weights, metrics=metrics())
+    return model
+
+
+def split_labels(transformed: dict[str, tf.Tensor]) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
+    """Splits a transformed batch into (model inputs, labels); labels are [B, 1] ([B, 2] for the survey)."""
+    feats = {k: transformed[k] for k in input_keys()}
+    labels = {t: tf.reshape(transformed[F.label_key(t)], [-1, 1]) for t in (*BINARY_TASKS, "watch_time")}
+    labels["survey_rating"] = tf.stack(
+        [transformed[F.label_key("survey_rating")], transformed[F.transformed_name(F.SURVEY_MASK)]], axis=-1
+    )
+    return feats, labels
+
+
+__all__ = [
+    "REGRESSION_TASKS",
+    "build_ranker",
+    "compile_ranker",
+    "input_keys",
+    "losses",
+    "metrics",
+    "split_labels",
+    "MaskedMeanSquaredError",
+]

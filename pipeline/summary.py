@@ -1,0 +1,145 @@
+"""Reads the latest pipeline run back from MLMD: what was pushed, each gate's verdict, per-task metrics."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import ml_metadata as mlmd
+from ml_metadata.proto import metadata_store_pb2
+
+_OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
+
+
+@dataclass
+class RunSummary:
+    run_id: str = ""
+    elapsed_s: float | None = None
+    pushed: bool = False
+    pushed_destination: str | None = None
+    pushed_version: str | None = None
+    stability_blessed: bool | None = None
+    stability_reason: str | None = None
+    evaluator_blessed: bool | None = None
+    evaluator_failures: list[str] = field(default_factory=list)
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    ingest_counts: dict[str, Any] = field(default_factory=dict)
+    component_seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    def render(self) -> str:
+        def verdict(b: bool | None) -> str:
+            return "n/a (did not run)" if b is None else ("BLESSED" if b else "NOT BLESSED")
+
+        lines = [f"run {self.run_id}" + (f" finished in {self.elapsed_s:.0f}s" if self.elapsed_s else "")]
+        if self.ingest_counts:
+            lines.append("ingest: " + ", ".join(f"{k}={v}" for k, v in sorted(self.ingest_counts.items())))
+        lines.append(f"stability gate: {verdict(self.stability_blessed)}" + _suffix(self.stability_reason))
+        failures = "; ".join(self.evaluator_failures)
+        lines.append(f"evaluator gate: {verdict(self.evaluator_blessed)}" + _suffix(failures))
+        if self.pushed:
+            lines.append(f"pushed: version {self.pushed_version} -> {self.pushed_destination}")
+        else:
+            lines.append("pushed: nothing (a gate refused or the run stopped earlier)")
+        if self.metrics:
+            lines.append("eval metrics:")
+            for task, values in sorted(self.metrics.items()):
+                lines.append("  " + f"{task:<14}" + "  ".join(f"{k}={v:.4f}" for k, v in sorted(values.items())))
+        return "\n".join(lines)
+
+
+def _suffix(reason: str | None) -> str:
+    return f" ({reason})" if reason else ""
+
+
+def _props(artifact: metadata_store_pb2.Artifact) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for source in (artifact.properties, artifact.custom_properties):
+        for key, value in source.items():
+            kind = value.WhichOneof("value")
+            out[key] = getattr(value, kind) if kind else None
+    return out
+
+
+def summarize_run(metadata_path: str, elapsed_s: float | None = None) -> RunSummary:
+    """Summary of the newest `pipeline_run` context in the SQLite MLMD store at `metadata_path`."""
+    cfg = metadata_store_pb2.ConnectionConfig()
+    cfg.sqlite.filename_uri = metadata_path
+    cfg.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    store = mlmd.MetadataStore(cfg)
+    runs = store.get_contexts_by_type("pipeline_run")
+    summary = RunSummary(elapsed_s=elapsed_s)
+    if not runs:
+        return summary
+    run = max(runs, key=lambda c: c.create_time_since_epoch)
+    summary.run_id = run.name
+    executions = store.get_executions_by_context(run.id)
+    types = {t.id: t.name for t in store.get_execution_types()}
+    for execution in executions:
+        component = types.get(execution.type_id, "").rsplit(".", 1)[-1]
+        if execution.last_update_time_since_epoch and execution.create_time_since_epoch:
+            seconds = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
+            summary.component_seconds[component] = seconds
+        events = [e for e in store.get_events_by_execution_ids([execution.id]) if e.type in _OUTPUT_EVENTS]
+        artifacts = store.get_artifacts_by_id([e.artifact_id for e in events])
+        for artifact in artifacts:
+            _absorb(summary, component, artifact)
+    return summary
+
+
+def _absorb(summary: RunSummary, component: str, artifact: metadata_store_pb2.Artifact) -> None:
+    props = _props(artifact)
+    if component == "RankerPusher":
+        summary.pushed = bool(props.get("pushed", 0))
+        summary.pushed_destination = props.get("pushed_destination")
+        summary.pushed_version = str(props["pushed_version"]) if props.get("pushed_version") else None
+    elif component == "StabilityGate":
+        summary.stability_blessed = bool(props.get("blessed", 0))
+        summary.stability_reason = props.get("reason")
+    elif component == "Evaluator" and "blessed" in props:
+        summary.evaluator_blessed = bool(props.get("blessed", 0))
+    elif component == "Evaluator":
+        summary.metrics, summary.evaluator_failures = read_evaluation(artifact.uri)
+    elif component == "LogIngest":
+        summary.ingest_counts.update(
+            {k: v for k, v in props.items() if isinstance(v, (int, float)) and k not in ("span",)}
+        )
+
+
+def read_evaluation(uri: str) -> tuple[dict[str, dict[str, float]], list[str]]:
+    """Overall-slice metrics per output and the failed thresholds of a TFMA evaluation."""
+    import tensorflow_model_analysis as tfma
+
+    metrics: dict[str, dict[str, float]] = {}
+    try:
+        results = tfma.load_metrics(uri)
+    except Exception:  # noqa: BLE001 - a missing evaluation is reported as "no metrics"
+        return metrics, []
+    for slice_metrics in results:
+        if slice_metrics.slice_key.single_slice_keys:
+            continue
+        for kv in slice_metrics.metric_keys_and_values:
+            name = kv.key.name
+            if name == "example_count":
+                continue
+            output = kv.key.output_name or "_"
+            bounded = kv.value.bounded_value.value.value if kv.value.HasField("bounded_value") else None
+            value = bounded if bounded is not None else kv.value.double_value.value
+            if kv.key.HasField("is_diff") and kv.key.is_diff:
+                name = f"{name}_change"
+            metrics.setdefault(output, {})[name] = float(value)
+    failures = []
+    try:
+        validation = tfma.load_validation_result(uri)
+        for per_slice in validation.metric_validations_per_slice:
+            for failure in per_slice.failures:
+                failures.append(
+                    f"{failure.metric_key.output_name}/{failure.metric_key.name}"
+                    f"={failure.metric_value.double_value.value:.4f} violates {failure.message or 'threshold'}"
+                )
+    except Exception:  # noqa: BLE001
+        pass
+    return metrics, failures

@@ -1,0 +1,6 @@
+"""Test-wide setup: Keras 2 (tf-keras) must be selected before TensorFlow is imported anywhere."""
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
