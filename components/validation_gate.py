@@ -5,14 +5,13 @@ ExampleValidator only records anomalies; this component reads them (`Split-*/Sch
 the run before any model is trained on bad data.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: TFX parses the @component annotations at import time.
 import os
 
 import tensorflow as tf
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx import types
-from tfx.dsl.component.experimental.annotations import InputArtifact, OutputDict
+from tfx.dsl.component.experimental.annotations import InputArtifact
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
 
@@ -49,15 +48,11 @@ def describe_anomalies(per_split: dict[str, anomalies_pb2.Anomalies]) -> list[st
 
 
 @component
-def ValidationGate(anomalies: InputArtifact[standard_artifacts.ExampleAnomalies]) -> OutputDict(
-    num_anomalies=int
-):
-    """Raises DataValidationError if any split has anomalies; otherwise reports 0."""
+def ValidationGate(anomalies: InputArtifact[standard_artifacts.ExampleAnomalies]) -> None:
+    """Raises DataValidationError if any split has anomalies."""
     lines = describe_anomalies(read_anomalies(anomalies))
     if lines:
         raise DataValidationError(
-            f"ExampleValidator found {len(lines)} anomalies; stopping before training:\n  "
-            + "\n  ".join(lines)
+            f"ExampleValidator found {len(lines)} anomalies; stopping before training:\n  " + "\n  ".join(lines)
         )
     print("validation gate: no anomalies")
-    return {"num_anomalies": 0}

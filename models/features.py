@@ -60,19 +60,19 @@ def vocab_name(key: str) -> str:
 
 
 def raw_feature_spec(include_labels: bool = True) -> dict[str, tf.io.FixedLenFeature]:
-    """tf.Example parsing spec of the model's raw inputs (and labels)."""
+    """tf.Example parsing spec of the model's raw inputs (and labels); shape [1] as in the curated schema."""
     spec: dict[str, tf.io.FixedLenFeature] = {}
     for key in (*ID_FEATURES, *CATEGORICAL_FEATURES):
-        spec[key] = tf.io.FixedLenFeature([], tf.string)
+        spec[key] = tf.io.FixedLenFeature([1], tf.string)
     for key in (*BUCKETED_INT_FEATURES, *log_schema.COUNT_FIELDS):
-        spec[key] = tf.io.FixedLenFeature([], tf.int64)
+        spec[key] = tf.io.FixedLenFeature([1], tf.int64)
     for key in log_schema.FLOAT_FEATURE_FIELDS:
-        spec[key] = tf.io.FixedLenFeature([], tf.float32)
+        spec[key] = tf.io.FixedLenFeature([1], tf.float32)
     if include_labels:
         for key in (*BINARY_TASKS, SURVEY_MASK):
-            spec[key] = tf.io.FixedLenFeature([], tf.int64)
+            spec[key] = tf.io.FixedLenFeature([1], tf.int64)
         for key in ("watch_time_s", "survey_rating"):
-            spec[key] = tf.io.FixedLenFeature([], tf.float32)
+            spec[key] = tf.io.FixedLenFeature([1], tf.float32)
     return spec
 
 

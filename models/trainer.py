@@ -22,11 +22,10 @@ from models import optimizers
 from models.inputs import make_dataset
 from models.ranker import build_ranker, compile_ranker
 from models.serving import export_serving_model
-from models.stability import TrainingReport, detect_divergence
+from models.stability import TRAINING_REPORT_FILE, TrainingReport, detect_divergence
 from pipeline.config import BINARY_TASKS, PipelineConfig, TrainConfig
 
 log = logging.getLogger(__name__)
-REPORT_FILE = "training_report.json"
 
 
 class TrajectoryRecorder(tf.keras.callbacks.Callback):
@@ -132,7 +131,7 @@ def train_and_export(
     model.fit(dataset, epochs=windows, steps_per_epoch=window, callbacks=callbacks, verbose=0)
 
     aucs = {t: v for t, v in recorder.auc.items() if v}
-    verdict = detect_divergence(recorder.steps, recorder.loss, aucs.get("click"), config.stability)
+    verdict = detect_divergence(recorder.steps, recorder.loss, aucs, config.stability)
     report = TrainingReport(
         steps=recorder.steps,
         loss=recorder.loss,
@@ -143,7 +142,7 @@ def train_and_export(
         divergence=verdict.to_dict(),
     )
     tf.io.gfile.makedirs(model_run_dir)
-    report.save(os.path.join(model_run_dir, REPORT_FILE))
+    report.save(os.path.join(model_run_dir, TRAINING_REPORT_FILE))
     if verdict.fully_diverged:
         log.error("training diverged: %s", verdict.reason)
     export_serving_model(model, tf_transform_output, config.model, serving_model_dir)

@@ -42,13 +42,29 @@ def _deep_merge(base: dict, overrides: dict) -> dict:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pipeline.local_runner import LocalPaths, direct_beam_args, run_local
+    from pipeline.local_runner import LocalPaths, run_local
 
     config = _load_config(args)
+    if args.beam_mode or args.beam_workers:
+        beam = dataclasses.replace(
+            config.beam,
+            direct_running_mode=args.beam_mode or config.beam.direct_running_mode,
+            direct_num_workers=args.beam_workers or config.beam.direct_num_workers,
+        )
+        config = config.replace(beam=beam)
     paths = LocalPaths.under(args.pipeline_root, args.serving_root)
     print(f"running preset {args.preset!r}: pipeline root {paths.pipeline_root}, serving root {paths.serving_root}")
-    summary = run_local(config, paths, beam_args=direct_beam_args(args.beam_mode, args.beam_workers))
+    summary = run_local(config, paths)
     print(summary.render())
+    return 0
+
+
+def cmd_compile_kubeflow(args: argparse.Namespace) -> int:
+    from kubeflow.runner import compile_kubeflow
+
+    config = _load_config(args)
+    path = compile_kubeflow(config, args.image, args.pipeline_root, args.out, args.serving_root)
+    print(f"wrote Kubeflow V2 pipeline spec {path} (image {args.image}, pipeline root {args.pipeline_root})")
     return 0
 
 
@@ -72,12 +88,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--serving-root", help="where blessed models are pushed (default: PIPELINE_ROOT/serving)")
     run.add_argument(
         "--beam-mode",
-        default="in_memory",
         choices=["in_memory", "multi_threading", "multi_processing"],
-        help="DirectRunner running mode",
+        help="DirectRunner running mode (default: the preset's beam.direct_running_mode)",
     )
-    run.add_argument("--beam-workers", type=int, default=1, help="DirectRunner workers (multi_* modes)")
+    run.add_argument("--beam-workers", type=int, help="DirectRunner workers (default: the preset's)")
     run.set_defaults(func=cmd_run)
+
+    kfp = sub.add_parser("compile-kubeflow", help="compile the pipeline for Kubeflow Pipelines V2 (JSON spec)")
+    kfp.add_argument("--preset", default="default", help=f"configuration preset: {sorted(PRESETS)}")
+    kfp.add_argument("--config", help="JSON file of overrides (e.g. beam.runner, beam.extra_args)")
+    kfp.add_argument("--image", required=True, help="pipeline image built from kubeflow/Dockerfile")
+    kfp.add_argument("--pipeline-root", required=True, help="artifact root URI, e.g. gs://bucket/root")
+    kfp.add_argument("--serving-root", help="push destination URI (default: PIPELINE_ROOT/serving)")
+    kfp.add_argument("--out", default="pipeline.json", help="output file for the pipeline spec")
+    kfp.set_defaults(func=cmd_compile_kubeflow)
 
     presets = sub.add_parser("presets", help="print every preset's configuration as JSON")
     presets.set_defaults(func=cmd_presets)

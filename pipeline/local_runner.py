@@ -31,12 +31,6 @@ class LocalPaths:
         return cls(root, serving, os.path.join(root, METADATA_FILE))
 
 
-def direct_beam_args(mode: str = "in_memory", workers: int = 1) -> list[str]:
-    """DirectRunner options. `in_memory` measured fastest on 2 cores for our small spans (see README)."""
-    args = [f"--direct_running_mode={mode}", f"--direct_num_workers={workers}"]
-    return args
-
-
 def run_local(
     config: PipelineConfig,
     paths: LocalPaths,
@@ -50,7 +44,7 @@ def run_local(
         pipeline_root=paths.pipeline_root,
         serving_root=paths.serving_root,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(paths.metadata_path),
-        beam_pipeline_args=beam_args if beam_args is not None else direct_beam_args(),
+        beam_pipeline_args=beam_args if beam_args is not None else config.beam.args(),
         enable_cache=enable_cache,
     )
     started = time.time()

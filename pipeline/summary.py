@@ -123,12 +123,12 @@ def read_evaluation(uri: str) -> tuple[dict[str, dict[str, float]], list[str]]:
             continue
         for kv in slice_metrics.metric_keys_and_values:
             name = kv.key.name
-            if name == "example_count":
+            if name == "example_count" or kv.key.model_name == "baseline":
                 continue
             output = kv.key.output_name or "_"
             bounded = kv.value.bounded_value.value.value if kv.value.HasField("bounded_value") else None
             value = bounded if bounded is not None else kv.value.double_value.value
-            if kv.key.HasField("is_diff") and kv.key.is_diff:
+            if kv.key.is_diff:
                 name = f"{name}_change"
             metrics.setdefault(output, {})[name] = float(value)
     failures = []

@@ -1,0 +1,247 @@
+"""RankerPusher: pushes a model blessed by both gates into a TF Serving model root (issue 2 part 10, 6, 7).
+
+Replaces TFX's Pusher because the ranker needs two blessings (TFMA Evaluator and StabilityGate), TF Serving
+warm-up records and a `models.config`. The mechanics live in `components.serving_export`:
+
+1. Both `model_blessing` (Evaluator) and `stability_blessing` (StabilityGate) must be present and blessed
+   (custom property `blessed` == 1, or, when the property is absent, a `BLESSED` file and no `NOT_BLESSED` file).
+   Otherwise nothing is pushed, `models.config` is left as it is (serving keeps the last good version), and the
+   PushedModel records `pushed` = 0 with `refused_by` and `refusal_reason` (the gate's `reason` property or
+   stability_verdict.json).
+2. The SavedModel (`<model.uri>/Format-Serving`, TFX Trainer layout) must have `serving_default` taking `examples`
+   (DT_STRING serialized tf.Examples); a model breaking that contract fails the component.
+3. Warm-up: up to `num_warmup_records` tf.Examples from the `eval` split of `examples` (labels removed) are written
+   as PredictionLog records into `assets.extra/tf_serving_warmup_requests`; without `examples` warm-up is skipped
+   and the push record says so.
+4. Atomic push to `<serving_root>/<model_name>/<version>/` (version strictly greater than any existing one, never
+   overwritten), then `<serving_root>/models.config` is rewritten atomically.
+5. The PushedModel gets `pushed` = 1, `pushed_destination`, `pushed_version` (as TFX's Pusher sets them), a copy of
+   the pushed version (as TFX's Pusher archives it) and `push_record.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from absl import logging
+from tfx import types
+from tfx.dsl.components.base import base_component, base_executor, executor_spec
+from tfx.dsl.io import fileio
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+from tfx.utils import io_utils, path_utils
+
+from components import serving_export
+from components.stability_gate import read_verdict
+
+MODEL_KEY = "model"
+MODEL_BLESSING_KEY = "model_blessing"
+STABILITY_BLESSING_KEY = "stability_blessing"
+EXAMPLES_KEY = "examples"
+PUSHED_MODEL_KEY = "pushed_model"
+SERVING_ROOT_KEY = "serving_root"
+MODEL_NAME_KEY = "model_name"
+NUM_WARMUP_RECORDS_KEY = "num_warmup_records"
+DEFAULT_NUM_WARMUP_RECORDS = 16
+PUSH_RECORD_FILE = "push_record.json"
+WARMUP_SPLIT = "eval"
+
+# The gates, by input key: the name used in logs and in `refused_by`.
+GATES: dict[str, str] = {MODEL_BLESSING_KEY: "evaluator", STABILITY_BLESSING_KEY: "stability_gate"}
+
+
+@dataclass
+class PushRecord:
+    """What the pusher did; written as push_record.json into the PushedModel directory."""
+
+    pushed: bool
+    refusals: dict[str, str] = field(default_factory=dict)  # gate name -> why it refused
+    destination: str | None = None
+    version: int | None = None
+    warmup_records: int = 0
+    warmup_note: str = ""
+    models_config: str | None = None
+
+
+def blessing_decision(blessings: list[types.Artifact] | None, gate: str) -> tuple[bool, str]:
+    """(blessed, why) for one gate's ModelBlessing input."""
+    if not blessings:
+        return False, f"no blessing from the {gate} was given"
+    blessing = artifact_utils.get_single_instance(blessings)
+    has_blessed_file = _exists(blessing.uri, "BLESSED")
+    has_not_blessed_file = _exists(blessing.uri, "NOT_BLESSED")
+    if blessing.has_custom_property("blessed"):
+        blessed = blessing.get_int_custom_property("blessed") == 1
+    elif has_blessed_file or has_not_blessed_file:
+        blessed = has_blessed_file and not has_not_blessed_file
+    else:
+        return False, f"the {gate} left no verdict in {blessing.uri} (no 'blessed' property, no BLESSED file)"
+    if blessed and has_not_blessed_file:
+        return False, f"the {gate}'s blessing is inconsistent: blessed=1 but a NOT_BLESSED file exists"
+    if blessed:
+        return True, "blessed"
+    return False, _refusal_reason(blessing, gate)
+
+
+def _refusal_reason(blessing: types.Artifact, gate: str) -> str:
+    if blessing.has_custom_property("reason"):
+        return blessing.get_string_custom_property("reason")
+    verdict = read_verdict(blessing.uri)
+    if verdict and verdict.get("reason"):
+        return str(verdict["reason"])
+    return f"the {gate} marked the model NOT_BLESSED (see its validation result)"
+
+
+def _exists(directory: str, name: str) -> bool:
+    return fileio.exists(os.path.join(directory, name))
+
+
+def warmup_examples(examples: list[types.Artifact] | None, limit: int) -> tuple[list[bytes], str]:
+    """Up to `limit` label-free serialized tf.Examples from the eval split, and a note on what was done."""
+    if limit <= 0:
+        return [], "warm-up disabled (num_warmup_records=0)"
+    if not examples:
+        return [], "no examples input: warm-up records skipped"
+    artifact = artifact_utils.get_single_instance(examples)
+    payload = "FORMAT_TF_EXAMPLE"
+    if artifact.has_custom_property("payload_format"):
+        payload = artifact.get_string_custom_property("payload_format")
+    if payload != "FORMAT_TF_EXAMPLE":
+        return [], f"examples payload {payload} is not tf.Example: warm-up records skipped"
+    splits = artifact_utils.decode_split_names(artifact.split_names)
+    if WARMUP_SPLIT not in splits:
+        return [], f"examples have no {WARMUP_SPLIT!r} split (splits {splits}): warm-up records skipped"
+    split_uri = artifact_utils.get_split_uri([artifact], WARMUP_SPLIT)
+    files = [f for f in fileio.glob(os.path.join(split_uri, "*")) if not fileio.isdir(f)]
+    records = serving_export.read_serialized_examples(files, limit)
+    if not records:
+        return [], f"the {WARMUP_SPLIT!r} split at {split_uri} is empty: warm-up records skipped"
+    return records, f"{len(records)} warm-up records from the {WARMUP_SPLIT!r} split (labels removed)"
+
+
+class RankerPusherSpec(types.ComponentSpec):
+    PARAMETERS = {
+        SERVING_ROOT_KEY: ExecutionParameter(type=str),
+        MODEL_NAME_KEY: ExecutionParameter(type=str),
+        NUM_WARMUP_RECORDS_KEY: ExecutionParameter(type=int, optional=True),
+    }
+    INPUTS = {
+        MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
+        # Optional here so that a missing blessing at run time is recorded as a refusal; the component's
+        # constructor still requires both channels.
+        MODEL_BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing, optional=True),
+        STABILITY_BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing, optional=True),
+        EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples, optional=True),
+    }
+    OUTPUTS = {PUSHED_MODEL_KEY: ChannelParameter(type=standard_artifacts.PushedModel)}
+
+
+class Executor(base_executor.BaseExecutor):
+    """Pushes when both gates blessed; see the module docstring."""
+
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        pushed_model = artifact_utils.get_single_instance(output_dict[PUSHED_MODEL_KEY])
+        serving_root = exec_properties[SERVING_ROOT_KEY]
+        model_name = serving_export.validate_model_name(exec_properties[MODEL_NAME_KEY])
+        num_warmup = exec_properties.get(NUM_WARMUP_RECORDS_KEY)
+        num_warmup = DEFAULT_NUM_WARMUP_RECORDS if num_warmup is None else int(num_warmup)
+        if not 0 <= num_warmup <= serving_export.MAX_WARMUP_RECORDS:
+            raise ValueError(f"num_warmup_records={num_warmup} must be in 0..{serving_export.MAX_WARMUP_RECORDS}")
+
+        refusals = {}
+        for key, gate in GATES.items():
+            blessed, why = blessing_decision(input_dict.get(key), gate)
+            if not blessed:
+                refusals[gate] = why
+        if refusals:
+            record = PushRecord(pushed=False, refusals=refusals)
+            _mark(pushed_model, record)
+            lines = "\n".join(f"  refused by {gate}: {why}" for gate, why in refusals.items())
+            logging.warning("\n%s\nPUSHER: NOT PUSHED\n%s\n%s", "=" * 100, lines, "=" * 100)
+            return
+
+        model = artifact_utils.get_single_instance(input_dict[MODEL_KEY])
+        saved_model = path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
+        serving_export.check_serving_signature(saved_model)
+        records, note = warmup_examples(input_dict.get(EXAMPLES_KEY), num_warmup)
+
+        def prepare(version_dir: str) -> None:
+            if records:
+                serving_export.write_warmup_requests(version_dir, records, model_name)
+
+        result = serving_export.push_version(saved_model, serving_root, model_name, prepare=prepare)
+        config_path = serving_export.write_models_config(serving_root)
+        serving_export.copy_tree(result.path, pushed_model.uri)  # archive, as TFX's Pusher does
+        record = PushRecord(True, {}, result.path, result.version, len(records), note, config_path)
+        _mark(pushed_model, record)
+        logging.info(
+            "\n%s\nPUSHER: PUSHED %s version %d to %s\n  %s; models.config: %s\n%s",
+            "=" * 100,
+            model_name,
+            result.version,
+            result.path,
+            note,
+            config_path,
+            "=" * 100,
+        )
+
+
+def _mark(pushed_model: types.Artifact, record: PushRecord) -> None:
+    """Custom properties as TFX's Pusher sets them (`pushed`, `pushed_destination`, `pushed_version`)."""
+    pushed_model.set_int_custom_property("pushed", int(record.pushed))
+    if record.pushed:
+        pushed_model.set_string_custom_property("pushed_destination", record.destination or "")
+        pushed_model.set_string_custom_property("pushed_version", str(record.version))
+    else:
+        pushed_model.set_string_custom_property("refused_by", ",".join(record.refusals))
+        pushed_model.set_string_custom_property(
+            "refusal_reason", "; ".join(f"{gate}: {why}" for gate, why in record.refusals.items())
+        )
+    io_utils.write_string_file(os.path.join(pushed_model.uri, PUSH_RECORD_FILE), json.dumps(asdict(record), indent=1))
+
+
+class RankerPusher(base_component.BaseComponent):
+    """Pushes a model blessed by the Evaluator *and* the StabilityGate to a TF Serving root.
+
+    Inputs: `model` (Model), `model_blessing` (Evaluator's ModelBlessing), `stability_blessing` (StabilityGate's
+    ModelBlessing), optional `examples` (Examples, eval split used for warm-up). Exec properties: `serving_root`,
+    `model_name`, `num_warmup_records` (default 16). Output: `pushed_model` (PushedModel).
+    """
+
+    SPEC_CLASS = RankerPusherSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+
+    def __init__(
+        self,
+        model: types.BaseChannel,
+        model_blessing: types.BaseChannel,
+        stability_blessing: types.BaseChannel,
+        serving_root: str,
+        model_name: str,
+        examples: types.BaseChannel | None = None,
+        num_warmup_records: int = DEFAULT_NUM_WARMUP_RECORDS,
+    ):
+        if model_blessing is None or stability_blessing is None:
+            raise ValueError("RankerPusher needs both model_blessing (Evaluator) and stability_blessing")
+        serving_export.validate_model_name(model_name)
+        super().__init__(
+            spec=RankerPusherSpec(
+                model=model,
+                model_blessing=model_blessing,
+                stability_blessing=stability_blessing,
+                examples=examples,
+                serving_root=serving_root,
+                model_name=model_name,
+                num_warmup_records=num_warmup_records,
+                pushed_model=types.Channel(type=standard_artifacts.PushedModel),
+            )
+        )

@@ -1,0 +1,535 @@
+"""Training-stability detector: full divergence and micro-divergence of a training curve.
+
+The one detector used by the Trainer (early stop, training report), the stability gate and the stability lab.
+Pure numpy; TensorFlow is imported lazily only to read or write a report on a remote filesystem (gs://, ...).
+
+Definitions (Tang et al., KDD 2023, §2.1 and Figure 1). The paper defines the two phenomena qualitatively and
+gives no thresholds; the numbers below are ours, all configurable in `pipeline.config.StabilityConfig`.
+
+* **Micro-divergence**: the loss jumps, then returns to its pre-spike level as training continues.
+* **Full divergence**: the loss becomes non-finite, or blows up and never returns to its pre-spike level, with
+  binary-task AUC collapsing to 0.5.
+
+Let l_0..l_{n-1} be the logged losses at steps s_0..s_{n-1} (losses are non-negative: cross-entropy plus squared
+errors) and W = min(warmup_points, max(1, n // 2)) the warm-up length.
+
+1. **Non-finite**: any l_i that is NaN or ±inf is a full divergence with onset s_i. Points after the first
+   non-finite one are ignored by the other tests.
+2. **Reference level** r: seeded with the median of the last min(3, W) warm-up points (warm-up points are never
+   tested, so the natural early decrease cannot look like a spike), then an exponential moving average of the
+   points that are not inside a spike: r <- (1 - ema_alpha) r + ema_alpha l_i (default ema_alpha 0.1).
+3. **Spike**: starts at the first i >= W with l_i > spike_ratio * r (default 2.0); r is frozen at that value, the
+   *pre-spike level* r*. The spike **recovers** at the first later point with l_j <= recovery_ratio * r*
+   (default 1.2); the hysteresis between 1.2 and 2.0 keeps noise from splitting one spike into several.
+   A recovered spike is a micro-divergence (`SpikeEvent` with start, peak, recovery step and peak ratio
+   max l / r*). A spike that has not recovered by the last point is a full divergence when it lasted at least
+   `persist_points` points (default 3); a shorter one is reported as `unresolved_spike` (too short to tell),
+   which the gate refuses when `block_unresolved_spike` (default True): the final weights sit in a blow-up.
+4. **End level** (catch-all for slow creep or a blow-up inside the warm-up): with m_k the median of the window
+   l_k..l_{k+P-1} (P = persist_points), a full divergence when m_last > end_level_ratio * min_k m_k over the
+   earlier windows (default 3.0, the paper digest's "3x running minimum"; None disables it).
+5. **AUC collapse** (when binary-task AUCs are given, aligned with the steps; NaN entries ignored): a task
+   *learned* if some earlier AUC had |auc - 0.5| >= auc_learned_margin (default 0.05) and *collapsed* if its
+   last auc_collapse_points (default 3) AUCs all have |auc - 0.5| < auc_tolerance (default 0.02). Full
+   divergence when at least one task learned and every learned task collapsed (one noisy rare task cannot trigger
+   it; a genuine divergence kills all tasks through the shared layers, paper §3.2). It also corroborates the loss
+   tests in the reason text; with `require_auc_collapse` (default False) the loss tests 3 and 4 count only when
+   the AUC collapsed too (non-finite loss always counts).
+
+Noise: all ratios are relative to a smoothed level, so multiplicative minibatch noise well below 2x never
+fires; curves from very small batches may need a larger `spike_ratio`, very smooth large-batch curves a smaller one
+(the paper's Figure 1 micro-divergence is ~1.12x).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from pipeline.config import ConfigError, StabilityConfig
+
+TRAINING_REPORT_FILE = "training_report.json"
+_TINY = 1e-12  # floor for the reference level so that ratios stay defined for a zero loss
+
+
+def is_finite_loss(x: Any) -> bool:
+    """True for a real, finite number (None, NaN, ±inf, strings and bools are not finite losses)."""
+    if x is None or isinstance(x, bool | str | bytes):
+        return False
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def validate_stability_config(config: StabilityConfig) -> None:
+    """Raises ConfigError naming the field when a threshold is impossible."""
+    checks = [
+        (config.warmup_points >= 0, "warmup_points", "must be >= 0"),
+        (0.0 < config.ema_alpha <= 1.0, "ema_alpha", "must be in (0, 1]"),
+        (config.recovery_ratio >= 1.0, "recovery_ratio", "must be >= 1"),
+        (config.spike_ratio > config.recovery_ratio, "spike_ratio", "must be > recovery_ratio"),
+        (config.persist_points >= 1, "persist_points", "must be >= 1"),
+        (
+            config.end_level_ratio is None or config.end_level_ratio > 1.0,
+            "end_level_ratio",
+            "must be > 1 (or null to disable)",
+        ),
+        (0.0 < config.auc_tolerance < config.auc_learned_margin, "auc_tolerance", "must be in (0, margin)"),
+        (config.auc_learned_margin <= 0.5, "auc_learned_margin", "must be <= 0.5"),
+        (config.auc_collapse_points >= 1, "auc_collapse_points", "must be >= 1"),
+    ]
+    for ok, name, rule in checks:
+        if not ok:
+            raise ConfigError(f"stability.{name}={getattr(config, name)!r} {rule}")
+
+
+@dataclass(frozen=True)
+class SpikeEvent:
+    """One loss spike: l > spike_ratio * r* at `start_step`, largest at `peak_step` (peak_ratio = l_peak / r*),
+    back to <= recovery_ratio * r* at `recovery_step` (None: not recovered by the end of the curve)."""
+
+    start_step: int
+    peak_step: int
+    recovery_step: int | None
+    peak_ratio: float
+    reference_level: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SpikeEvent:
+        return cls(**{f.name: data.get(f.name) for f in dataclasses.fields(cls)})
+
+
+@dataclass
+class DivergenceReport:
+    """What `detect_divergence` found. `criterion` is the test that declared full divergence:
+    "non_finite" | "unrecovered_spike" | "end_level" | "auc_collapse" | None."""
+
+    fully_diverged: bool
+    reason: str
+    onset_step: int | None
+    micro_divergences: list[SpikeEvent] = field(default_factory=list)
+    criterion: str | None = None
+    unresolved_spike: SpikeEvent | None = None
+    auc_collapsed_tasks: list[str] = field(default_factory=list)
+    num_points: int = 0
+    thresholds: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["micro_divergences"] = [e.to_dict() for e in self.micro_divergences]
+        data["unresolved_spike"] = self.unresolved_spike.to_dict() if self.unresolved_spike else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DivergenceReport:
+        known = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        kwargs["micro_divergences"] = [SpikeEvent.from_dict(e) for e in data.get("micro_divergences") or []]
+        spike = data.get("unresolved_spike")
+        kwargs["unresolved_spike"] = SpikeEvent.from_dict(spike) if spike else None
+        return cls(**kwargs)
+
+
+def gate_verdict(report: DivergenceReport, config: StabilityConfig = StabilityConfig()) -> tuple[bool, str]:
+    """The release policy shared by the gate and the lab: (releasable, reason)."""
+    if report.num_points == 0:
+        return False, "the training report has no loss points; nothing shows that training converged"
+    if report.fully_diverged:
+        return False, f"training fully diverged: {report.reason}"
+    spike = report.unresolved_spike
+    if spike is not None and config.block_unresolved_spike:
+        return False, (
+            f"training ended inside a loss spike that started at step {spike.start_step} "
+            f"({spike.peak_ratio:.1f}x the pre-spike level {spike.reference_level:.4g}) and had no time to recover; "
+            "the final weights are those of the blow-up"
+        )
+    return True, report.reason
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The detector
+
+
+def detect_divergence(
+    steps: Sequence[int],
+    losses: Sequence[float | None],
+    aucs: Sequence[float | None] | Mapping[str, Sequence[float | None]] | None = None,
+    config: StabilityConfig = StabilityConfig(),
+) -> DivergenceReport:
+    """Classifies a training curve; see the module docstring for the tests and thresholds.
+
+    Args:
+      steps: training step of each logged point (increasing).
+      losses: total training loss at each point; None, NaN and ±inf are non-finite.
+      aucs: binary-task AUCs at the same points: one sequence, or {task: sequence}.
+      config: thresholds.
+    Raises:
+      ValueError: lengths differ; ConfigError: impossible thresholds.
+    """
+    validate_stability_config(config)
+    step_arr = np.asarray([int(s) for s in steps], dtype=np.int64)
+    loss = _as_float_array(losses)
+    if len(step_arr) != len(loss):
+        raise ValueError(f"{len(step_arr)} steps but {len(loss)} losses")
+    auc_series = _auc_series(aucs, len(loss))
+    n = len(loss)
+    base = {"num_points": n, "thresholds": dataclasses.asdict(config)}
+    if n == 0:
+        return DivergenceReport(False, "no loss points recorded; nothing to judge", None, **base)
+
+    bad = np.flatnonzero(~np.isfinite(loss))
+    end = int(bad[0]) if len(bad) else n  # the other tests look only at the finite prefix
+    events, open_spike, open_len = _scan_spikes(step_arr[:end], loss[:end], config)
+    collapsed, learned, auc_onset = _auc_collapse(step_arr, auc_series, config)
+    auc_note = _auc_note(auc_series, collapsed)
+    auc_confirms = bool(learned) and collapsed == learned
+    base.update(micro_divergences=events, auc_collapsed_tasks=collapsed)
+
+    if len(bad):
+        kind = _nonfinite_kind(loss[end])
+        reason = f"loss became non-finite ({kind}) at step {step_arr[end]}"
+        if end > 0:
+            reason += f" (last finite loss {loss[end - 1]:.4g} at step {step_arr[end - 1]})"
+        return DivergenceReport(True, reason + auc_note, int(step_arr[end]), criterion="non_finite", **base)
+
+    loss_verdict = _loss_divergence(step_arr, loss, open_spike, open_len, config)
+    if loss_verdict is not None:
+        criterion, onset, reason = loss_verdict
+        if config.require_auc_collapse and learned and not auc_confirms:
+            reason += (
+                f"{auc_note}; not counted as full divergence because the AUC did not collapse (require_auc_collapse)"
+            )
+            unresolved = open_spike if criterion == "unrecovered_spike" else None
+            return DivergenceReport(False, reason, None, unresolved_spike=unresolved, **base)
+        return DivergenceReport(True, reason + auc_note, onset, criterion=criterion, **base)
+
+    if auc_confirms:
+        reason = (
+            f"AUC collapsed to about 0.5 for {', '.join(collapsed)} (last {config.auc_collapse_points} points "
+            f"within ±{config.auc_tolerance} of 0.5) from step {auc_onset}"
+        )
+        reason += auc_note.replace("; AUC fell to", ", ending at", 1)
+        return DivergenceReport(True, reason, auc_onset, criterion="auc_collapse", **base)
+
+    reason = f"no full divergence in {n} points (steps {step_arr[0]}-{step_arr[-1]}); {len(events)} micro-divergence(s)"
+    if events:
+        worst = max(events, key=lambda e: e.peak_ratio)
+        reason += f", worst {worst.peak_ratio:.1f}x at step {worst.peak_step} (recovered by {worst.recovery_step})"
+    if open_spike is not None:
+        reason += (
+            f"; the loss spiked at step {open_spike.start_step} ({open_spike.peak_ratio:.1f}x the pre-spike level "
+            f"{open_spike.reference_level:.4g}) in the last {open_len} point(s), too few to tell whether it recovers"
+        )
+    return DivergenceReport(False, reason, None, unresolved_spike=open_spike, **base)
+
+
+def _loss_divergence(
+    steps: np.ndarray, loss: np.ndarray, open_spike: SpikeEvent | None, open_len: int, config: StabilityConfig
+) -> tuple[str, int, str] | None:
+    """Tests 3 (unrecovered spike) and 4 (end level) on a finite curve: (criterion, onset step, reason)."""
+    if open_spike is not None and open_len >= config.persist_points:
+        reason = (
+            f"loss blew up at step {open_spike.start_step} ({open_spike.peak_ratio:.1f}x the pre-spike level "
+            f"{open_spike.reference_level:.4g}, peak at step {open_spike.peak_step}) and never recovered below "
+            f"{config.recovery_ratio:g}x through the last step {steps[-1]}"
+        )
+        return "unrecovered_spike", open_spike.start_step, reason
+    if config.end_level_ratio is None:
+        return None
+    width = config.persist_points
+    if len(loss) < 2 * width:
+        return None
+    medians = np.array([np.median(loss[k : k + width]) for k in range(len(loss) - width + 1)])
+    best_k = int(np.argmin(medians[:-1]))
+    best, final = max(float(medians[best_k]), _TINY), float(medians[-1])
+    if final <= config.end_level_ratio * best:
+        return None
+    after = np.flatnonzero(loss[best_k + width :] > config.end_level_ratio * best)
+    onset_idx = best_k + width + int(after[0]) if len(after) else len(loss) - width
+    reason = (
+        f"loss ended at {final / best:.1f}x its best level {best:.4g} (steps {steps[best_k]}-"
+        f"{steps[best_k + width - 1]}): it rose above {config.end_level_ratio:g}x from step {steps[onset_idx]} "
+        "and never came back"
+    )
+    return "end_level", int(steps[onset_idx]), reason
+
+
+def _scan_spikes(
+    steps: np.ndarray, loss: np.ndarray, config: StabilityConfig
+) -> tuple[list[SpikeEvent], SpikeEvent | None, int]:
+    """Test 3 on a finite curve: (recovered spikes, the spike still open at the end or None, its length)."""
+    n = len(loss)
+    warm = min(config.warmup_points, max(1, n // 2))
+    if n <= warm:
+        return [], None, 0
+    alpha = config.ema_alpha
+    ref = max(float(np.median(loss[max(0, warm - 3) : warm])), _TINY)
+    events: list[SpikeEvent] = []
+    start: int | None = None
+    peak = 0
+    for i in range(warm, n):
+        x = float(loss[i])
+        if start is None:
+            if x > config.spike_ratio * ref:
+                start, peak = i, i
+            else:
+                ref = max((1 - alpha) * ref + alpha * x, _TINY)
+            continue
+        if x > loss[peak]:
+            peak = i
+        if x <= config.recovery_ratio * ref:
+            events.append(_event(steps, loss, start, peak, int(steps[i]), ref))
+            ref = max((1 - alpha) * ref + alpha * x, _TINY)
+            start = None
+    if start is None:
+        return events, None, 0
+    return events, _event(steps, loss, start, peak, None, ref), n - start
+
+
+def _event(steps: np.ndarray, loss: np.ndarray, start: int, peak: int, recovery: int | None, ref: float) -> SpikeEvent:
+    return SpikeEvent(int(steps[start]), int(steps[peak]), recovery, float(loss[peak] / ref), float(ref))
+
+
+def _auc_collapse(
+    steps: np.ndarray, series: dict[str, np.ndarray], config: StabilityConfig
+) -> tuple[list[str], list[str], int | None]:
+    """Test 5: (collapsed tasks, learned tasks, onset step of the latest collapse)."""
+    k = config.auc_collapse_points
+    collapsed: list[str] = []
+    learned: list[str] = []
+    onset: int | None = None
+    for task, values in sorted(series.items()):
+        ok = np.isfinite(values)
+        vals, st = np.abs(values[ok] - 0.5), steps[ok]
+        if len(vals) <= k or not np.any(vals[:-k] >= config.auc_learned_margin):
+            continue
+        learned.append(task)
+        in_band = vals < config.auc_tolerance
+        if not np.all(in_band[-k:]):
+            continue
+        collapsed.append(task)
+        first = len(vals) - k
+        while first > 0 and in_band[first - 1]:
+            first -= 1
+        onset = int(st[first]) if onset is None else max(onset, int(st[first]))
+    return collapsed, learned, onset
+
+
+def _auc_note(series: dict[str, np.ndarray], collapsed: list[str]) -> str:
+    """'; AUC fell to 0.50 (click)' or '; final AUC click 0.71' for reason texts ('' without AUCs)."""
+    finals = {}
+    for task, values in sorted(series.items()):
+        finite = values[np.isfinite(values)]
+        if len(finite):
+            finals[task] = float(finite[-1])
+    if not finals:
+        return ""
+    if collapsed:
+        return "; AUC fell to " + ", ".join(f"{finals[t]:.2f} ({t})" for t in collapsed)
+    return "; final AUC " + ", ".join(f"{t} {v:.2f}" for t, v in finals.items())
+
+
+def _as_float_array(values: Iterable[Any]) -> np.ndarray:
+    return np.asarray([_decode_float(v) for v in values], dtype=np.float64)
+
+
+def _auc_series(
+    aucs: Sequence[float | None] | Mapping[str, Sequence[float | None]] | None, n: int
+) -> dict[str, np.ndarray]:
+    if aucs is None:
+        return {}
+    series = dict(aucs) if isinstance(aucs, Mapping) else {"auc": aucs}
+    out = {task: _as_float_array(values) for task, values in series.items()}
+    for task, values in out.items():
+        if len(values) != n:
+            raise ValueError(f"AUC series {task!r} has {len(values)} points but the loss has {n}")
+    return out
+
+
+def _nonfinite_kind(x: float) -> str:
+    return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The training report shared by the Trainer (writer) and the stability gate (reader)
+
+_NONFINITE_STRINGS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+def _decode_float(x: Any) -> float:
+    """null -> NaN, "nan"/"inf"/"-inf" -> the float, numbers -> float."""
+    if x is None:
+        return math.nan
+    if isinstance(x, str):
+        if x.lower() in _NONFINITE_STRINGS:
+            return _NONFINITE_STRINGS[x.lower()]
+        raise ValueError(f"not a number: {x!r}")
+    return float(x)
+
+
+def _encode_series_value(x: float | None) -> float | str | None:
+    """Strict-JSON encoding of a curve point: NaN -> null, ±inf -> "inf"/"-inf"."""
+    x = _decode_float(x)
+    if math.isnan(x):
+        return None
+    if math.isinf(x):
+        return _nonfinite_kind(x)
+    return x
+
+
+def json_safe(obj: Any) -> Any:
+    """Strict-JSON-ready copy of nested dicts/lists: non-finite floats -> "nan"/"inf"/"-inf", numpy -> Python."""
+    if isinstance(obj, float | np.floating):
+        return float(obj) if math.isfinite(obj) else _nonfinite_kind(float(obj))
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, Mapping):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | np.ndarray):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def _decode_tree(obj: Any) -> Any:
+    if isinstance(obj, str) and obj.lower() in _NONFINITE_STRINGS:
+        return _NONFINITE_STRINGS[obj.lower()]
+    if isinstance(obj, Mapping):
+        return {k: _decode_tree(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_decode_tree(v) for v in obj]
+    return obj
+
+
+@dataclass
+class TrainingReport:
+    """The Trainer's training-stability record, written as `training_report.json` in the ModelRun directory.
+
+    JSON format (strict JSON: `allow_nan=False`):
+      {"format_version": 1,
+       "steps": [int],                      # step of each logged point
+       "loss": [float | null | "inf" | "-inf"],  # total training loss; NaN is written as null
+       "auc": {"click": [float | null]},     # optional, per binary task, aligned with steps
+       "stopped_early": bool, "stop_reason": str | null,
+       "telemetry": [dict],                 # optional optimizer stats; non-finite floats as "nan"/"inf"/"-inf"
+       "divergence": {...} | null}          # DivergenceReport.to_dict() computed by the Trainer
+    In memory, curve values are floats (NaN/±inf restored on load).
+    """
+
+    FORMAT_VERSION: ClassVar[int] = 1
+
+    steps: list[int]
+    loss: list[float]
+    auc: dict[str, list[float]] = field(default_factory=dict)
+    stopped_early: bool = False
+    stop_reason: str | None = None
+    telemetry: list[dict[str, Any]] = field(default_factory=list)
+    divergence: dict[str, Any] | None = None
+
+    def detect(self, config: StabilityConfig = StabilityConfig()) -> DivergenceReport:
+        return detect_divergence(self.steps, self.loss, self.auc or None, config)
+
+    def with_divergence(self, config: StabilityConfig = StabilityConfig()) -> TrainingReport:
+        """A copy whose `divergence` field holds this curve's detector report."""
+        return dataclasses.replace(self, divergence=self.detect(config).to_dict())
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": self.FORMAT_VERSION,
+            "steps": [int(s) for s in self.steps],
+            "loss": [_encode_series_value(x) for x in self.loss],
+            "auc": {t: [_encode_series_value(x) for x in v] for t, v in self.auc.items()},
+            "stopped_early": bool(self.stopped_early),
+            "stop_reason": self.stop_reason,
+            "telemetry": json_safe(self.telemetry),
+            "divergence": json_safe(self.divergence),
+        }
+
+    @classmethod
+    def from_json_dict(cls, data: Mapping[str, Any]) -> TrainingReport:
+        """Parses and validates; raises ValueError naming what is wrong."""
+        if not isinstance(data, Mapping):
+            raise ValueError("training report must be a JSON object")
+        missing = [k for k in ("steps", "loss") if k not in data]
+        if missing:
+            raise ValueError(f"training report lacks {missing}")
+        steps = [int(s) for s in data["steps"]]
+        loss = [_decode_float(x) for x in data["loss"]]
+        auc = {str(t): [_decode_float(x) for x in v] for t, v in (data.get("auc") or {}).items()}
+        for name, values in [("loss", loss), *((f"auc.{t}", v) for t, v in auc.items())]:
+            if len(values) != len(steps):
+                raise ValueError(f"training report: {name} has {len(values)} points but steps has {len(steps)}")
+        return cls(
+            steps=steps,
+            loss=loss,
+            auc=auc,
+            stopped_early=bool(data.get("stopped_early", False)),
+            stop_reason=data.get("stop_reason"),
+            telemetry=_decode_tree(data.get("telemetry") or []),
+            divergence=_decode_tree(data.get("divergence")),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_json_dict(), allow_nan=False, indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainingReport:
+        return cls.from_json_dict(json.loads(text))
+
+    def save(self, path: str) -> None:
+        """Writes the report to `path` (a file; atomically on a local filesystem)."""
+        write_text(path, self.to_json())
+
+    @classmethod
+    def load(cls, path: str) -> TrainingReport:
+        return cls.from_json(read_text(path))
+
+
+def training_report_path(model_run_dir: str) -> str:
+    return os.path.join(model_run_dir, TRAINING_REPORT_FILE)
+
+
+def _is_remote(path: str) -> bool:
+    return "://" in path
+
+
+def write_text(path: str, text: str) -> None:
+    """Local: temp file + os.replace (readers never see half a file). Remote URIs: tf.io.gfile."""
+    if _is_remote(path):
+        import tensorflow as tf
+
+        with tf.io.gfile.GFile(path, "w") as f:
+            f.write(text)
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def read_text(path: str) -> str:
+    if _is_remote(path):
+        import tensorflow as tf
+
+        with tf.io.gfile.GFile(path, "r") as f:
+            return f.read()
+    with open(path, encoding="utf-8") as f:
+        return f.read()

@@ -1,0 +1,72 @@
+"""End to end: the `tiny` preset through LocalDagRunner, then a diverging run that must not be pushed."""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models.features import RAW_LABEL_KEYS
+from pipeline.config import BINARY_TASKS, TASKS, tiny_preset
+from pipeline.local_runner import LocalPaths, run_local
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def eval_examples(pipeline_root: str, limit: int = 20) -> list[bytes]:
+    files = sorted(glob.glob(os.path.join(pipeline_root, "LogIngest", "examples", "*", "Split-eval", "*")))
+    assert files, "no eval split written by LogIngest"
+    records = []
+    for raw in tf.data.TFRecordDataset(files, compression_type="GZIP").take(limit):
+        example = tf.train.Example.FromString(raw.numpy())
+        for key in RAW_LABEL_KEYS:  # clients do not send labels
+            del example.features.feature[key]
+        records.append(example.SerializeToString())
+    return records
+
+
+def versions(serving_root: str, model_name: str) -> list[str]:
+    model_dir = os.path.join(serving_root, model_name)
+    return sorted(d for d in os.listdir(model_dir) if d.isdigit()) if os.path.isdir(model_dir) else []
+
+
+def test_tiny_pipeline_pushes_a_blessed_model_and_refuses_a_diverged_one(tmp_path) -> None:
+    config = tiny_preset()
+    paths = LocalPaths.under(str(tmp_path / "root"), str(tmp_path / "serving"))
+
+    summary = run_local(config, paths)
+    print(summary.render())
+    assert summary.stability_blessed is True, summary.render()
+    assert summary.evaluator_blessed is True, summary.render()
+    assert summary.pushed, summary.render()
+    pushed = versions(paths.serving_root, config.model_name)
+    assert len(pushed) == 1
+    version_dir = os.path.join(paths.serving_root, config.model_name, pushed[0])
+    assert os.path.abspath(summary.pushed_destination) == os.path.abspath(version_dir)
+    assert set(summary.metrics) >= set(TASKS), summary.metrics
+    assert os.path.exists(os.path.join(paths.serving_root, "models.config"))
+
+    serve = tf.saved_model.load(version_dir).signatures["serving_default"]
+    batch = eval_examples(paths.pipeline_root)
+    out = {k: v.numpy() for k, v in serve(examples=tf.constant(batch)).items()}
+    assert set(out) == {*TASKS, "score"}
+    for key, value in out.items():
+        assert value.shape == (len(batch),), key
+        assert np.all(np.isfinite(value)), key
+    for task in BINARY_TASKS:
+        assert np.all((out[task] >= 0) & (out[task] <= 1)), task
+    assert np.all(out["watch_time"] > -1.0)  # log1p(seconds) of a sane model stays near the label range
+
+    # Plain Adagrad at an absurd learning rate diverges: the stability gate must refuse it and nothing new
+    # may be pushed; serving keeps the previous version.
+    bad_train = dataclasses.replace(config.train, optimizer="adagrad", learning_rate=1e6, optimizer_params={})
+    bad = run_local(dataclasses.replace(config, train=bad_train), paths)
+    print(bad.render())
+    assert bad.stability_blessed is False, bad.render()
+    assert bad.stability_reason and ("non-finite" in bad.stability_reason or "blew up" in bad.stability_reason)
+    assert not bad.pushed
+    assert versions(paths.serving_root, config.model_name) == pushed

@@ -1,0 +1,345 @@
+"""RankerPusher executor and serving_export: two gates, atomic numeric versions, warm-up, models.config."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tfx.types import artifact_utils, standard_artifacts
+
+from components import serving_export
+from components.pusher import Executor, RankerPusher
+from components.stability_gate import Executor as GateExecutor
+from models.stability import TrainingReport, training_report_path
+from pipeline.config import PipelineConfig
+
+MODEL = "ranker"
+LABELS = {"click": 1, "like": 0, "share": 0, "dismiss": 0, "has_survey": 1}
+
+
+class TinyRanker(tf.Module):
+    """The serving contract only: serialized tf.Examples in, a click probability and a score out."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = tf.Variable(0.3)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def serve(self, examples):
+        spec = {"position": tf.io.FixedLenFeature([], tf.int64, default_value=0)}
+        x = tf.cast(tf.io.parse_example(examples, spec)["position"], tf.float32)
+        click = tf.sigmoid(self.w * x)
+        return {"click": click, "score": 2.0 * click}
+
+
+@pytest.fixture(scope="module")
+def saved_model_dir(tmp_path_factory) -> str:
+    path = str(tmp_path_factory.mktemp("model") / "Format-Serving")
+    module = TinyRanker()
+    tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
+    return path
+
+
+def model_artifact(saved_model_dir: str) -> standard_artifacts.Model:
+    model = standard_artifacts.Model()
+    model.uri = os.path.dirname(saved_model_dir)
+    return model
+
+
+def examples_artifact(root: Path, count: int = 20) -> standard_artifacts.Examples:
+    examples = standard_artifacts.Examples()
+    examples.uri = str(root / "examples")
+    examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
+    for split in ("train", "eval"):
+        (root / "examples" / f"Split-{split}").mkdir(parents=True)
+        path = str(root / "examples" / f"Split-{split}" / "data_tfrecord-00000-of-00001.gz")
+        with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+            for i in range(count):
+                feature = {"position": tf.train.Feature(int64_list=tf.train.Int64List(value=[i % 8]))}
+                feature["watch_time_s"] = tf.train.Feature(float_list=tf.train.FloatList(value=[12.5]))
+                feature["survey_rating"] = tf.train.Feature(float_list=tf.train.FloatList(value=[4.0]))
+                for name, value in LABELS.items():
+                    feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+                writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+    return examples
+
+
+def evaluator_blessing(root: Path, blessed: bool) -> standard_artifacts.ModelBlessing:
+    """As TFX's Evaluator writes it: BLESSED / NOT_BLESSED file and the `blessed` property."""
+    blessing = standard_artifacts.ModelBlessing()
+    blessing.uri = str(root / "eval_blessing")
+    os.makedirs(blessing.uri)
+    Path(blessing.uri, "BLESSED" if blessed else "NOT_BLESSED").touch()
+    blessing.set_int_custom_property("blessed", int(blessed))
+    return blessing
+
+
+def stability_blessing(root: Path, diverged: bool) -> standard_artifacts.ModelBlessing:
+    """Produced by the real StabilityGate executor from a training report."""
+    steps = list(range(0, 400, 10))
+    loss = list(0.4 + 0.6 * np.exp(-np.arange(len(steps)) / 8.0))
+    if diverged:
+        loss[-1] = float("nan")
+    TrainingReport(steps, loss).save(training_report_path(str(root / "model_run")))
+    model_run, blessing = standard_artifacts.ModelRun(), standard_artifacts.ModelBlessing()
+    model_run.uri, blessing.uri = str(root / "model_run"), str(root / "stability_blessing")
+    GateExecutor().Do({"model_run": [model_run]}, {"blessing": [blessing]}, {"config_json": PipelineConfig().to_json()})
+    return blessing
+
+
+def push(
+    root: Path,
+    saved_model_dir: str,
+    serving_root: Path,
+    evaluator_ok: bool | None = True,
+    stable: bool | None = True,
+    with_examples: bool = True,
+    num_warmup_records: int | None = 4,
+) -> standard_artifacts.PushedModel:
+    root.mkdir(parents=True, exist_ok=True)
+    inputs = {"model": [model_artifact(saved_model_dir)]}
+    if evaluator_ok is not None:
+        inputs["model_blessing"] = [evaluator_blessing(root, evaluator_ok)]
+    if stable is not None:
+        inputs["stability_blessing"] = [stability_blessing(root, diverged=not stable)]
+    if with_examples:
+        inputs["examples"] = [examples_artifact(root)]
+    pushed = standard_artifacts.PushedModel()
+    pushed.uri = str(root / "pushed_model")
+    props = {"serving_root": str(serving_root), "model_name": MODEL}
+    if num_warmup_records is not None:
+        props["num_warmup_records"] = num_warmup_records
+    Executor().Do(inputs, {"pushed_model": [pushed]}, props)
+    return pushed
+
+
+def record(pushed) -> dict:
+    return json.loads(Path(pushed.uri, "push_record.json").read_text())
+
+
+def visible_entries(model_dir: Path) -> list[str]:
+    return sorted(p.name for p in model_dir.iterdir())
+
+
+def test_blessed_model_is_pushed_with_warmup_and_models_config(tmp_path, saved_model_dir):
+    serving_root = tmp_path / "serving"
+    pushed = push(tmp_path / "run1", saved_model_dir, serving_root)
+    assert pushed.get_int_custom_property("pushed") == 1
+    version = pushed.get_string_custom_property("pushed_version")
+    destination = pushed.get_string_custom_property("pushed_destination")
+    assert version.isdigit() and destination == str(serving_root / MODEL / version)
+    assert visible_entries(serving_root / MODEL) == [version]  # no temp directory left behind
+    assert (Path(destination) / "saved_model.pb").exists() and (Path(pushed.uri) / "saved_model.pb").exists()
+    assert record(pushed)["warmup_records"] == 4
+
+    config = serving_export.read_models_config(str(serving_root / "models.config"))
+    [entry] = config.model_config_list.config
+    assert (entry.name, entry.model_platform) == (MODEL, "tensorflow")
+    assert entry.base_path == str((serving_root / MODEL).absolute()) and os.path.isabs(entry.base_path)
+
+    logs = serving_export.read_warmup_requests(os.path.join(destination, "assets.extra", "tf_serving_warmup_requests"))
+    assert len(logs) == 4
+    loaded = tf.saved_model.load(destination)
+    for log in logs:
+        request = log.predict_log.request
+        assert (request.model_spec.name, request.model_spec.signature_name) == (MODEL, "serving_default")
+        assert list(request.inputs) == ["examples"]
+        batch = tf.make_ndarray(request.inputs["examples"])
+        example = tf.train.Example.FromString(batch[0])
+        assert set(example.features.feature) == {"position"}  # every label removed
+        outputs = loaded.signatures["serving_default"](examples=tf.constant(batch))  # replay succeeds
+        assert np.all(np.isfinite(outputs["score"].numpy()))
+
+
+def test_versions_are_monotonic_and_never_overwritten(tmp_path, saved_model_dir):
+    serving_root = tmp_path / "serving"
+    future = serving_root / MODEL / "9999999999"
+    future.mkdir(parents=True)
+    (future / "marker").write_text("an existing version")
+    first = push(tmp_path / "run1", saved_model_dir, serving_root, with_examples=False)
+    second = push(tmp_path / "run2", saved_model_dir, serving_root, with_examples=False)
+    versions = [int(p.get_string_custom_property("pushed_version")) for p in (first, second)]
+    assert versions == [10_000_000_000, 10_000_000_001]
+    assert (future / "marker").read_text() == "an existing version"
+    assert visible_entries(serving_root / MODEL) == ["10000000000", "10000000001", "9999999999"]
+    assert not (Path(second.get_string_custom_property("pushed_destination")) / "assets.extra").exists()
+    assert "no examples input" in record(second)["warmup_note"]
+
+
+def test_lost_race_for_a_version_takes_the_next_number(tmp_path, saved_model_dir):
+    model_dir = tmp_path / "serving" / MODEL
+
+    def other_writer_claims_1000(_tmp_dir: str) -> None:
+        (model_dir / "1000").mkdir()
+        (model_dir / "1000" / "theirs").write_text("x")
+
+    result = serving_export.push_version(
+        saved_model_dir, str(tmp_path / "serving"), MODEL, prepare=other_writer_claims_1000, now=1000
+    )
+    assert result.version == 1001
+    assert visible_entries(model_dir) == ["1000", "1001"]
+    assert visible_entries(model_dir / "1000") == ["theirs"]
+
+
+def test_failed_push_leaves_nothing_visible(tmp_path, saved_model_dir):
+    def fail(_tmp_dir: str) -> None:
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        serving_export.push_version(saved_model_dir, str(tmp_path / "serving"), MODEL, prepare=fail)
+    assert visible_entries(tmp_path / "serving" / MODEL) == []
+
+
+@pytest.mark.parametrize(
+    ("evaluator_ok", "stable", "refused_by", "why"),
+    [
+        (False, True, "evaluator", "NOT_BLESSED"),
+        (True, False, "stability_gate", "loss became non-finite (nan) at step 390"),
+        (False, False, "evaluator,stability_gate", "non-finite"),
+        (True, None, "stability_gate", "no blessing from the stability_gate"),
+        (None, True, "evaluator", "no blessing from the evaluator"),
+    ],
+)
+def test_nothing_is_pushed_when_a_gate_refuses(tmp_path, saved_model_dir, evaluator_ok, stable, refused_by, why):
+    serving_root = tmp_path / "serving"
+    good = push(tmp_path / "good", saved_model_dir, serving_root, with_examples=False)
+    config_before = (serving_root / "models.config").read_text()
+    pushed = push(tmp_path / "bad", saved_model_dir, serving_root, evaluator_ok, stable)
+    assert pushed.get_int_custom_property("pushed") == 0
+    assert not pushed.has_custom_property("pushed_version")
+    assert pushed.get_string_custom_property("refused_by") == refused_by
+    assert why in pushed.get_string_custom_property("refusal_reason")
+    assert record(pushed)["pushed"] is False and set(record(pushed)["refusals"]) == set(refused_by.split(","))
+    # Serving keeps the last good version and models.config still points at it.
+    assert visible_entries(serving_root / MODEL) == [good.get_string_custom_property("pushed_version")]
+    assert (serving_root / "models.config").read_text() == config_before
+
+
+def test_evaluator_blessing_without_verdict_refuses(tmp_path, saved_model_dir):
+    blessing = standard_artifacts.ModelBlessing()
+    blessing.uri = str(tmp_path / "empty_blessing")
+    pushed = standard_artifacts.PushedModel()
+    pushed.uri = str(tmp_path / "pushed")
+    inputs = {
+        "model": [model_artifact(saved_model_dir)],
+        "model_blessing": [blessing],
+        "stability_blessing": [stability_blessing(tmp_path, diverged=False)],
+    }
+    props = {"serving_root": str(tmp_path / "serving"), "model_name": MODEL}
+    Executor().Do(inputs, {"pushed_model": [pushed]}, props)
+    assert pushed.get_int_custom_property("pushed") == 0
+    assert "left no verdict" in pushed.get_string_custom_property("refusal_reason")
+
+
+def test_default_warmup_count_and_models_config_lists_every_model(tmp_path, saved_model_dir):
+    serving_root = tmp_path / "serving"
+    (serving_root / "other_model" / "7").mkdir(parents=True)
+    (serving_root / "not_a_model" / "latest").mkdir(parents=True)  # no numeric version: not listed
+    (serving_root / ".hidden" / "1").mkdir(parents=True)
+    pushed = push(tmp_path / "run", saved_model_dir, serving_root, num_warmup_records=None)
+    assert record(pushed)["warmup_records"] == 16
+    config = serving_export.read_models_config(str(serving_root / "models.config"))
+    assert [c.name for c in config.model_config_list.config] == ["other_model", MODEL]
+    k8s = serving_export.build_models_config(str(serving_root), base_path_root="/models")
+    assert [c.base_path for c in k8s.model_config_list.config] == ["/models/other_model", "/models/ranker"]
+    assert not [n for n in os.listdir(serving_root) if n.startswith(".models.config")]
+
+
+def test_model_breaking_the_serving_contract_fails(tmp_path):
+    module = tf.Module()
+    module.f = tf.function(lambda x: {"y": x * 2.0}, input_signature=[tf.TensorSpec([None], tf.float32)])
+    path = str(tmp_path / "bad" / "Format-Serving")
+    tf.saved_model.save(module, path, signatures={"serving_default": module.f})
+    with pytest.raises(ValueError, match="must take 'examples' as a string tensor"):
+        push(tmp_path / "run", path, tmp_path / "serving")
+    assert not (tmp_path / "serving" / MODEL).exists() or visible_entries(tmp_path / "serving" / MODEL) == []
+
+
+def test_unsafe_model_names_are_rejected():
+    for name in ("../x", ".hidden", "123", "a/b", ""):
+        with pytest.raises(ValueError, match="model_name"):
+            serving_export.validate_model_name(name)
+    assert serving_export.is_version_name("17") and not serving_export.is_version_name(".tmp-push-17-ab")
+
+
+def test_component_interface():
+    from tfx import types
+
+    def ch(t):
+        return types.Channel(type=t)
+
+    pusher = RankerPusher(
+        model=ch(standard_artifacts.Model),
+        model_blessing=ch(standard_artifacts.ModelBlessing),
+        stability_blessing=ch(standard_artifacts.ModelBlessing),
+        examples=ch(standard_artifacts.Examples),
+        serving_root="/srv",
+        model_name=MODEL,
+    )
+    assert set(pusher.inputs) == {"model", "model_blessing", "stability_blessing", "examples"}
+    assert set(pusher.outputs) == {"pushed_model"}
+    assert pusher.exec_properties["num_warmup_records"] == 16
+    with pytest.raises(ValueError, match="both"):
+        RankerPusher(ch(standard_artifacts.Model), None, ch(standard_artifacts.ModelBlessing), "/srv", MODEL)
+
+
+def test_gate_and_pusher_run_with_local_dag_runner_and_compile_for_kubeflow_v2(tmp_path, saved_model_dir):
+    # Narrow imports: `from tfx import v1` would import every standard component (~15 s).
+    from ml_metadata.metadata_store import metadata_store
+    from tfx.dsl.components.common.importer import Importer
+    from tfx.orchestration import metadata, pipeline
+    from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+
+    from components.stability_gate import StabilityGate
+
+    steps = list(range(0, 400, 10))
+    loss = list(0.4 + 0.6 * np.exp(-np.arange(len(steps)) / 8.0))
+    report_path = training_report_path(str(tmp_path / "model_run"))
+    (tmp_path / "eval_blessing").mkdir()
+    (tmp_path / "eval_blessing" / "BLESSED").touch()
+    db = str(tmp_path / "mlmd.sqlite")
+
+    def build() -> pipeline.Pipeline:
+        def importer(uri: str, artifact_type, **properties):
+            return Importer(source_uri=uri, artifact_type=artifact_type, custom_properties=properties)
+
+        run = importer(str(tmp_path / "model_run"), standard_artifacts.ModelRun).with_id("run_importer")
+        model = importer(os.path.dirname(saved_model_dir), standard_artifacts.Model).with_id("model_importer")
+        evaluation = importer(str(tmp_path / "eval_blessing"), standard_artifacts.ModelBlessing, blessed=1)
+        gate = StabilityGate(model_run=run.outputs["result"], config_json=PipelineConfig().to_json())
+        pusher = RankerPusher(
+            model=model.outputs["result"],
+            model_blessing=evaluation.with_id("eval_importer").outputs["result"],
+            stability_blessing=gate.outputs["blessing"],
+            serving_root=str(tmp_path / "serving"),
+            model_name=MODEL,
+        )
+        return pipeline.Pipeline(
+            pipeline_name="gate-and-push",
+            pipeline_root=str(tmp_path / "pipeline_root"),
+            components=[run, model, evaluation, gate, pusher],
+            metadata_connection_config=metadata.sqlite_metadata_connection_config(db),
+        )
+
+    TrainingReport(steps, loss).save(report_path)
+    LocalDagRunner().run(build())
+    TrainingReport(steps, loss[:-1] + [float("nan")]).save(report_path)
+    LocalDagRunner().run(build())
+
+    store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(db))
+    pushes = sorted(store.get_artifacts_by_type("PushedModel"), key=lambda a: a.id)
+    assert [a.custom_properties["pushed"].int_value for a in pushes] == [1, 0]
+    assert "non-finite" in pushes[1].custom_properties["refusal_reason"].string_value
+    assert len(visible_entries(tmp_path / "serving" / MODEL)) == 1
+
+    spec_path = str(tmp_path / "pipeline.json")
+    config = kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(default_image="ranker:test")
+    kubeflow_v2_dag_runner.KubeflowV2DagRunner(config=config, output_filename=spec_path).run(build())
+    executors = json.loads(Path(spec_path).read_text())["pipelineSpec"]["deploymentSpec"]["executors"]
+    class_paths = {e["container"]["args"][1] for e in executors.values() if "container" in e}
+    assert {"components.stability_gate.Executor", "components.pusher.Executor"} <= class_paths
