@@ -1,0 +1,343 @@
+"""LogIngest: a Beam-powered ExampleGen that turns RawLogs into tf.Examples and quarantines bad lines.
+
+Beam pipeline::
+
+    ReadFromTextWithFilename(<logs>/day=*/logs-*.jsonl*, raw bytes) -> BatchElements(<= 1024 lines)
+      -> ParDo(check_line each, encode_examples per batch, split)
+           --train-->       <examples>/Split-train/data_tfrecord-*.gz
+           --eval-->        <examples>/Split-eval/data_tfrecord-*.gz
+           --quarantine-->  <quarantine>/quarantined-*.jsonl.gz
+           --counts-->      CombineGlobally(sum per split and per reason) -> <quarantine>/counts.json
+
+The Examples artifact has the standard layout, `split_names` ["train", "eval"], `span` (the logs' day)
+and the payload/file format custom properties, so stock StatisticsGen, Transform and Evaluator read it.
+
+Split: deterministic by impression, `farmhash.fingerprint64(impression_id) % 10000` below
+`eval_fraction * 10000` goes to eval. The fingerprint is stable across processes, machines and runs
+(unlike Python's `hash`), so an impression always lands in the same split.
+
+Nothing is dropped silently: every line is either an example of one split or a quarantined record with
+its reason, and `counts.json` holds `total = good + quarantined`. When `quarantined / total` exceeds
+`IngestConfig.max_bad_fraction` (or there are no lines at all), the executor raises `BadRecordsError`
+naming the worst reasons, after the quarantine has been written so it can be inspected.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import apache_beam as beam
+import farmhash
+from apache_beam import coders
+from tfx import types
+from tfx.dsl.components.base import base_beam_component, base_beam_executor, executor_spec
+from tfx.dsl.io import fileio
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+
+from components.log_parser import check_line, encode_examples, record_to_example, validate_ingest
+from components.types import (
+    QUARANTINE_COUNTS_FILE,
+    QUARANTINE_FILE_PREFIX,
+    QuarantinedRecords,
+    RawLogs,
+    join,
+    raw_log_pattern,
+)
+from pipeline.config import IngestConfig, PipelineConfig
+
+SPLITS: tuple[str, ...] = ("train", "eval")
+SPLIT_BUCKETS = 10_000
+BATCH_SIZE = 1_024  # lines parsed and encoded together
+EXAMPLES_FILE_PREFIX = "data_tfrecord"  # the name stock ExampleGen uses
+# Custom properties that stock components read from an Examples artifact (tfx.components.example_gen.utils;
+# set directly so that Beam workers need not import every TFX component).
+PAYLOAD_FORMAT_PROPERTY = "payload_format"
+FILE_FORMAT_PROPERTY = "file_format"
+FILE_FORMAT = "tfrecords_gzip"
+TOP_REASONS_IN_ERROR = 5
+
+
+class IngestError(RuntimeError):
+    """The ingest cannot produce a usable span."""
+
+
+class BadRecordsError(IngestError):
+    """Too many (or all, or no) log lines were quarantined; the message names the worst reasons."""
+
+
+def split_of(impression_id: str, eval_fraction: float) -> str:
+    """'eval' or 'train' for an impression: a stable fingerprint of its id, bucketed."""
+    bucket = farmhash.fingerprint64(impression_id) % SPLIT_BUCKETS
+    return "eval" if bucket < round(eval_fraction * SPLIT_BUCKETS) else "train"
+
+
+def quarantine_record(line: bytes, reason: str, source: str, max_line_bytes: int) -> str:
+    """The JSON line kept for a quarantined log line (cut at max_line_bytes; bad UTF-8 backslash-escaped)."""
+    kept = line[:max_line_bytes]
+    return json.dumps(
+        {
+            "reason": reason,
+            "source": source,
+            "line": kept.decode("utf-8", "backslashreplace"),
+            "line_bytes": len(line),
+            "truncated": len(kept) < len(line),
+        }
+    )
+
+
+class _ParseBatchFn(beam.DoFn):
+    """A batch of (file name, raw line) -> serialized tf.Examples on the 'train'/'eval' outputs, quarantine
+    records on 'quarantine', and one dict of counts per batch on 'counts'.
+
+    Lines are checked one by one (`check_line`); the valid records of a batch are encoded together
+    (`encode_examples`, C++), falling back to one at a time, so a failure never takes a batch down.
+    """
+
+    def __init__(self, ingest: IngestConfig, logs_uri: str):
+        self._ingest = ingest
+        self._prefix = logs_uri.rstrip("/") + "/"
+
+    def _source(self, file_name: str) -> str:
+        return file_name[len(self._prefix) :] if file_name.startswith(self._prefix) else file_name
+
+    def process(self, batch: Sequence[tuple[str, bytes]]) -> Iterator[beam.pvalue.TaggedOutput]:
+        counts: Counter[str] = Counter()
+        valid: list[tuple[str, bytes, dict[str, Any]]] = []
+        for file_name, line in batch:
+            record, reason = check_line(line, self._ingest)
+            if record is None:
+                yield self._quarantine(file_name, line, reason or "internal_error", counts)
+            else:
+                valid.append((file_name, line, record))
+        for (file_name, line, record), serialized in zip(valid, _encode([r for _, _, r in valid])):
+            if serialized is None:
+                yield self._quarantine(file_name, line, "internal_error", counts)
+                continue
+            split = split_of(record["impression_id"], self._ingest.eval_fraction)
+            counts[f"split:{split}"] += 1
+            yield beam.pvalue.TaggedOutput(split, serialized)
+        yield beam.pvalue.TaggedOutput("counts", dict(counts))
+
+    def _quarantine(self, file_name: str, line: bytes, reason: str, counts: Counter[str]) -> beam.pvalue.TaggedOutput:
+        counts[f"reason:{reason}"] += 1
+        record = quarantine_record(line, reason, self._source(file_name), self._ingest.max_line_bytes)
+        return beam.pvalue.TaggedOutput("quarantine", record)
+
+
+def _encode(records: Sequence[dict[str, Any]]) -> list[bytes | None]:
+    """Serialized Examples of validated records: one batch pass, else one by one (None where that fails)."""
+    if not records:
+        return []
+    try:
+        return list(encode_examples(records))
+    except Exception:  # noqa: BLE001 - isolate the record that breaks the batch encoder
+        out: list[bytes | None] = []
+        for record in records:
+            try:
+                out.append(record_to_example(record).SerializeToString(deterministic=True))
+            except Exception:  # noqa: BLE001
+                out.append(None)
+        return out
+
+
+class _SumCounts(beam.CombineFn):
+    """Sums dicts of counts ('split:train', 'reason:invalid_json', ...) into one dict."""
+
+    def create_accumulator(self) -> Counter[str]:
+        return Counter()
+
+    def add_input(self, acc: Counter[str], counts: dict[str, int]) -> Counter[str]:
+        acc.update(counts)
+        return acc
+
+    def merge_accumulators(self, accumulators: Iterable[Counter[str]]) -> Counter[str]:
+        merged: Counter[str] = Counter()
+        for acc in accumulators:
+            merged.update(acc)
+        return merged
+
+    def extract_output(self, acc: Counter[str]) -> dict[str, int]:
+        return dict(acc)
+
+
+def summarize_counts(labels: dict[str, int]) -> dict[str, Any]:
+    """counts.json from label counts: totals, per split and per reason."""
+    splits = {split: labels.get(f"split:{split}", 0) for split in SPLITS}
+    reasons = {k.split(":", 1)[1]: v for k, v in labels.items() if k.startswith("reason:")}
+    good, quarantined = sum(splits.values()), sum(reasons.values())
+    total = good + quarantined
+    return {
+        "total": total,
+        "good": good,
+        "quarantined": quarantined,
+        "bad_fraction": quarantined / total if total else 0.0,
+        "splits": splits,
+        "reasons": dict(sorted(reasons.items())),
+    }
+
+
+class IngestLogs(beam.PTransform):
+    """Parses the RawLogs under `logs_uri`; writes examples, quarantine and counts.json."""
+
+    def __init__(self, logs_uri: str, ingest: IngestConfig, examples_uri: str, quarantine_uri: str):
+        super().__init__()
+        validate_ingest(ingest)
+        self._logs_uri = logs_uri
+        self._ingest = ingest
+        self._examples_uri = examples_uri
+        self._quarantine_uri = quarantine_uri
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.pvalue.PDone:
+        lines = pbegin | "ReadLogs" >> beam.io.ReadFromTextWithFilename(
+            raw_log_pattern(self._logs_uri), coder=coders.BytesCoder()
+        )
+        parsed = (
+            lines
+            | "Batch" >> beam.BatchElements(min_batch_size=BATCH_SIZE // 4, max_batch_size=BATCH_SIZE)
+            | "ParseAndSplit"
+            >> beam.ParDo(_ParseBatchFn(self._ingest, self._logs_uri)).with_outputs(*SPLITS, "quarantine", "counts")
+        )
+        for split in SPLITS:
+            _ = parsed[split] | f"Write{split.title()}" >> beam.io.WriteToTFRecord(
+                join(self._examples_uri, f"Split-{split}", EXAMPLES_FILE_PREFIX), file_name_suffix=".gz"
+            )
+        _ = parsed["quarantine"] | "WriteQuarantine" >> beam.io.WriteToText(
+            join(self._quarantine_uri, QUARANTINE_FILE_PREFIX), file_name_suffix=".jsonl.gz"
+        )
+        return (
+            parsed["counts"]
+            | "Count" >> beam.CombineGlobally(_SumCounts())
+            | "Summarise" >> beam.Map(lambda counts: json.dumps(summarize_counts(counts), sort_keys=True))
+            | "WriteCounts"
+            >> beam.io.WriteToText(
+                join(self._quarantine_uri, QUARANTINE_COUNTS_FILE.removesuffix(".json")),
+                file_name_suffix=".json",
+                num_shards=1,
+                shard_name_template="",
+            )
+        )
+
+
+def read_counts(quarantine_uri: str) -> dict[str, Any]:
+    """The counts.json written by IngestLogs."""
+    with fileio.open(join(quarantine_uri, QUARANTINE_COUNTS_FILE)) as handle:
+        return json.loads(handle.read())
+
+
+def check_bad_fraction(counts: dict[str, Any], ingest: IngestConfig, quarantine_uri: str) -> None:
+    """Raises BadRecordsError when there are no lines, or quarantined / total > max_bad_fraction."""
+    total, quarantined = counts["total"], counts["quarantined"]
+    if total == 0:
+        raise BadRecordsError("LogIngest: the logs contain no lines at all (every log file is empty)")
+    if counts["bad_fraction"] <= ingest.max_bad_fraction:
+        return
+    worst = sorted(counts["reasons"].items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_REASONS_IN_ERROR]
+    described = ", ".join(f"{reason} ({count}, {count / quarantined:.0%})" for reason, count in worst)
+    raise BadRecordsError(
+        f"LogIngest: {quarantined} of {total} log lines ({counts['bad_fraction']:.2%}) were quarantined, "
+        f"above ingest.max_bad_fraction={ingest.max_bad_fraction:.2%}. Worst reasons: {described}. "
+        f"The quarantined lines and counts.json are under {quarantine_uri}"
+    )
+
+
+def list_log_files(logs_uri: str) -> list[str]:
+    """The log files of a RawLogs uri; IngestError when there are none."""
+    files = sorted(fileio.glob(raw_log_pattern(logs_uri)))
+    if not files:
+        raise IngestError(f"LogIngest: no log files match {raw_log_pattern(logs_uri)}")
+    return files
+
+
+def run_ingest(
+    config: PipelineConfig,
+    logs_uri: str,
+    examples_uri: str,
+    quarantine_uri: str,
+    beam_args: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Runs the ingest outside TFX and returns counts.json (the bad-fraction check is left to the caller)."""
+    list_log_files(logs_uri)
+    with beam.Pipeline(argv=list(beam_args or [])) as pipeline:
+        _ = pipeline | IngestLogs(logs_uri, config.ingest, examples_uri, quarantine_uri)
+    return read_counts(quarantine_uri)
+
+
+# -- the TFX component -----------------------------------------------------------------------------
+
+
+class LogIngestSpec(types.ComponentSpec):
+    """LogIngest: input `logs`; exec property `config_json`; outputs `examples`, `quarantine`."""
+
+    PARAMETERS = {"config_json": ExecutionParameter(type=str)}
+    INPUTS = {"logs": ChannelParameter(type=RawLogs)}
+    OUTPUTS = {
+        "examples": ChannelParameter(type=standard_artifacts.Examples),
+        "quarantine": ChannelParameter(type=QuarantinedRecords),
+    }
+
+
+def _annotate(examples: types.Artifact, quarantine: types.Artifact, span: int, counts: dict[str, Any]) -> None:
+    examples.split_names = artifact_utils.encode_split_names(list(SPLITS))
+    examples.span = span
+    examples.set_string_custom_property(
+        PAYLOAD_FORMAT_PROPERTY, example_gen_pb2.PayloadFormat.Name(example_gen_pb2.FORMAT_TF_EXAMPLE)
+    )
+    examples.set_string_custom_property(FILE_FORMAT_PROPERTY, FILE_FORMAT)
+    quarantine.span = span
+    for artifact in (examples, quarantine):
+        artifact.set_int_custom_property("num_total", counts["total"])
+        artifact.set_int_custom_property("num_good", counts["good"])
+        artifact.set_int_custom_property("num_quarantined", counts["quarantined"])
+        artifact.set_float_custom_property("bad_fraction", counts["bad_fraction"])
+    for split, count in counts["splits"].items():
+        examples.set_int_custom_property(f"num_{split}", count)
+    for reason, count in counts["reasons"].items():
+        quarantine.set_int_custom_property(f"reason:{reason}", count)
+
+
+class LogIngestExecutor(base_beam_executor.BaseBeamExecutor):
+    """Runs IngestLogs, annotates both outputs with the counts, then enforces max_bad_fraction."""
+
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        config = PipelineConfig.from_json(exec_properties["config_json"])
+        validate_ingest(config.ingest)
+        logs = artifact_utils.get_single_instance(input_dict["logs"])
+        examples = artifact_utils.get_single_instance(output_dict["examples"])
+        quarantine = artifact_utils.get_single_instance(output_dict["quarantine"])
+        list_log_files(logs.uri)
+        with self._make_beam_pipeline() as pipeline:
+            _ = pipeline | "IngestLogs" >> IngestLogs(logs.uri, config.ingest, examples.uri, quarantine.uri)
+        counts = read_counts(quarantine.uri)
+        _annotate(examples, quarantine, int(logs.span or 0), counts)
+        check_bad_fraction(counts, config.ingest, quarantine.uri)
+
+
+class LogIngest(base_beam_component.BaseBeamComponent):
+    """Parses RawLogs into train/eval tf.Examples and quarantines malformed lines, with Beam.
+
+    Input: `logs` (RawLogs). Exec property: `config_json` (PipelineConfig.to_json(); only `ingest` is
+    used). Outputs: `examples` (Examples, splits train/eval) and `quarantine` (QuarantinedRecords).
+    """
+
+    SPEC_CLASS = LogIngestSpec
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(LogIngestExecutor)
+
+    def __init__(self, logs: types.Channel, config_json: str):
+        super().__init__(
+            spec=LogIngestSpec(
+                logs=logs,
+                config_json=config_json,
+                examples=types.Channel(type=standard_artifacts.Examples),
+                quarantine=types.Channel(type=QuarantinedRecords),
+            )
+        )
