@@ -1,0 +1,57 @@
+"""The paper's optimizer family: one Adagrad core, pluggable per-variable scaling rules, Clippy.
+
+Tang et al., "Improving Training Stability for Multitask Ranking Models in Recommender Systems", KDD 2023
+(arXiv:2302.09178). Section 4.3.1 writes every method as Adagrad times a per-layer factor σ_t
+(w ← w − η_t σ_t g_t G_t^{-1/2}); this package builds exactly that: :class:`ScaledAdagrad` with the rules of
+:mod:`models.optimizers.rules` (naive, GC, AGC, LAMB, Clippy), :class:`ClippyAdagrad` (Algorithm 1, TFRS keyword
+names, paper defaults), Clippy on Adam (:class:`ClippyAdam`), linear warm-up (:class:`LinearWarmup`), a split
+dense/embedding optimizer (:func:`split_optimizer`) and the telemetry callback (:class:`OptimizerTelemetry`).
+
+Keras 2 (tf-keras) is required: ``TF_USE_LEGACY_KERAS=1`` is set here before TensorFlow is imported.
+"""
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+from models.optimizers.clippy_adagrad import ClippyAdagrad  # noqa: E402
+from models.optimizers.clippy_adam import ClippyAdam, ScaledAdam  # noqa: E402
+from models.optimizers.composite import SplitOptimizer, split_optimizer  # noqa: E402
+from models.optimizers.core import ScaledAdagrad, ScaledUpdateOptimizer  # noqa: E402
+from models.optimizers.factory import OPTIMIZER_NAMES, make_optimizer, optimizer_parameters  # noqa: E402
+from models.optimizers.rules import (  # noqa: E402
+    AdaptiveGradientClipRule,
+    ClippyRule,
+    GradientClipRule,
+    LambRule,
+    NaiveRule,
+    ScalingRule,
+    UpdateContext,
+    shrink_by_references,
+)
+from models.optimizers.schedules import LinearWarmup  # noqa: E402
+from models.optimizers.telemetry import STAT_FIELDS, OptimizerTelemetry  # noqa: E402
+
+__all__ = [
+    "OPTIMIZER_NAMES",
+    "STAT_FIELDS",
+    "AdaptiveGradientClipRule",
+    "ClippyAdagrad",
+    "ClippyAdam",
+    "ClippyRule",
+    "GradientClipRule",
+    "LambRule",
+    "LinearWarmup",
+    "NaiveRule",
+    "OptimizerTelemetry",
+    "ScaledAdagrad",
+    "ScaledAdam",
+    "ScaledUpdateOptimizer",
+    "ScalingRule",
+    "SplitOptimizer",
+    "UpdateContext",
+    "make_optimizer",
+    "optimizer_parameters",
+    "shrink_by_references",
+    "split_optimizer",
+]

@@ -1,0 +1,102 @@
+"""``make_optimizer``: every optimizer of the paper's comparison (and two beyond it) by name, validated.
+
+=============  ==========================================  =========================================================
+name           optimizer                                   extra parameters (besides the common ones)
+=============  ==========================================  =========================================================
+adagrad        ScaledAdagrad, naive rule (σ = 1)           —
+gc             ScaledAdagrad, GradientClipRule             clip_norm (λ, paper grid 1e-1 / 1e-2 / 1e-3)
+agc            ScaledAdagrad, AdaptiveGradientClipRule     clipping (λ, grid 1e-2 / 1e-3 / 1e-4), eps, unitwise
+lamb           ScaledAdagrad, LambRule                     mu (μ, grid 1e-1 / 1e-2 / 1e-3)
+clippy         ClippyAdagrad                               variable_relative_threshold, accumulator_relative_threshold,
+                                                           absolute_threshold
+clippy_adam    ClippyAdam                                  beta_1, beta_2, variable_relative_threshold,
+                                                           absolute_threshold
+adam           ScaledAdam, naive rule                      beta_1, beta_2
+=============  ==========================================  =========================================================
+
+Common parameters: Adagrad family ``initial_accumulator_value``, ``epsilon``, ``use_standard_accumulator_update``,
+``clip_accumulator_update``; Adam family ``epsilon``; all ``export_clipping_factors`` and ``warmup_steps`` (wraps the
+learning rate in :class:`~models.optimizers.schedules.LinearWarmup`). Unknown names, unknown parameters and invalid
+values raise ``ValueError`` naming the problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import tensorflow as tf
+
+from models.optimizers.clippy_adagrad import ClippyAdagrad
+from models.optimizers.clippy_adam import ClippyAdam, ScaledAdam
+from models.optimizers.core import LearningRate, ScaledAdagrad, check_learning_rate
+from models.optimizers.rules import AdaptiveGradientClipRule, GradientClipRule, LambRule
+from models.optimizers.schedules import LinearWarmup
+
+_ADAGRAD = ("initial_accumulator_value", "epsilon", "use_standard_accumulator_update", "clip_accumulator_update")
+_ADAM = ("beta_1", "beta_2", "epsilon")
+_COMMON = ("export_clipping_factors",)
+_CLIPPY = ("variable_relative_threshold", "absolute_threshold")
+
+
+def _pop(params: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {key: params.pop(key) for key in keys if key in params}
+
+
+def _adagrad_with(rule_class: type, rule_keys: tuple[str, ...], display: str) -> Callable[..., Any]:
+    def build(learning_rate: LearningRate, params: dict[str, Any]) -> tf.keras.optimizers.Optimizer:
+        rule = rule_class(**_pop(params, rule_keys))
+        return ScaledAdagrad(learning_rate, rule=rule, name=display, **params)
+
+    return build
+
+
+_BUILDERS: dict[str, tuple[tuple[str, ...], Callable[..., Any]]] = {
+    "adagrad": (_ADAGRAD, lambda lr, params: ScaledAdagrad(lr, rule="naive", name="Adagrad", **params)),
+    "gc": (_ADAGRAD + ("clip_norm",), _adagrad_with(GradientClipRule, ("clip_norm",), "GCAdagrad")),
+    "agc": (
+        _ADAGRAD + ("clipping", "eps", "unitwise"),
+        _adagrad_with(AdaptiveGradientClipRule, ("clipping", "eps", "unitwise"), "AGCAdagrad"),
+    ),
+    "lamb": (_ADAGRAD + ("mu",), _adagrad_with(LambRule, ("mu",), "LambAdagrad")),
+    "clippy": (
+        _ADAGRAD + _CLIPPY + ("accumulator_relative_threshold",),
+        lambda lr, params: ClippyAdagrad(lr, **params),
+    ),
+    "clippy_adam": (_ADAM + _CLIPPY, lambda lr, params: ClippyAdam(lr, **params)),
+    "adam": (_ADAM, lambda lr, params: ScaledAdam(lr, rule="naive", name="Adam", **params)),
+}
+
+#: The names ``make_optimizer`` accepts.
+OPTIMIZER_NAMES: tuple[str, ...] = tuple(_BUILDERS)
+
+
+def optimizer_parameters(name: str) -> tuple[str, ...]:
+    """The keyword parameters ``make_optimizer(name, ...)`` accepts besides ``learning_rate``."""
+    if name not in _BUILDERS:
+        raise ValueError(f"Unknown optimizer {name!r}; known optimizers: {list(OPTIMIZER_NAMES)}.")
+    return _BUILDERS[name][0] + _COMMON + ("warmup_steps",)
+
+
+def make_optimizer(name: str, learning_rate: LearningRate, **params: Any) -> tf.keras.optimizers.Optimizer:
+    """Builds the optimizer ``name`` (one of :data:`OPTIMIZER_NAMES`) with ``learning_rate`` and ``params``.
+
+    ``learning_rate`` is a positive float or a Keras ``LearningRateSchedule``; ``warmup_steps=T`` wraps it in
+    ``LinearWarmup(learning_rate, T)``.
+
+    Raises:
+      ValueError: unknown name, unknown parameter, or an invalid value (negative thresholds, non-positive learning
+        rate or clip norm, betas outside [0, 1), incompatible accumulator options, ...).
+    """
+    allowed = optimizer_parameters(name)
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise ValueError(f"Unknown parameter(s) {unknown} for optimizer {name!r}; allowed: {sorted(allowed)}.")
+    params = dict(params)
+    learning_rate = check_learning_rate(learning_rate)
+    if "warmup_steps" in params:
+        learning_rate = LinearWarmup(learning_rate, params.pop("warmup_steps"))
+    try:
+        return _BUILDERS[name][1](learning_rate, params)
+    except TypeError as error:  # e.g. a string where a number belongs, caught inside Keras
+        raise ValueError(f"Invalid parameters for optimizer {name!r}: {error}") from error
