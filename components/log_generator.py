@@ -13,10 +13,11 @@ same content, and a reader never sees a half-written shard under the final name.
 
 `run_generation(config, out_dir, beam_args)` runs the same pipeline outside TFX.
 
-Measured on the 2-core development machine (shared, so indicative): one process generates ~265k JSON
-lines/s and writes ~160k lines/s as gzip files (`write_shard`); the Beam pipeline with the DirectRunner
-in `in_memory` mode wrote 400k lines (8 shards) at ~120k lines/s including pipeline start-up.
-`multi_processing` mode was far slower at this size (each worker process imports TensorFlow first).
+Measured by benchmarks/generation_bench.py (docs/benchmarks/generation.md; 2 shared cores, default world, 51 fields
+per record, 240k records): generation and JSON formatting alone ~104k records/s in one process; one process writing
+the gzipped shards ~66k records/s; this Beam pipeline with the DirectRunner ~54k records/s in `in_memory` and
+`multi_threading` mode, start-up included (the target is 50k). `multi_processing` was ~10k records/s at this size:
+each worker process imports TensorFlow before its first bundle.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from tfx.types import artifact_utils
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components.types import GENERATION_SUMMARY_FILE, RawLogs, day_dir, join, shard_path
-from components.world import World, encode_line, validate_world
+from components.world import World, validate_world
 from pipeline.config import PipelineConfig, WorldConfig
 
 _WRITE_CHUNK_BYTES = 1 << 20
@@ -61,17 +62,17 @@ def write_shard(world: World, day: int, shard: int, logs_uri: str) -> dict[str, 
     with FileSystems.create(temp, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
         chunk: list[bytes] = []
         size = 0
-        for line, kind in world.generate_lines_with_kinds(day, shard):
-            data = encode_line(line) + b"\n"
+        for data, kind in world.generate_encoded_lines(day, shard):
             chunk.append(data)
-            size += len(data)
+            size += len(data) + 1
             num_lines += 1
             if kind is not None:
                 corrupted[kind] += 1
             if size >= _WRITE_CHUNK_BYTES:
-                handle.write(compressor.compress(b"".join(chunk)))
+                handle.write(compressor.compress(b"\n".join(chunk) + b"\n"))
                 chunk, size = [], 0
-        handle.write(compressor.compress(b"".join(chunk)) + compressor.flush())
+        tail = b"\n".join(chunk) + b"\n" if chunk else b""
+        handle.write(compressor.compress(tail) + compressor.flush())
     try:  # replaces a file left by an earlier attempt of this bundle (same content) where supported
         FileSystems.rename([temp], [final])
     except BeamIOError:  # filesystems whose rename refuses to overwrite

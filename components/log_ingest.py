@@ -2,12 +2,14 @@
 
 Beam pipeline::
 
-    ReadFromTextWithFilename(<logs>/day=*/logs-*.jsonl*, raw bytes) -> BatchElements(<= 1024 lines)
-      -> ParDo(check_line each, encode_examples per batch, split)
-           --train-->       <examples>/Split-train/data_tfrecord-*.gz
-           --eval-->        <examples>/Split-eval/data_tfrecord-*.gz
-           --quarantine-->  <quarantine>/quarantined-*.jsonl.gz
-           --counts-->      CombineGlobally(sum per split and per reason) -> <quarantine>/counts.json
+    Create(<logs>/day=*/logs-*.jsonl*) -> Reshuffle -> ParDo(read each file, lines bounded to max_line_bytes + 1)
+      --lines-->        BatchElements(<= 1024) -> ParDo(check_line each, encode_examples per batch)
+                          --valid-->  (impression_id, record) -> GroupByKey -> ParDo(keep the first, split)
+                                        --train-->  <examples>/Split-train/data_tfrecord-*.gz
+                                        --eval-->   <examples>/Split-eval/data_tfrecord-*.gz
+      --file issues-->  (empty or unreadable files)
+    every quarantined record  ->  <quarantine>/quarantined-*.jsonl.gz
+    every step's counts       ->  CombineGlobally(sum per split and per reason) -> <quarantine>/counts.json
 
 The Examples artifact has the standard layout, `split_names` ["train", "eval"], `span` (the logs' day)
 and the payload/file format custom properties, so stock StatisticsGen, Transform and Evaluator read it.
@@ -16,22 +18,36 @@ Split: deterministic by impression, `farmhash.fingerprint64(impression_id) % 100
 `eval_fraction * 10000` goes to eval. The fingerprint is stable across processes, machines and runs
 (unlike Python's `hash`), so an impression always lands in the same split.
 
+Duplicates: impression ids are unique by contract (a logger retry or a replayed file repeats them). Valid
+records are grouped by `impression_id`; the first in log order (source file path, then line number: the
+zero-padded `day=` directories make that chronological) becomes the example, every other one is quarantined as
+`duplicate_impression_id` with `duplicate_of` = "<source>:<line>" of the kept one. The choice depends on the
+data only, never on runner or bundle order.
+
+Files: each file is read through `components.line_reader` (bounded memory per line, strict gzip). An empty
+file is quarantined as `empty_file` and a truncated or corrupt one as `unreadable_file` (its lines read before
+the damage are kept), one record per file.
+
 Nothing is dropped silently: every line is either an example of one split or a quarantined record with
-its reason, and `counts.json` holds `total = good + quarantined`. When `quarantined / total` exceeds
-`IngestConfig.max_bad_fraction` (or there are no lines at all), the executor raises `BadRecordsError`
-naming the worst reasons, after the quarantine has been written so it can be inspected.
+its reason, and `counts.json` holds `total = good + quarantined` (lines plus the file-level records). When
+`quarantined / total` exceeds `IngestConfig.max_bad_fraction` (or there are no lines at all), the executor
+raises `BadRecordsError` naming the worst reasons, after the quarantine has been written so it can be inspected.
+
+Untrusted input: lines are only `json.loads`-ed (never evaluated or unpickled), bounded in size before
+decoding, and nothing taken from a line ever becomes part of a path: output paths are built from the
+artifact URIs and constants, quarantine records name the source file by its path relative to the logs URI.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import apache_beam as beam
 import farmhash
-from apache_beam import coders
 from tfx import types
 from tfx.dsl.components.base import base_beam_component, base_beam_executor, executor_spec
 from tfx.dsl.io import fileio
@@ -39,7 +55,8 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from components.log_parser import check_line, encode_examples, record_to_example, validate_ingest
+from components.line_reader import READ_ERRORS, open_log, read_bounded_lines
+from components.log_parser import REASONS, check_line, encode_examples, record_to_example, validate_ingest
 from components.types import (
     QUARANTINE_COUNTS_FILE,
     QUARANTINE_FILE_PREFIX,
@@ -60,6 +77,14 @@ PAYLOAD_FORMAT_PROPERTY = "payload_format"
 FILE_FORMAT_PROPERTY = "file_format"
 FILE_FORMAT = "tfrecords_gzip"
 TOP_REASONS_IN_ERROR = 5
+# Quarantine reasons decided by the ingest rather than by the line parser.
+DUPLICATE_REASON = "duplicate_impression_id"
+EMPTY_FILE_REASON = "empty_file"
+UNREADABLE_FILE_REASON = "unreadable_file"
+INGEST_REASONS: frozenset[str] = frozenset({DUPLICATE_REASON, EMPTY_FILE_REASON, UNREADABLE_FILE_REASON})
+QUARANTINE_REASONS: frozenset[str] = REASONS | INGEST_REASONS  # everything counts.json can list
+
+log = logging.getLogger(__name__)
 
 
 class IngestError(RuntimeError):
@@ -76,57 +101,133 @@ def split_of(impression_id: str, eval_fraction: float) -> str:
     return "eval" if bucket < round(eval_fraction * SPLIT_BUCKETS) else "train"
 
 
-def quarantine_record(line: bytes, reason: str, source: str, max_line_bytes: int) -> str:
-    """The JSON line kept for a quarantined log line (cut at max_line_bytes; bad UTF-8 backslash-escaped)."""
-    kept = line[:max_line_bytes]
-    return json.dumps(
-        {
-            "reason": reason,
-            "source": source,
-            "line": kept.decode("utf-8", "backslashreplace"),
-            "line_bytes": len(line),
-            "truncated": len(kept) < len(line),
-        }
-    )
+def quarantine_record(
+    line: bytes,
+    reason: str,
+    source: str,
+    max_line_bytes: int,
+    line_number: int = 0,
+    line_bytes: int | None = None,
+    duplicate_of: str | None = None,
+) -> str:
+    """The JSON line kept for a quarantined log line (cut at max_line_bytes; bad UTF-8 backslash-escaped).
 
-
-class _ParseBatchFn(beam.DoFn):
-    """A batch of (file name, raw line) -> serialized tf.Examples on the 'train'/'eval' outputs, quarantine
-    records on 'quarantine', and one dict of counts per batch on 'counts'.
-
-    Lines are checked one by one (`check_line`); the valid records of a batch are encoded together
-    (`encode_examples`, C++), falling back to one at a time, so a failure never takes a batch down.
+    `line_bytes` is the line's full length when `line` is already a bounded prefix of it; `line_number` is 0
+    for file-level records (empty or unreadable file).
     """
+    kept = line[:max_line_bytes]
+    size = len(line) if line_bytes is None else line_bytes
+    record = {
+        "reason": reason,
+        "source": source,
+        "line_number": line_number,
+        "line": kept.decode("utf-8", "backslashreplace"),
+        "line_bytes": size,
+        "truncated": len(kept) < size,
+    }
+    if duplicate_of is not None:
+        record["duplicate_of"] = duplicate_of
+    return json.dumps(record)
+
+
+# A line on its way through the pipeline: (source, line number, first max_line_bytes + 1 bytes, full length).
+Line = tuple[str, int, bytes, int]
+
+
+class _ReadFileFn(beam.DoFn):
+    """A log file path -> its lines (bounded, numbered), or one 'file_issue' quarantine record when the file
+    is empty or unreadable (lines read before a damaged part are kept)."""
 
     def __init__(self, ingest: IngestConfig, logs_uri: str):
         self._ingest = ingest
         self._prefix = logs_uri.rstrip("/") + "/"
 
-    def _source(self, file_name: str) -> str:
-        return file_name[len(self._prefix) :] if file_name.startswith(self._prefix) else file_name
+    def process(self, path: str) -> Iterator[Line | beam.pvalue.TaggedOutput]:
+        source = path[len(self._prefix) :] if path.startswith(self._prefix) else path
+        count = 0
+        try:
+            with open_log(path) as handle:
+                for number, line, size in read_bounded_lines(handle, self._ingest.max_line_bytes):
+                    count += 1
+                    yield source, number, line, size
+        except READ_ERRORS as err:
+            log.warning("LogIngest: %s is unreadable after %d lines: %s", source, count, err)
+            yield self._issue(UNREADABLE_FILE_REASON, source, count, f"{type(err).__name__} after line {count}")
+            return
+        if count == 0:
+            yield self._issue(EMPTY_FILE_REASON, source, 0, "")
 
-    def process(self, batch: Sequence[tuple[str, bytes]]) -> Iterator[beam.pvalue.TaggedOutput]:
+    def _issue(self, reason: str, source: str, after_line: int, note: str) -> beam.pvalue.TaggedOutput:
+        record = quarantine_record(note.encode(), reason, source, self._ingest.max_line_bytes, after_line)
+        return beam.pvalue.TaggedOutput("file_issue", record)
+
+
+class _ParseBatchFn(beam.DoFn):
+    """A batch of lines -> (impression_id, (source, line number, serialized tf.Example, line)) on 'valid',
+    quarantine records on 'quarantine', and one dict of counts per batch on 'counts'.
+
+    Lines are checked one by one (`check_line`); the valid records of a batch are encoded together
+    (`encode_examples`, C++), falling back to one at a time, so a failure never takes a batch down.
+    """
+
+    def __init__(self, ingest: IngestConfig):
+        self._ingest = ingest
+
+    def process(self, batch: Sequence[Line]) -> Iterator[beam.pvalue.TaggedOutput]:
         counts: Counter[str] = Counter()
-        valid: list[tuple[str, bytes, dict[str, Any]]] = []
-        for file_name, line in batch:
-            record, reason = check_line(line, self._ingest)
+        valid: list[tuple[Line, dict[str, Any]]] = []
+        for line in batch:
+            record, reason = check_line(line[2], self._ingest)
             if record is None:
-                yield self._quarantine(file_name, line, reason or "internal_error", counts)
+                yield self._quarantine(line, reason or "internal_error", counts)
             else:
-                valid.append((file_name, line, record))
-        for (file_name, line, record), serialized in zip(valid, _encode([r for _, _, r in valid])):
+                valid.append((line, record))
+        for (line, record), serialized in zip(valid, _encode([r for _, r in valid])):
             if serialized is None:
-                yield self._quarantine(file_name, line, "internal_error", counts)
+                yield self._quarantine(line, "internal_error", counts)
                 continue
-            split = split_of(record["impression_id"], self._ingest.eval_fraction)
-            counts[f"split:{split}"] += 1
-            yield beam.pvalue.TaggedOutput(split, serialized)
+            source, number, raw, _ = line
+            yield beam.pvalue.TaggedOutput("valid", (record["impression_id"], (source, number, serialized, raw)))
         yield beam.pvalue.TaggedOutput("counts", dict(counts))
 
-    def _quarantine(self, file_name: str, line: bytes, reason: str, counts: Counter[str]) -> beam.pvalue.TaggedOutput:
+    def _quarantine(self, line: Line, reason: str, counts: Counter[str]) -> beam.pvalue.TaggedOutput:
         counts[f"reason:{reason}"] += 1
-        record = quarantine_record(line, reason, self._source(file_name), self._ingest.max_line_bytes)
+        source, number, raw, size = line
+        record = quarantine_record(raw, reason, source, self._ingest.max_line_bytes, number, size)
         return beam.pvalue.TaggedOutput("quarantine", record)
+
+
+class _KeepFirstFn(beam.DoFn):
+    """(impression_id, every valid record with that id) -> the first in log order on its split's output, the
+    others quarantined as duplicates; counts on 'counts'.
+
+    Two passes over the grouped values (re-iterable on every runner) instead of sorting them: memory stays
+    constant however many times a hostile log repeats one id.
+    """
+
+    def __init__(self, ingest: IngestConfig):
+        self._ingest = ingest
+
+    def process(self, element: tuple[str, Iterable[tuple[str, int, bytes, bytes]]]) -> Iterator[Any]:
+        impression_id, records = element
+        first = min((r[0], r[1]) for r in records)  # (source, line number): log order
+        split = split_of(impression_id, self._ingest.eval_fraction)
+        counts = {f"split:{split}": 1}
+        kept_at = f"{first[0]}:{first[1]}"
+        for source, number, serialized, raw in records:
+            if (source, number) == first:
+                yield beam.pvalue.TaggedOutput(split, serialized)
+                continue
+            record = quarantine_record(
+                raw, DUPLICATE_REASON, source, self._ingest.max_line_bytes, number, duplicate_of=kept_at
+            )
+            counts[f"reason:{DUPLICATE_REASON}"] = counts.get(f"reason:{DUPLICATE_REASON}", 0) + 1
+            yield beam.pvalue.TaggedOutput("quarantine", record)
+        yield beam.pvalue.TaggedOutput("counts", counts)
+
+
+def _issue_counts(record: str) -> dict[str, int]:
+    return {f"reason:{json.loads(record)['reason']}": 1}
 
 
 def _encode(records: Sequence[dict[str, Any]]) -> list[bytes | None]:
@@ -193,24 +294,40 @@ class IngestLogs(beam.PTransform):
         self._quarantine_uri = quarantine_uri
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.pvalue.PDone:
-        lines = pbegin | "ReadLogs" >> beam.io.ReadFromTextWithFilename(
-            raw_log_pattern(self._logs_uri), coder=coders.BytesCoder()
+        files = list_log_files(self._logs_uri)
+        read = (
+            pbegin
+            | "ListFiles" >> beam.Create(files)
+            | "SpreadFiles" >> beam.Reshuffle()
+            | "ReadFiles"
+            >> beam.ParDo(_ReadFileFn(self._ingest, self._logs_uri)).with_outputs("file_issue", main="lines")
         )
         parsed = (
-            lines
+            read["lines"]
             | "Batch" >> beam.BatchElements(min_batch_size=BATCH_SIZE // 4, max_batch_size=BATCH_SIZE)
-            | "ParseAndSplit"
-            >> beam.ParDo(_ParseBatchFn(self._ingest, self._logs_uri)).with_outputs(*SPLITS, "quarantine", "counts")
+            | "Parse" >> beam.ParDo(_ParseBatchFn(self._ingest)).with_outputs("valid", "quarantine", "counts")
+        )
+        kept = (
+            parsed["valid"]
+            | "GroupByImpression" >> beam.GroupByKey()
+            | "KeepFirst" >> beam.ParDo(_KeepFirstFn(self._ingest)).with_outputs(*SPLITS, "quarantine", "counts")
         )
         for split in SPLITS:
-            _ = parsed[split] | f"Write{split.title()}" >> beam.io.WriteToTFRecord(
+            _ = kept[split] | f"Write{split.title()}" >> beam.io.WriteToTFRecord(
                 join(self._examples_uri, f"Split-{split}", EXAMPLES_FILE_PREFIX), file_name_suffix=".gz"
             )
-        _ = parsed["quarantine"] | "WriteQuarantine" >> beam.io.WriteToText(
+        quarantined = (
+            read["file_issue"],
+            parsed["quarantine"],
+            kept["quarantine"],
+        ) | "AllQuarantined" >> beam.Flatten()
+        _ = quarantined | "WriteQuarantine" >> beam.io.WriteToText(
             join(self._quarantine_uri, QUARANTINE_FILE_PREFIX), file_name_suffix=".jsonl.gz"
         )
+        issue_counts = read["file_issue"] | "CountFileIssues" >> beam.Map(_issue_counts)
         return (
-            parsed["counts"]
+            (issue_counts, parsed["counts"], kept["counts"])
+            | "AllCounts" >> beam.Flatten()
             | "Count" >> beam.CombineGlobally(_SumCounts())
             | "Summarise" >> beam.Map(lambda counts: json.dumps(summarize_counts(counts), sort_keys=True))
             | "WriteCounts"
@@ -232,14 +349,17 @@ def read_counts(quarantine_uri: str) -> dict[str, Any]:
 def check_bad_fraction(counts: dict[str, Any], ingest: IngestConfig, quarantine_uri: str) -> None:
     """Raises BadRecordsError when there are no lines, or quarantined / total > max_bad_fraction."""
     total, quarantined = counts["total"], counts["quarantined"]
-    if total == 0:
-        raise BadRecordsError("LogIngest: the logs contain no lines at all (every log file is empty)")
+    empty, unreadable = (counts["reasons"].get(r, 0) for r in (EMPTY_FILE_REASON, UNREADABLE_FILE_REASON))
+    if total == empty + unreadable:
+        raise BadRecordsError(
+            f"LogIngest: the logs contain no lines at all ({empty} empty and {unreadable} unreadable log files)"
+        )
     if counts["bad_fraction"] <= ingest.max_bad_fraction:
         return
     worst = sorted(counts["reasons"].items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_REASONS_IN_ERROR]
     described = ", ".join(f"{reason} ({count}, {count / quarantined:.0%})" for reason, count in worst)
     raise BadRecordsError(
-        f"LogIngest: {quarantined} of {total} log lines ({counts['bad_fraction']:.2%}) were quarantined, "
+        f"LogIngest: {quarantined} of {total} log records ({counts['bad_fraction']:.2%}) were quarantined, "
         f"above ingest.max_bad_fraction={ingest.max_bad_fraction:.2%}. Worst reasons: {described}. "
         f"The quarantined lines and counts.json are under {quarantine_uri}"
     )
@@ -261,7 +381,6 @@ def run_ingest(
     beam_args: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Runs the ingest outside TFX and returns counts.json (the bad-fraction check is left to the caller)."""
-    list_log_files(logs_uri)
     with beam.Pipeline(argv=list(beam_args or [])) as pipeline:
         _ = pipeline | IngestLogs(logs_uri, config.ingest, examples_uri, quarantine_uri)
     return read_counts(quarantine_uri)
@@ -314,7 +433,6 @@ class LogIngestExecutor(base_beam_executor.BaseBeamExecutor):
         logs = artifact_utils.get_single_instance(input_dict["logs"])
         examples = artifact_utils.get_single_instance(output_dict["examples"])
         quarantine = artifact_utils.get_single_instance(output_dict["quarantine"])
-        list_log_files(logs.uri)
         with self._make_beam_pipeline() as pipeline:
             _ = pipeline | "IngestLogs" >> IngestLogs(logs.uri, config.ingest, examples.uri, quarantine.uri)
         counts = read_counts(quarantine.uri)

@@ -26,15 +26,20 @@ reason                                when
 ``oversized_field:<f>``               a string field is longer than ``IngestConfig.max_field_chars``
 ``unknown_enum:<f>``                  an enum field (device, surface) has an unknown value
 ``non_finite:<f>``                    a float field is NaN or infinite
-``out_of_range:<f>``                  outside int64 / float32, or outside the field's valid range
+``out_of_range:<f>``                  outside int64 / float32, or the field's valid range (a video > 24 h)
 ``negative:<f>``                      a count, time or age below zero
 ``watch_time_exceeds_duration``       watch_time_s > video_duration_s
 ``watch_without_click``               watch_time_s > 0 on an impression that was not clicked
 ====================================  =============================================================
 
+The ingest adds reasons no single line can show: ``duplicate_impression_id``, ``empty_file`` and
+``unreadable_file`` (components/log_ingest.py).
+
 Unknown extra fields are ignored (forward compatible: a newer logger may add fields before the
-ingest knows them). Valid records become a tf.Example with exactly the features listed in
-`log_schema.EXAMPLE_{INT,FLOAT,BYTES}_FEATURES`; `survey_rating` is 0.0 when null, with `has_survey` 0/1.
+ingest knows them). World fields (language, subscriptions, generated f_dense_* / f_cat_* features, ...) are
+optional and checked by `components.world_fields` with the same reason kinds. Valid records become a
+tf.Example with exactly the features listed in `log_schema.EXAMPLE_{INT,FLOAT,BYTES}_FEATURES` plus the
+world fields present; `survey_rating` is 0.0 when null, with `has_survey` 0/1.
 """
 
 from __future__ import annotations
@@ -55,10 +60,17 @@ from components.log_schema import (
     EXAMPLE_INT_FEATURES,
     FIELD_TYPES,
 )
-from pipeline.config import ConfigError, IngestConfig
+from components.world_fields import REASONS as WORLD_REASONS
+from components.world_fields import add_world_features, check_world_fields, world_columns
+from pipeline.config import IngestConfig
+from pipeline.validation import validate_ingest as validate_ingest_config
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 FLOAT32_MAX = 3.4028234663852886e38  # tf.Example floats are float32: larger values would become inf
+
+# Absurd durations: no video on the platform is longer than a day (uploads are capped at 12 hours); a larger
+# value is a unit or logging bug. Watch times are bounded by the duration (watch_time_exceeds_duration).
+MAX_VIDEO_DURATION_S = 24 * 3600.0
 
 # Inclusive valid ranges of numeric fields: (low, high, reason kind when violated). None: unbounded.
 VALUE_RANGES: dict[str, tuple[float | None, float | None, str]] = {
@@ -77,6 +89,7 @@ VALUE_RANGES: dict[str, tuple[float | None, float | None, str]] = {
     "dismiss": (0, 1, "out_of_range"),
     "watch_time_s": (0, None, "negative"),
     "survey_rating": (1, 5, "out_of_range"),
+    "video_duration_s": (None, MAX_VIDEO_DURATION_S, "out_of_range"),
 }
 POSITIVE_FIELDS: tuple[str, ...] = ("video_duration_s",)  # must be > 0 (reason out_of_range:<f>)
 
@@ -105,8 +118,10 @@ _PLAIN_REASONS = (
     "watch_without_click",
 )
 # Every reason parse_line can return (and nothing else): a bounded vocabulary.
-REASONS: frozenset[str] = frozenset(_PLAIN_REASONS) | frozenset(
-    f"{kind}:{field}" for kind in _FIELD_REASON_KINDS for field in FIELD_TYPES
+REASONS: frozenset[str] = (
+    frozenset(_PLAIN_REASONS)
+    | frozenset(f"{kind}:{field}" for kind in _FIELD_REASON_KINDS for field in FIELD_TYPES)
+    | WORLD_REASONS
 )
 
 
@@ -200,6 +215,9 @@ def validate_record(record: dict[str, Any], ingest: IngestConfig) -> str | None:
         reason = _check_value(field, value, ingest)
         if reason is not None:
             return reason
+    world_reason = check_world_fields(record, ingest.max_field_chars)
+    if world_reason is not None:
+        return world_reason
     duration, watch = record["video_duration_s"], record["watch_time_s"]
     if watch > duration:
         return "watch_time_exceeds_duration"
@@ -248,6 +266,7 @@ def record_to_example(record: dict[str, Any]) -> example_pb2.Example:
         features[name].float_list.value.append(float(_example_value(record, name)))
     for name in EXAMPLE_BYTES_FEATURES:
         features[name].bytes_list.value.append(record[name].encode("utf-8"))
+    add_world_features(features, record)
     return example
 
 
@@ -286,17 +305,17 @@ def encode_examples(records: Sequence[dict[str, Any]]) -> list[bytes]:
             values = [v.encode("utf-8") for v in values]
         arrays.append(pa.ListArray.from_arrays(offsets, pa.array(values, getattr(pa, kind)())))
         names.append(name)
-    batch = pa.RecordBatch.from_arrays(arrays, names)
+    world = world_columns(records)
+    if world is None:  # records carry different world fields: encode one by one
+        return [record_to_example(r).SerializeToString(deterministic=True) for r in records]
+    for name, kind, values in world:
+        arrays.append(pa.array([None if v is None else [v] for v in values], pa.list_(getattr(pa, kind)())))
+        names.append(name)
+    order = sorted(range(len(names)), key=names.__getitem__)
+    batch = pa.RecordBatch.from_arrays([arrays[i] for i in order], [names[i] for i in order])
     return list(example_coder.RecordBatchToExamplesEncoder().encode(batch))
 
 
 def validate_ingest(ingest: IngestConfig) -> None:
     """Raises ConfigError naming the first invalid field of the ingest configuration."""
-    if not 0.0 < ingest.eval_fraction < 1.0:
-        raise ConfigError(f"ingest.eval_fraction must be in (0, 1), got {ingest.eval_fraction!r}")
-    if not 0.0 <= ingest.max_bad_fraction <= 1.0:
-        raise ConfigError(f"ingest.max_bad_fraction must be in [0, 1], got {ingest.max_bad_fraction!r}")
-    for name in ("max_line_bytes", "max_field_chars"):
-        value = getattr(ingest, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"ingest.{name} must be a positive integer, got {value!r}")
+    validate_ingest_config(ingest)

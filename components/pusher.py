@@ -14,7 +14,9 @@ warm-up records and a `models.config`. The mechanics live in `components.serving
    as PredictionLog records into `assets.extra/tf_serving_warmup_requests`; without `examples` warm-up is skipped
    and the push record says so.
 4. Atomic push to `<serving_root>/<model_name>/<version>/` (version strictly greater than any existing one, never
-   overwritten), then `<serving_root>/models.config` is rewritten atomically.
+   overwritten), then `<serving_root>/models.config` is rewritten atomically. Exactly once: when the latest version
+   already holds this model (same fingerprint: a rerun after a crash, an Evaluator re-run against a new baseline),
+   nothing is copied; that version is recorded (`already_pushed`) and models.config is rewritten.
 5. The PushedModel gets `pushed` = 1, `pushed_destination`, `pushed_version` (as TFX's Pusher sets them), a copy of
    the pushed version (as TFX's Pusher archives it) and `push_record.json`.
 """
@@ -64,6 +66,7 @@ class PushRecord:
     warmup_records: int = 0
     warmup_note: str = ""
     models_config: str | None = None
+    already_pushed: bool = False  # the latest version already held this model: not pushed again
 
 
 def blessing_decision(blessings: list[types.Artifact] | None, gate: str) -> tuple[bool, str]:
@@ -178,14 +181,22 @@ class Executor(base_executor.BaseExecutor):
             if records:
                 serving_export.write_warmup_requests(version_dir, records, model_name)
 
-        result = serving_export.push_version(saved_model, serving_root, model_name, prepare=prepare)
+        result = serving_export.push_version(
+            saved_model, serving_root, model_name, prepare=prepare, source_uri=model.uri
+        )
         config_path = serving_export.write_models_config(serving_root)
+        if fileio.exists(pushed_model.uri):  # a retried execution may find a partial archive
+            fileio.rmtree(pushed_model.uri)
         serving_export.copy_tree(result.path, pushed_model.uri)  # archive, as TFX's Pusher does
-        record = PushRecord(True, {}, result.path, result.version, len(records), note, config_path)
+        warmed = 0 if result.already_pushed else len(records)
+        if result.already_pushed:
+            note = f"the latest version {result.version} already holds this model: not pushed again"
+        record = PushRecord(True, {}, result.path, result.version, warmed, note, config_path, result.already_pushed)
         _mark(pushed_model, record)
         logging.info(
-            "\n%s\nPUSHER: PUSHED %s version %d to %s\n  %s; models.config: %s\n%s",
+            "\n%s\nPUSHER: %s %s version %d to %s\n  %s; models.config: %s\n%s",
             "=" * 100,
+            "ALREADY PUSHED" if result.already_pushed else "PUSHED",
             model_name,
             result.version,
             result.path,

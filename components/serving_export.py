@@ -15,10 +15,18 @@ not all digits, so TF Serving never looks at it), completed there (warm-up recor
 only when complete. On object stores (gs://, s3://) a directory rename is a copy; `saved_model.pb` is copied last
 there (as TFX's Pusher does), the file TF Serving waits for. An existing version is never overwritten: versions are
 strictly increasing (unix seconds, bumped past the largest existing one) and the rename refuses an existing target.
+
+Exactly once: every pushed version carries `assets.extra/push_source.json` with the source SavedModel's fingerprint
+(SHA-256 of its files; variables through their index, which holds a CRC32C of every tensor). A model whose
+fingerprint is already the latest version is not pushed again (`latest_version_holding`): a rerun after a crash
+between the rename and the pipeline's bookkeeping, or an Evaluator that re-ran against a new baseline, finds the
+version it already pushed instead of duplicating it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import time
@@ -33,6 +41,7 @@ from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from components.log_schema import BINARY_LABEL_FIELDS
+from pipeline.config import MODEL_NAME_PATTERN
 
 # Features that are labels, not inputs: removed from warm-up examples (serving never sees them).
 LABEL_FEATURES: tuple[str, ...] = (*BINARY_LABEL_FIELDS, "watch_time_s", "survey_rating", "has_survey")
@@ -43,18 +52,57 @@ WARMUP_FILE = "tf_serving_warmup_requests"
 MODELS_CONFIG_FILE = "models.config"
 MAX_WARMUP_RECORDS = 1000  # TF Serving replays at most this many warm-up records
 _TMP_PREFIX = ".tmp-push-"
-_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+PUSH_SOURCE_FILE = "push_source.json"  # in WARMUP_DIR (assets.extra): TF Serving ignores it
 
 
 @dataclass(frozen=True)
 class PushResult:
     version: int
     path: str  # <serving_root>/<model_name>/<version>
+    already_pushed: bool = False  # the latest version already held this model: nothing was copied
+
+
+def model_fingerprint(saved_model_dir: str) -> str:
+    """SHA-256 over a SavedModel's relative file names and contents; variable data through the variables index
+    (its entries hold each tensor's CRC32C), so multi-gigabyte shards are not read."""
+    digest = hashlib.sha256()
+    for directory, _, files in sorted(tf.io.gfile.walk(saved_model_dir)):
+        for name in sorted(files):
+            relative = os.path.relpath(os.path.join(directory, name), saved_model_dir)
+            if re.fullmatch(r"variables/variables\.data-\d+-of-\d+", relative):
+                continue
+            digest.update(relative.encode() + b"\0")
+            with tf.io.gfile.GFile(os.path.join(directory, name), "rb") as f:
+                digest.update(f.read())
+    return digest.hexdigest()
+
+
+def push_source(version_dir: str) -> dict | None:
+    """The push_source.json of a pushed version, or None (absent or unreadable)."""
+    path = os.path.join(version_dir, WARMUP_DIR, PUSH_SOURCE_FILE)
+    try:
+        with tf.io.gfile.GFile(path, "r") as f:
+            return json.loads(f.read())
+    except (tf.errors.NotFoundError, ValueError):
+        return None
+
+
+def latest_version_holding(serving_root: str, model_name: str, fingerprint: str) -> PushResult | None:
+    """The latest version when it holds the model with `fingerprint` (it is what TF Serving serves)."""
+    model_dir = os.path.join(serving_root, model_name)
+    versions = list_versions(model_dir)
+    if not versions:
+        return None
+    path = os.path.join(model_dir, str(versions[-1]))
+    source = push_source(path)
+    if source is None or source.get("model_fingerprint") != fingerprint:
+        return None
+    return PushResult(versions[-1], path, already_pushed=True)
 
 
 def validate_model_name(name: str) -> str:
     """A model name becomes a directory: letters, digits, `_.-`, not starting with a dot, not all digits."""
-    if not _MODEL_NAME.fullmatch(name) or name.isdigit():
+    if not isinstance(name, str) or not MODEL_NAME_PATTERN.fullmatch(name) or name.isdigit():
         raise ValueError(f"model_name {name!r} is not a safe directory name (letters, digits, '_', '.', '-')")
     return name
 
@@ -178,13 +226,19 @@ def push_version(
     prepare: Callable[[str], None] | None = None,
     now: float | None = None,
     max_attempts: int = 20,
+    source_uri: str | None = None,
 ) -> PushResult:
-    """Copies a SavedModel into a new numeric version of `<serving_root>/<model_name>`, atomically.
+    """Copies a SavedModel into a new numeric version of `<serving_root>/<model_name>`, atomically, unless the
+    latest version already holds the same model (then that version is returned with `already_pushed`).
 
     `prepare(temp_dir)` completes the copy before it becomes visible (e.g. writes warm-up records). When another
     writer takes the chosen version first, the next number is tried; nothing is ever overwritten.
     """
     validate_model_name(model_name)
+    fingerprint = model_fingerprint(saved_model_dir)
+    existing = latest_version_holding(serving_root, model_name, fingerprint)
+    if existing is not None:
+        return existing
     model_dir = os.path.join(serving_root, model_name)
     tf.io.gfile.makedirs(model_dir)
     version = next_version(model_dir, now)
@@ -193,6 +247,7 @@ def push_version(
         copy_tree(saved_model_dir, tmp_dir)
         if prepare is not None:
             prepare(tmp_dir)
+        _write_push_source(tmp_dir, fingerprint, source_uri or saved_model_dir)
         for _ in range(max_attempts):
             final = os.path.join(model_dir, str(version))
             if not tf.io.gfile.exists(final):
@@ -208,6 +263,14 @@ def push_version(
     finally:
         if tf.io.gfile.exists(tmp_dir):
             tf.io.gfile.rmtree(tmp_dir)
+
+
+def _write_push_source(version_dir: str, fingerprint: str, source_uri: str) -> None:
+    directory = os.path.join(version_dir, WARMUP_DIR)
+    tf.io.gfile.makedirs(directory)
+    record = {"model_fingerprint": fingerprint, "source": source_uri, "pushed_at": int(time.time())}
+    with tf.io.gfile.GFile(os.path.join(directory, PUSH_SOURCE_FILE), "w") as f:
+        f.write(json.dumps(record, sort_keys=True))
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import posixpath
 
-from tfx.types.artifact import Artifact, Property, PropertyType
+from tfx.types.artifact import Artifact
 
-SPAN_PROPERTY = Property(type=PropertyType.INT)
+SPAN_PROPERTY_NAME = "span"
 
 RAW_LOG_FILE_GLOB = "day=*/logs-*.jsonl*"  # relative to a RawLogs uri
 GENERATION_SUMMARY_FILE = "generation.json"
@@ -28,26 +28,42 @@ QUARANTINE_FILE_PREFIX = "quarantined"
 QUARANTINE_COUNTS_FILE = "counts.json"
 
 
-class RawLogs(Artifact):
+class _SpanArtifact(Artifact):
+    """An artifact with a `span` attribute kept as an int *custom* property.
+
+    Kubeflow V2 compiles custom artifact types against the generic `Artifact` schema, which declares no
+    properties (`PROPERTIES` would make the compiler fail), so `span` lives among the custom properties.
+    """
+
+    @property
+    def span(self) -> int:
+        return self.get_int_custom_property(SPAN_PROPERTY_NAME)
+
+    @span.setter
+    def span(self, value: int) -> None:
+        self.set_int_custom_property(SPAN_PROPERTY_NAME, int(value))
+
+
+class RawLogs(_SpanArtifact):
     """A directory of raw impression logs (gzipped JSON lines), one span per day.
 
-    Properties: `span` (int) is the day of the logs. Custom properties set by LogGen: `day`,
+    `span` (int custom property) is the day of the logs. Custom properties set by LogGen: `day`,
     `num_lines`, `num_shards`, `num_corrupted`, `seed`.
     """
 
-    TYPE_NAME = "RawLogs"
-    PROPERTIES = {"span": SPAN_PROPERTY}
+    # "<importable module>.<Class>": Kubeflow V2 encodes a custom type's name as its schema title and the
+    # container imports the class from it (one dot, lowercase module: KFP's schema-title rule).
+    TYPE_NAME = "components.RawLogs"
 
 
-class QuarantinedRecords(Artifact):
+class QuarantinedRecords(_SpanArtifact):
     """Log lines that failed to parse or validate, each with its reason, plus `counts.json`.
 
-    Properties: `span` (int), the span of the logs they came from. Custom properties set by LogIngest:
+    `span` (int custom property) is the span of the logs they came from. Custom properties set by LogIngest:
     `num_total`, `num_good`, `num_quarantined`, `bad_fraction` and `reason:<code>` counts.
     """
 
-    TYPE_NAME = "QuarantinedRecords"
-    PROPERTIES = {"span": SPAN_PROPERTY}
+    TYPE_NAME = "components.QuarantinedRecords"  # importable path, as for RawLogs
 
 
 def join(base: str, *parts: str) -> str:

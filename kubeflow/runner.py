@@ -1,20 +1,63 @@
-"""Kubeflow Pipelines (V2) runner: compiles the same `create_pipeline` into a pipeline spec (JSON).
+"""Kubeflow Pipelines (V2) runner: compiles the same `create_pipeline` into a pipeline spec.
 
 Every component runs in `image` (built from kubeflow/Dockerfile), so components reference our code by
 dotted path (`models.trainer.run_fn`, `models.preprocessing.preprocessing_fn`). Beam-powered components
-receive `config.beam.args()` (e.g. DataflowRunner, or PortableRunner for Flink/Spark). InfraValidator is
-not part of the pipeline: the V2 compiler refuses it (and it needs Docker or the model server); the serving
-contract is verified in-process instead (see README).
+receive `config.beam.args()` (e.g. DataflowRunner, or PortableRunner for Flink/Spark) as container arguments.
+
+Two files come out of one compilation:
+
+* `out_file` (JSON): the PipelineJob that TFX's `KubeflowV2DagRunner` writes (displayName, labels, pipelineSpec,
+  runtimeConfig.gcsOutputDirectory = the pipeline root): what Vertex AI Pipelines runs
+  (`aiplatform.PipelineJob(template_path=...)`).
+* `ir_file` (YAML): the bare PipelineSpec (KFP's IR) with `defaultPipelineRoot` set: what the open-source KFP
+  backend's UI and `kfp.Client().create_run_from_pipeline_package(...)` accept (they refuse the PipelineJob wrapper).
+
+InfraValidator is not part of the pipeline: the V2 compiler refuses it (and it needs Docker or the model server);
+the serving contract is verified in-process instead (see README).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
+from dataclasses import dataclass
 
-from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
+import yaml
 
-from pipeline.config import PipelineConfig
-from pipeline.pipeline import create_pipeline
+from pipeline.config import ConfigError, PipelineConfig
+
+# KFP V2 pipeline (and Vertex AI PipelineJob) names: lowercase letters, digits and hyphens (as pipeline/validation.py).
+PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
+
+
+@dataclass(frozen=True)
+class CompiledPipeline:
+    job_file: str  # PipelineJob JSON (Vertex AI Pipelines)
+    ir_file: str  # PipelineSpec YAML (open-source KFP)
+    components: tuple[str, ...]  # task names in the spec
+
+
+def validate_pipeline_name(name: str) -> str:
+    """Returns `name` or raises ConfigError explaining KFP V2's naming rule (underscores are the usual mistake)."""
+    if PIPELINE_NAME.fullmatch(name):
+        return name
+    hint = ""
+    suggestion = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
+    if "_" in name:
+        hint = f"; underscores are not allowed, use hyphens (e.g. {suggestion!r})"
+    elif suggestion and PIPELINE_NAME.fullmatch(suggestion):
+        hint = f" (e.g. {suggestion!r})"
+    raise ConfigError(
+        f"pipeline name {name!r} is not valid for Kubeflow Pipelines V2: it must be 1-128 lowercase letters, "
+        f"digits and hyphens, not starting with a hyphen{hint}",
+        field="name",
+    )
+
+
+def _default_ir_file(out_file: str) -> str:
+    stem, _ = os.path.splitext(out_file)
+    return stem + ".kfp.yaml"
 
 
 def compile_kubeflow(
@@ -23,8 +66,19 @@ def compile_kubeflow(
     pipeline_root: str,
     out_file: str,
     serving_root: str | None = None,
-) -> str:
-    """Writes the KFP V2 pipeline spec to `out_file` and returns its path."""
+    ir_file: str | None = None,
+) -> CompiledPipeline:
+    """Writes the PipelineJob JSON to `out_file` and the KFP IR YAML to `ir_file` (default `<out stem>.kfp.yaml`)."""
+    validate_pipeline_name(config.name)
+    if not image or any(c.isspace() for c in image):
+        raise ConfigError(f"must be a container image reference, got {image!r}", field="image")
+    if not pipeline_root:
+        raise ConfigError("is required (e.g. gs://bucket/root)", field="pipeline_root")
+    # Imported here: TFX's V2 runner pulls in kfp and the whole DSL, which the CLI's other commands do not need.
+    from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
+
+    from pipeline.pipeline import create_pipeline
+
     serving_root = serving_root or pipeline_root.rstrip("/") + "/serving"
     pipeline = create_pipeline(
         config,
@@ -34,10 +88,21 @@ def compile_kubeflow(
         beam_pipeline_args=config.beam.args(),
     )
     out_file = os.path.abspath(out_file)
+    os.makedirs(os.path.dirname(out_file), exist_ok=True)
     runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
-        config=kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(default_image=image),
+        # Schema 2.1 (parameters as `constant` protobuf Values): what the KFP 2 SDK and backend emit and expect.
+        config=kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(default_image=image, use_pipeline_spec_2_1=True),
         output_dir=os.path.dirname(out_file),
         output_filename=os.path.basename(out_file),
     )
     runner.run(pipeline, write_out=True)
-    return out_file
+
+    with open(out_file) as f:
+        job = json.load(f)
+    spec = dict(job["pipelineSpec"])
+    spec["defaultPipelineRoot"] = pipeline_root
+    ir_file = os.path.abspath(ir_file or _default_ir_file(out_file))
+    with open(ir_file, "w") as f:
+        yaml.safe_dump(spec, f, sort_keys=False)
+    tasks = tuple(sorted(spec["root"]["dag"]["tasks"]))
+    return CompiledPipeline(out_file, ir_file, tasks)

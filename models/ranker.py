@@ -20,17 +20,16 @@ from models import features as F
 from pipeline.config import BINARY_TASKS, REGRESSION_TASKS, TASKS, ModelConfig
 
 
-def input_keys() -> list[str]:
+def input_keys(features: F.FeatureSet = F.CORE_FEATURES) -> list[str]:
     """Transformed feature names the model consumes."""
-    cat = [*F.ID_FEATURES, *F.CATEGORICAL_FEATURES, *F.BUCKETED_INT_FEATURES]
-    return [F.transformed_name(k) for k in (*cat, *F.DENSE_FEATURES)]
+    return features.input_keys()
 
 
-def categorical_sizes(vocab_sizes: dict[str, int]) -> dict[str, int]:
+def categorical_sizes(vocab_sizes: dict[str, int], features: F.FeatureSet = F.CORE_FEATURES) -> dict[str, int]:
     """Embedding table sizes: vocabulary + OOV sizes for ids/categoricals, fixed bucket counts for ints."""
     sizes = dict(vocab_sizes)
-    sizes.update(F.BUCKETED_INT_FEATURES)
-    missing = [k for k in (*F.ID_FEATURES, *F.CATEGORICAL_FEATURES) if k not in sizes]
+    sizes.update(features.buckets)
+    missing = [k for k in features.vocab_features if k not in sizes]
     if missing:
         raise ValueError(f"vocabulary sizes missing for {missing}")
     return sizes
@@ -42,20 +41,22 @@ def _mlp(x: tf.Tensor, units: tuple[int, ...], prefix: str) -> tf.Tensor:
     return x
 
 
-def build_ranker(config: ModelConfig, vocab_sizes: dict[str, int]) -> tf.keras.Model:
-    """Builds the functional Keras model; inputs are the transformed features, outputs one tensor per task."""
+def build_ranker(
+    config: ModelConfig, vocab_sizes: dict[str, int], features: F.FeatureSet = F.CORE_FEATURES
+) -> tf.keras.Model:
+    """Builds the functional Keras model; inputs are the transformed `features`, outputs one tensor per task."""
     if config.architecture not in ("shared_bottom", "mmoe"):
         raise ValueError(f"model.architecture must be 'shared_bottom' or 'mmoe', got {config.architecture!r}")
-    sizes = categorical_sizes(vocab_sizes)
+    sizes = categorical_sizes(vocab_sizes, features)
     inputs: dict[str, tf.keras.Input] = {}
     parts: list[tf.Tensor] = []
-    for key in (*F.ID_FEATURES, *F.CATEGORICAL_FEATURES, *F.BUCKETED_INT_FEATURES):
+    for key in features.embedded:
         name = F.transformed_name(key)
         inputs[name] = tf.keras.Input(shape=(), dtype=tf.int64, name=name)
         emb = tf.keras.layers.Embedding(sizes[key], config.embedding_dim, name=f"{key}_embedding")
         parts.append(emb(inputs[name]))
     dense_inputs = []
-    for key in F.DENSE_FEATURES:
+    for key in features.dense:
         name = F.transformed_name(key)
         inputs[name] = tf.keras.Input(shape=(), dtype=tf.float32, name=name)
         dense_inputs.append(inputs[name])
@@ -91,6 +92,11 @@ class MaskedMeanSquaredError(tf.keras.losses.Loss):
 
     y_true packs [target, mask] on the last axis:  L = Σ_i m_i (y_i − ŷ_i)² / max(Σ_i m_i, 1).
     Per-example values are scaled by B / max(Σ m, 1) so Keras' mean over the batch yields exactly L.
+
+    Under tf.distribute with R replicas, each replica holds B_r examples and Keras divides its loss by R, then
+    sums the replicas' gradients. Scaling by R·B_r / max(Σ_global m, 1) (the surveyed count all-reduced over
+    replicas) makes that sum the gradient of the global-batch L, as on one device; a per-replica Σ m would
+    weight the replicas' surveyed examples unequally.
     """
 
     def __init__(self, name: str = "masked_mse", **kwargs):
@@ -101,7 +107,12 @@ class MaskedMeanSquaredError(tf.keras.losses.Loss):
         pred = tf.reshape(y_pred, tf.shape(target))
         per_example = mask * tf.square(target - pred)
         batch = tf.cast(tf.shape(mask)[0], per_example.dtype)
-        return per_example * batch / tf.maximum(tf.reduce_sum(mask), 1.0)
+        surveyed = tf.stop_gradient(tf.reduce_sum(mask))
+        replica = tf.distribute.get_replica_context()
+        if replica is not None and replica.num_replicas_in_sync > 1:
+            batch *= replica.num_replicas_in_sync
+            surveyed = replica.all_reduce(tf.distribute.ReduceOp.SUM, surveyed)
+        return per_example * batch / tf.maximum(surveyed, 1.0)
 
 
 def losses() -> dict[str, tf.keras.losses.Loss]:
@@ -128,8 +139,13 @@ def compile_ranker(
 
 
 def split_labels(transformed: dict[str, tf.Tensor]) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
-    """Splits a transformed batch into (model inputs, labels); labels are [B, 1] ([B, 2] for the survey)."""
-    feats = {k: transformed[k] for k in input_keys()}
+    """Splits a transformed batch into (model inputs, labels); labels are [B, 1] ([B, 2] for the survey).
+
+    Model inputs are every transformed feature that is not a label or the survey mask, so the split holds for any
+    feature set (the preprocessing_fn outputs only model inputs and labels).
+    """
+    not_inputs = {F.label_key(t) for t in TASKS} | {F.transformed_name(F.SURVEY_MASK)}
+    feats = {k: v for k, v in transformed.items() if k not in not_inputs}
     labels = {t: tf.reshape(transformed[F.label_key(t)], [-1, 1]) for t in (*BINARY_TASKS, "watch_time")}
     labels["survey_rating"] = tf.stack(
         [transformed[F.label_key("survey_rating")], transformed[F.transformed_name(F.SURVEY_MASK)]], axis=-1

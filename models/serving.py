@@ -25,8 +25,9 @@ class ServingModule(tf.Module):
         self.model = model
         self.tft_layer = tf_transform_output.transform_features_layer()
         self._score_weights = {t: float(config.score_weights.get(t, 0.0)) for t in TASKS}
-        self._serving_spec = F.serving_raw_feature_spec()
-        self._full_spec = F.raw_feature_spec(include_labels=True)
+        features = F.feature_set_from_spec(tf_transform_output.raw_feature_spec())  # the world's inputs
+        self._serving_spec = features.raw_feature_spec(include_labels=False)
+        self._full_spec = features.raw_feature_spec(include_labels=True)
 
     def predict_transformed(self, transformed: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         inputs = {k: transformed[k] for k in self.model.input}

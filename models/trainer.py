@@ -4,21 +4,30 @@ Trains the multitask ranker with the configured rule (Clippy by default) on non-
 Adagrad on embeddings, records the loss/AUC trajectory every `log_every_steps` steps, runs the shared
 divergence detector on it and writes `training_report.json` into the ModelRun directory beside the
 TensorBoard logs. The serving SavedModel is exported even for a diverged run: the stability gate, not the
-trainer, decides that it must never be pushed.
+trainer, decides that it must never be pushed. A non-finite loss stops training at once; the report's stop
+reason names the step, the task losses and the variables that are no longer finite.
+
+Preemption-safe: BackupAndRestore checkpoints every window and a restarted Trainer resumes where the interrupted
+one stopped, with the same data order (models/checkpointing.py). With `train.op_determinism` the same seed,
+configuration and data give the same weights.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
 import time
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from models import checkpointing, distribution, optimizers, warm_start
 from models import features as F
-from models import optimizers
 from models.inputs import make_dataset
 from models.ranker import build_ranker, compile_ranker
 from models.serving import export_serving_model
@@ -53,7 +62,7 @@ class TrajectoryRecorder(tf.keras.callbacks.Callback):
         loss = float((logs or {}).get("loss", 0.0))
         if not math.isfinite(loss) and self.stop_reason is None:
             step = self._epoch * self.steps_per_window + batch + 1
-            self.stop_reason = f"non-finite loss ({loss}) at step {step}"
+            self.stop_reason = f"non-finite loss ({loss}) at step {step}" + nonfinite_location(logs, self.model)
             self.steps.append(step)
             self.loss.append(loss)
             for task in BINARY_TASKS:
@@ -61,6 +70,18 @@ class TrajectoryRecorder(tf.keras.callbacks.Callback):
             if self.stop_on_nonfinite:
                 log.error("stopping training: %s", self.stop_reason)
                 self.model.stop_training = True
+
+    def restore(self, trajectory: TrainingReport | None) -> None:
+        """Continues the curve of an interrupted attempt (see models/checkpointing.py)."""
+        if trajectory is not None:
+            self.steps, self.loss = list(trajectory.steps), list(trajectory.loss)
+            self.auc = {t: list(trajectory.auc.get(t, [])) for t in BINARY_TASKS}
+
+    def trajectory(self) -> TrainingReport:
+        """The curve so far (what a restarted attempt restores)."""
+        return TrainingReport(
+            steps=list(self.steps), loss=list(self.loss), auc={t: list(v) for t, v in self.auc.items()}
+        )
 
     def on_epoch_end(self, epoch, logs=None):
         if self.stop_reason is not None:
@@ -82,13 +103,30 @@ class TrajectoryRecorder(tf.keras.callbacks.Callback):
         )
 
 
-def vocab_sizes(tf_transform_output: tft.TFTransformOutput, config: PipelineConfig) -> dict[str, int]:
+def nonfinite_location(logs: Mapping[str, Any] | None, model: tf.keras.Model | None, limit: int = 5) -> str:
+    """Where a non-finite loss came from: the task losses and the weights that are no longer finite."""
+    tasks = [
+        key.removesuffix("_loss")
+        for key, value in (logs or {}).items()
+        if key.endswith("_loss") and not math.isfinite(float(value))
+    ]
+    weights = [v.name for v in (model.weights if model is not None else []) if not np.all(np.isfinite(v.numpy()))]
+    where = f"; non-finite task losses: {', '.join(sorted(tasks))}" if tasks else ""
+    if weights:
+        shown = ", ".join(weights[:limit]) + (f" and {len(weights) - limit} more" if len(weights) > limit else "")
+        where += f"; non-finite weights in {len(weights)} of {len(model.weights)} variables: {shown}"
+    return where
+
+
+def vocab_sizes(
+    tf_transform_output: tft.TFTransformOutput, config: PipelineConfig, features: F.FeatureSet = F.CORE_FEATURES
+) -> dict[str, int]:
     """Embedding input sizes: vocabulary size + OOV buckets for each id / categorical feature."""
     sizes = {}
-    for key in F.ID_FEATURES:
+    for key in features.ids:
         vocab = tf_transform_output.vocabulary_size_by_name(F.vocab_name(key))
         sizes[key] = vocab + config.transform.id_oov_buckets
-    for key in F.CATEGORICAL_FEATURES:
+    for key in features.categoricals:
         vocab = tf_transform_output.vocabulary_size_by_name(F.vocab_name(key))
         sizes[key] = vocab + config.transform.categorical_oov_buckets
     return sizes
@@ -107,28 +145,68 @@ def train_and_export(
     train_files: list[str],
     serving_model_dir: str,
     model_run_dir: str,
+    callbacks: Sequence[tf.keras.callbacks.Callback] = (),
+    base_model: str | None = None,
 ) -> TrainingReport:
-    """Trains, writes the training report and TensorBoard logs into `model_run_dir`, exports the model."""
+    """Trains, writes the training report and TensorBoard logs into `model_run_dir`, exports the model.
+
+    Preemption-safe: an interrupted attempt resumes from its last window (models/checkpointing.py).
+    `callbacks` are extra Keras callbacks (tests use one to interrupt training). `base_model` (the served model's
+    SavedModel) is continued from when `sequential.warm_start` is on (models/warm_start.py).
+    """
     train = config.train
+    # First: MultiWorkerMirroredStrategy configures collective ops, which must precede other TF work.
+    strategy = distribution.make_strategy(train.distribution)
+    model_run_dir = distribution.worker_dir(model_run_dir, strategy)  # non-chief workers write to scratch
+    serving_model_dir = distribution.worker_dir(serving_model_dir, strategy)
     tf.keras.utils.set_random_seed(train.seed)
+    if train.op_determinism:
+        tf.config.experimental.enable_op_determinism()
+    window = max(1, min(train.log_every_steps, train.train_steps))
+    windows = max(1, train.train_steps // window)
+    resumption = checkpointing.prepare_resumption(
+        config.to_json(), train.backup_dir, model_run_dir, transform_output_dir, train_files, window, base_model
+    )
     tf_transform_output = tft.TFTransformOutput(transform_output_dir)
     spec = tf_transform_output.transformed_feature_spec()
     dataset = make_dataset(train_files, spec, train.batch_size, shuffle=True, repeat=True, seed=train.seed)
+    dataset = dataset.skip(resumption.completed_steps)  # the batches the interrupted attempt already trained on
+    dataset = dataset.with_options(distribution.dataset_options(strategy))
 
-    model = build_ranker(config.model, vocab_sizes(tf_transform_output, config))
-    compile_ranker(model, build_optimizer(train), config.model)
+    features = F.feature_set_from_spec(tf_transform_output.raw_feature_spec())  # the world's inputs, via the schema
+    with strategy.scope():  # model variables and optimizer slots are created mirrored across replicas
+        model = build_ranker(config.model, vocab_sizes(tf_transform_output, config, features), features)
+        compile_ranker(model, build_optimizer(train), config.model)
+        if base_model and config.sequential.warm_start:
+            warm = warm_start.warm_start_from_transform(
+                model,
+                base_model,
+                tf_transform_output,
+                features,
+                config.transform.id_oov_buckets,
+                config.transform.categorical_oov_buckets,
+            )
+            warm.save(os.path.join(model_run_dir, warm_start.WARM_START_FILE))
+            log.info("warm start from %s (%d iterations)", base_model, warm.base_iterations or 0)
 
-    window = max(1, min(train.log_every_steps, train.train_steps))
-    windows = max(1, train.train_steps // window)
     recorder = TrajectoryRecorder(window, windows * window, train.stop_on_nonfinite)
     telemetry = optimizers.OptimizerTelemetry(log_dir=os.path.join(model_run_dir, "telemetry"), every_n_steps=window)
-    callbacks = [
+    recorder.restore(resumption.trajectory)
+    telemetry.records.extend(resumption.trajectory.telemetry if resumption.trajectory else [])
+
+    def trajectory() -> TrainingReport:
+        return dataclasses.replace(recorder.trajectory(), telemetry=list(telemetry.records))
+
+    all_callbacks = [
         recorder,
         telemetry,
         tf.keras.callbacks.TensorBoard(log_dir=model_run_dir, update_freq="epoch"),
+        *callbacks,
+        *checkpointing.backup_callbacks(resumption, trajectory, strategy.extended.should_checkpoint),
     ]
     log.info("training %s for %d steps (%d windows of %d)", train.optimizer, windows * window, windows, window)
-    model.fit(dataset, epochs=windows, steps_per_epoch=window, callbacks=callbacks, verbose=0)
+    model.fit(dataset, epochs=windows, steps_per_epoch=window, callbacks=all_callbacks, verbose=0)
+    checkpointing.remove_backup(resumption.backup)  # finished (or stopped on divergence): nothing to resume
 
     aucs = {t: v for t, v in recorder.auc.items() if v}
     verdict = detect_divergence(recorder.steps, recorder.loss, aucs, config.stability)
@@ -158,4 +236,5 @@ def run_fn(fn_args) -> None:
         train_files=fn_args.train_files,
         serving_model_dir=fn_args.serving_model_dir,
         model_run_dir=fn_args.model_run_dir,
+        base_model=fn_args.base_model,
     )

@@ -1,9 +1,18 @@
 """`ranker`: the command-line entry point of the project.
 
-ranker run --preset {tiny,default} --pipeline-root DIR [--serving-root DIR]
-    runs the whole TFX pipeline locally and prints the pushed model, the gates' verdicts and the metrics.
+ranker run --preset {tiny,default} --pipeline-root DIR [--serving-root DIR] [--days A-B] [--accept-drift F@DAY]
+    runs the whole TFX pipeline locally and prints the pushed model, the gates' verdicts and the metrics; with
+    --days, once per day: sequential training on a rolling window, warm-started, evaluated on the next day.
+ranker history --pipeline-root DIR [--png FILE]
+    per day: the spans trained on, the model version, each gate's verdict and the metrics (read from MLMD).
 ranker presets
     prints the presets as JSON (every knob, with its default).
+ranker compile-kubeflow --image IMAGE --pipeline-root URI --out FILE
+    compiles the same pipeline for Kubeflow Pipelines V2 (kubeflow/runner.py).
+ranker sweep --preset {quick,full} --out DIR
+    the stability lab: trains the ranker outside TFX over optimizers x sizes x learning rates x seeds (experiments/).
+ranker predict --model-dir DIR --input LOGS.jsonl | query --url URL --model NAME --input LOGS.jsonl | serve
+    scores raw log records with the pushed model in-process or through TF Serving's REST API; starts TF Serving.
 """
 
 from __future__ import annotations
@@ -24,11 +33,23 @@ from pipeline.config import PRESETS, ConfigError, PipelineConfig, get_preset  # 
 def _load_config(args: argparse.Namespace) -> PipelineConfig:
     config = get_preset(args.preset)
     if getattr(args, "config", None):
-        with open(args.config) as f:
-            overrides = json.load(f)
-        merged = _deep_merge(dataclasses.asdict(config), overrides)
+        merged = _deep_merge(dataclasses.asdict(config), _read_overrides(args.config))
         config = PipelineConfig.from_json(json.dumps(merged))
     return config
+
+
+def _read_overrides(path: str) -> dict:
+    """The --config JSON object; ConfigError (field "--config") when unreadable or not an object."""
+    try:
+        with open(path) as f:
+            overrides = json.load(f)
+    except OSError as err:
+        raise ConfigError(f"cannot read {path}: {err.strerror or err}", field="--config") from None
+    except ValueError as err:
+        raise ConfigError(f"{path} is not valid JSON: {err}", field="--config") from None
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"{path} must hold a JSON object of overrides", field="--config")
+    return overrides
 
 
 def _deep_merge(base: dict, overrides: dict) -> dict:
@@ -42,7 +63,7 @@ def _deep_merge(base: dict, overrides: dict) -> dict:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pipeline.local_runner import LocalPaths, run_local
+    from pipeline.validation import validate_paths
 
     config = _load_config(args)
     if args.beam_mode or args.beam_workers:
@@ -52,19 +73,44 @@ def cmd_run(args: argparse.Namespace) -> int:
             direct_num_workers=args.beam_workers or config.beam.direct_num_workers,
         )
         config = config.replace(beam=beam)
+    if args.accept_drift:  # intended shifts, FEATURE@DAY (components/drift_gate.py)
+        acknowledged = (*config.drift.acknowledged, *args.accept_drift)
+        config = config.replace(drift=dataclasses.replace(config.drift, acknowledged=acknowledged))
+    config.validate()  # fail fast, before anything is imported, created or run
+    serving_root = args.serving_root or os.path.join(args.pipeline_root, "serving")
+    validate_paths(args.pipeline_root, serving_root)
+
+    from pipeline.local_runner import LocalPaths, run_local
+
     paths = LocalPaths.under(args.pipeline_root, args.serving_root)
     print(f"running preset {args.preset!r}: pipeline root {paths.pipeline_root}, serving root {paths.serving_root}")
+    if args.days:
+        from pipeline.sequential import run_days_command
+        from pipeline.sequential_validation import validate_sequential_config
+
+        validate_sequential_config(config)
+        return run_days_command(config, paths, args.days)
     summary = run_local(config, paths)
     print(summary.render())
     return 0
 
 
+def _cmd_history(args: argparse.Namespace) -> int:
+    from pipeline.history import cmd_history
+
+    return cmd_history(args)
+
+
 def cmd_compile_kubeflow(args: argparse.Namespace) -> int:
-    from kubeflow.runner import compile_kubeflow
+    from kubeflow.runner import compile_kubeflow, validate_pipeline_name
 
     config = _load_config(args)
-    path = compile_kubeflow(config, args.image, args.pipeline_root, args.out, args.serving_root)
-    print(f"wrote Kubeflow V2 pipeline spec {path} (image {args.image}, pipeline root {args.pipeline_root})")
+    validate_pipeline_name(config.name)  # first: its message says how to fix a name for Kubeflow
+    config = config.validate()
+    compiled = compile_kubeflow(config, args.image, args.pipeline_root, args.out, args.serving_root, args.ir_out)
+    print(f"compiled {len(compiled.components)} tasks for image {args.image}, pipeline root {args.pipeline_root}")
+    print(f"  {compiled.job_file}  PipelineJob JSON (Vertex AI Pipelines)")
+    print(f"  {compiled.ir_file}  PipelineSpec IR (open-source KFP: UI upload or kfp.Client)")
     return 0
 
 
@@ -72,6 +118,127 @@ def cmd_presets(args: argparse.Namespace) -> int:
     out = {name: dataclasses.asdict(factory()) for name, factory in PRESETS.items()}
     print(json.dumps(out, indent=2, sort_keys=True))
     return 0
+
+
+def _read_log_records(args: argparse.Namespace):
+    """Valid records of --input as serialized examples; quarantined lines are reported on stderr."""
+    from pipeline.serving_client import read_log_records
+
+    records = read_log_records(args.input, limit=args.limit)
+    for line, reason in records.quarantined:
+        print(f"{args.input}:{line}: skipped, not a valid log record ({reason})", file=sys.stderr)
+    if not records.examples:
+        raise ValueError(f"no valid log record in {args.input}")
+    return records
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Scores raw log records in-process through the pushed SavedModel's serving_default."""
+    from pipeline import serving_client as client
+
+    try:
+        records = _read_log_records(args)
+        saved_model = client.resolve_saved_model_dir(args.model_dir)
+        outputs = client.predict_local(saved_model, records.examples, batch_size=args.batch_size)
+    except (OSError, ValueError) as err:
+        print(f"predict: {err}", file=sys.stderr)
+        return 1
+    print(f"# {saved_model}: {len(records.examples)} records", file=sys.stderr)
+    print(client.render_rows(client.prediction_rows(records, outputs), args.format))
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    """Sends raw log records to a running TF Serving over REST and prints its answers."""
+    from pipeline import serving_client as client
+
+    try:
+        records = _read_log_records(args)
+        if args.check_signature:
+            metadata = client.get_model_metadata(args.url, args.model, args.version, args.timeout)
+            body = client.build_predict_request(records.examples[:1], args.form, args.signature)
+            client.check_request_against_signature(body, metadata.get("metadata", {}).get("signature_def", {}))
+        outputs = client.query(
+            args.url,
+            args.model,
+            records.examples,
+            args.form,
+            args.version,
+            args.signature,
+            args.batch_size,
+            args.timeout,
+        )
+    except client.ServingError as err:
+        print(f"query: TF Serving error: {err}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as err:
+        print(f"query: {err}", file=sys.stderr)
+        return 1
+    print(client.render_rows(client.prediction_rows(records, outputs), args.format))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Starts tensorflow_model_server (or Docker's tensorflow/serving) on the serving root."""
+    from pipeline import model_server
+
+    try:
+        command = model_server.plan(args.serving_root)
+    except (OSError, model_server.ServeError) as err:
+        print(f"serve: {err}", file=sys.stderr)
+        return 2
+    if command is None:
+        print(f"serve: {model_server.missing_server_message()}", file=sys.stderr)
+        return model_server.EXIT_NO_SERVER
+    print(f"TF Serving ({command.kind}): {command.render()}")
+    print(f"REST {command.rest_url}/v1/models/<model>:predict, gRPC localhost:{model_server.GRPC_PORT}")
+    return 0 if args.dry_run else model_server.run(command)
+
+
+def _add_serving_commands(sub: argparse._SubParsersAction) -> None:
+    """`predict`, `query` and `serve`: the client and server side of the pushed model."""
+    formats = ["jsonl", "table"]
+    predict = sub.add_parser("predict", help="score raw log records in-process with a pushed SavedModel")
+    predict.add_argument("--model-dir", required=True, help="SERVING_ROOT/MODEL (latest version) or a version dir")
+    query = sub.add_parser("query", help="score raw log records with a running TF Serving (REST :predict)")
+    query.add_argument("--url", default="http://localhost:8501", help="TF Serving REST address")
+    query.add_argument("--model", default="ranker", help="model name in TF Serving's models.config")
+    query.add_argument("--version", type=int, help="model version (default: the latest TF Serving loaded)")
+    query.add_argument("--form", choices=["row", "columnar"], default="row", help="'instances' or 'inputs' body")
+    query.add_argument("--signature", default="serving_default", help="signature name")
+    query.add_argument("--timeout", type=float, default=30.0, help="seconds per HTTP request")
+    query.add_argument(
+        "--check-signature", action="store_true", help="check the request against the server's model metadata first"
+    )
+    for command, func, batch in ((predict, cmd_predict, 256), (query, cmd_query, 128)):
+        command.add_argument("--input", required=True, help="JSON-lines log file (LogGen's format; .gz accepted)")
+        command.add_argument("--limit", type=int, help="score at most this many valid records")
+        command.add_argument("--batch-size", type=int, default=batch, help="examples per call")
+        command.add_argument("--format", choices=formats, default="jsonl", help="output format")
+        command.set_defaults(func=func)
+    serve = sub.add_parser("serve", help="start TF Serving (binary or Docker) on a serving root")
+    serve.add_argument("--serving-root", required=True, help="directory holding models.config and MODEL/VERSION/")
+    serve.add_argument("--dry-run", action="store_true", help="print the server command without starting it")
+    serve.set_defaults(func=cmd_serve)
+
+
+class _ProgressFilter(logging.Filter):
+    """Keeps TFX's component start/finish lines and real errors from absl; drops its warning chatter."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR:
+            return True
+        return str(record.msg).startswith("Component ")
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Progress output: our own loggers at INFO, TFX component start/finish, errors from everything."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    absl_logger = logging.getLogger("absl")
+    absl_logger.setLevel(logging.INFO)
+    absl_logger.addFilter(_ProgressFilter())
+    for noisy in ("apache_beam", "tensorflow"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,31 +259,61 @@ def build_parser() -> argparse.ArgumentParser:
         help="DirectRunner running mode (default: the preset's beam.direct_running_mode)",
     )
     run.add_argument("--beam-workers", type=int, help="DirectRunner workers (default: the preset's)")
+    run.add_argument(
+        "--days",
+        help="sequential training: run the pipeline once per day, A-B (inclusive), A or A,B,C (pipeline/sequential.py)",
+    )
+    run.add_argument(
+        "--accept-drift",
+        action="append",
+        metavar="FEATURE@DAY",
+        help="acknowledge an intended shift of FEATURE starting on DAY (`*@DAY`: every feature); repeatable",
+    )
     run.set_defaults(func=cmd_run)
 
-    kfp = sub.add_parser("compile-kubeflow", help="compile the pipeline for Kubeflow Pipelines V2 (JSON spec)")
+    history = sub.add_parser("history", help="per day: spans, model version, gate verdicts and metrics (MLMD)")
+    history.add_argument("--pipeline-root", required=True, help="the pipeline root of the runs")
+    history.add_argument("--png", help="also write a PNG of the evaluation metrics over days")
+    history.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    history.set_defaults(func=_cmd_history)
+
+    kfp = sub.add_parser("compile-kubeflow", help="compile the pipeline for Kubeflow Pipelines V2 (JSON + IR YAML)")
     kfp.add_argument("--preset", default="default", help=f"configuration preset: {sorted(PRESETS)}")
     kfp.add_argument("--config", help="JSON file of overrides (e.g. beam.runner, beam.extra_args)")
     kfp.add_argument("--image", required=True, help="pipeline image built from kubeflow/Dockerfile")
     kfp.add_argument("--pipeline-root", required=True, help="artifact root URI, e.g. gs://bucket/root")
     kfp.add_argument("--serving-root", help="push destination URI (default: PIPELINE_ROOT/serving)")
-    kfp.add_argument("--out", default="pipeline.json", help="output file for the pipeline spec")
+    kfp.add_argument("--out", default="pipeline.json", help="output file for the PipelineJob JSON (Vertex AI)")
+    kfp.add_argument("--ir-out", help="output file for the KFP PipelineSpec YAML (default: OUT stem + .kfp.yaml)")
     kfp.set_defaults(func=cmd_compile_kubeflow)
+    _add_serving_commands(sub)
 
     presets = sub.add_parser("presets", help="print every preset's configuration as JSON")
     presets.set_defaults(func=cmd_presets)
+
+    sweep = sub.add_parser("sweep", help="stability lab: reproduce the paper's Table 2 and figures (experiments/)")
+    sweep.add_argument("--preset", default="quick", choices=["quick", "full"], help="lab preset (experiments/presets)")
+    sweep.add_argument("--out", required=True, help="directory for data cache, results.csv, curves and summary.md")
+    sweep.add_argument("--workers", type=int, help="training processes in parallel (default: the preset's)")
+    sweep.set_defaults(func=cmd_sweep)
     return parser
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from experiments.sweep import run_sweep
+
+    return run_sweep(args.preset, args.out, workers=args.workers)
+
+
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("absl", "apache_beam", "tensorflow"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging()
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except ConfigError as err:
-        print(f"configuration error: {err}", file=sys.stderr)
+        from pipeline.validation import as_field_error
+
+        print(f"configuration error: {as_field_error(err)}", file=sys.stderr)
         return 2
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,17 +17,64 @@ REGRESSION_TASKS: tuple[str, ...] = ("watch_time", "survey_rating")
 TASKS: tuple[str, ...] = BINARY_TASKS + REGRESSION_TASKS
 
 
+ARCHITECTURES: tuple[str, ...] = ("shared_bottom", "mmoe")
+# A model name becomes a directory of the serving root: letters, digits, `_.-`, no leading dot (and not all digits).
+MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
 class ConfigError(ValueError):
-    """A configuration value is invalid; the message names the field."""
+    """A configuration value is invalid; the message names the field.
+
+    `field` is the dotted name of the setting (e.g. "train.optimizer") when known; the message is then
+    "<field>: <why>".
+    """
+
+    def __init__(self, message: str, field: str | None = None):
+        self.field = field
+        super().__init__(f"{field}: {message}" if field else message)
+
+
+SHOCK_KINDS: tuple[str, ...] = ("viral_topic", "counter_rescale", "new_country")
+
+
+@dataclass(frozen=True)
+class ShockConfig:
+    """A shock event of the world on chosen days (the maths is in components/world.py).
+
+    * `viral_topic`: topic `topic` goes viral: its videos' popularity and every user's interest in it are
+      multiplied by `boost` (interests renormalised), so far more of its videos are shown and clicked.
+    * `counter_rescale`: a logging change: the logged counter `field` (an int count such as `video_views`) is
+      multiplied by `factor` (x1000: the unit changed); the world itself is unchanged.
+    * `new_country`: the next unused country of `log_schema.COUNTRIES` launches: new users (ids never seen before)
+      of that country, speaking its language, make up `traffic_share` of the requests.
+
+    A shock starts on `day` and lasts `num_days` days; 0 means from `day` on, for good.
+    """
+
+    kind: str
+    day: int
+    num_days: int = 0
+    topic: int = 0  # viral_topic
+    boost: float = 6.0  # viral_topic
+    field: str = "video_views"  # counter_rescale
+    factor: float = 1000.0  # counter_rescale
+    traffic_share: float = 0.2  # new_country
+
+    def active(self, day: int) -> bool:
+        """Whether the shock is in force on `day`."""
+        return day >= self.day and (self.num_days == 0 or day < self.day + self.num_days)
 
 
 @dataclass(frozen=True)
 class WorldConfig:
-    """The synthetic world that the log generator simulates (first version: no drift)."""
+    """The synthetic world that the log generator simulates: entities, outcomes, daily drift and shocks.
+
+    The maths of every knob is in the docstring of components/world.py.
+    """
 
     seed: int = 7
     num_users: int = 5_000
-    num_videos: int = 2_000
+    num_videos: int = 2_000  # videos uploaded before start_day
     num_creators: int = 200
     num_topics: int = 24
     num_countries: int = 8
@@ -37,6 +85,29 @@ class WorldConfig:
     num_shards: int = 4
     survey_rate: float = 0.05
     malformed_rate: float = 0.0  # fraction of deliberately corrupted log lines (tests the quarantine)
+    # Users.
+    subscriptions_per_user: float = 4.0  # mean size of a user's subscription set (grows with activity)
+    # Daily drift.
+    uploads_per_day: int = 40  # new videos uploaded each day (shown from the next day on)
+    popularity_peak_days: float = 3.0  # median age (days) at which a video's daily views peak
+    evergreen_share: float = 0.05  # daily views an old video keeps, relative to its peak scale
+    interest_drift: float = 0.05  # std of the daily step of each user's log-interest random walk
+    creator_growth_per_day: float = 0.002  # relative daily growth of creator subscriber counts
+    # Features: the number of generated inputs (the paper: many features make training less stable).
+    num_extra_dense_features: int = 16  # f_dense_000 ...: informative or noise, some heavy-tailed
+    num_extra_categorical_features: int = 4  # f_cat_000 ...: coarse user or video clusters
+    extra_informative_share: float = 0.5  # share of the generated features that carry signal
+    # Data quality.
+    label_noise_rate: float = 0.0  # each binary label is replaced by a fair coin with this probability
+    missing_rate: float = 0.02  # each optional field (language, age bucket, f_*) is null with this probability
+    # Shock events on chosen days (ShockConfig objects, or dicts of their fields).
+    shocks: tuple[ShockConfig, ...] = ()
+
+    def __post_init__(self) -> None:
+        shocks = tuple(
+            s if isinstance(s, ShockConfig) else from_dict(ShockConfig, s, "world.shocks") for s in (self.shocks or ())
+        )
+        object.__setattr__(self, "shocks", shocks)
 
 
 @dataclass(frozen=True)
@@ -85,6 +156,10 @@ class ModelConfig:
     )
 
 
+# Values of TrainConfig.distribution (the Trainer's tf.distribute strategy, models/distribution.py).
+DISTRIBUTIONS: tuple[str, ...] = ("auto", "one_device", "mirrored", "multi_worker")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation. `optimizer` names a rule from models.optimizers.make_optimizer."""
@@ -101,6 +176,21 @@ class TrainConfig:
     seed: int = 42
     log_every_steps: int = 10
     stop_on_nonfinite: bool = True
+    # Preemption: Keras BackupAndRestore checkpoints every log window here and a restarted Trainer resumes from it.
+    # "" = <pipeline root>/Trainer/backup/<hash of config and inputs> (models/checkpointing.py); a retry of the
+    # Trainer (a new execution, a new model_run directory) finds the same directory.
+    backup_dir: str = ""
+    # tf.config.experimental.enable_op_determinism(): same seed, config and data -> the same weights (README).
+    op_determinism: bool = True
+    # tf.distribute strategy of the Trainer (models/distribution.py): "auto" = multi_worker when TF_CONFIG names
+    # several tasks, mirrored when several GPUs are visible, else one_device.
+    distribution: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.distribution not in DISTRIBUTIONS:
+            raise ConfigError(
+                f"must be one of {list(DISTRIBUTIONS)}, got {self.distribution!r}", field="train.distribution"
+            )
 
 
 @dataclass(frozen=True)
@@ -160,6 +250,50 @@ class BeamConfig:
 
 
 @dataclass(frozen=True)
+class DriftConfig:
+    """Between-span checks with TFDV's comparators (components/drift_gate.py), run before Transform.
+
+    * drift: this span against the previous span (`drift_comparator`);
+    * skew: this span against the next day's span, the data the model is evaluated on (`skew_comparator`).
+
+    Categorical features use the L-infinity distance between value frequencies, numeric features the approximate
+    Jensen-Shannon divergence between histograms; a value above the feature's threshold stops the run, naming the
+    feature, the statistic and the two spans. An intended shift is acknowledged with an entry "FEATURE@DAY" in
+    `acknowledged` (or `--accept-drift FEATURE@DAY`; "*@DAY" for every feature): comparisons across the boundary
+    between day-1 and DAY are then reported but do not stop the run.
+    """
+
+    enabled: bool = True
+    check_skew: bool = True
+    split: str = "train"  # the split whose statistics are compared
+    linf_thresholds: dict[str, float] = field(
+        default_factory=lambda: {"country": 0.15, "device": 0.15, "surface": 0.15, "user_language": 0.15}
+    )
+    jsd_thresholds: dict[str, float] = field(
+        default_factory=lambda: {
+            "video_views": 0.3,
+            "creator_subscribers": 0.3,
+            "user_watch_count": 0.3,
+            "user_num_subscriptions": 0.3,
+            "video_duration_s": 0.3,
+        }
+    )
+    acknowledged: tuple[str, ...] = ()  # "FEATURE@DAY" (or "*@DAY"): the shift starting on DAY is intended
+
+
+@dataclass(frozen=True)
+class SequentialConfig:
+    """Sequential (day by day) training, the paper's protocol (pipeline/sequential.py).
+
+    The run for day d ingests span d, trains on the spans [d - window_days + 1, d] that exist, warm-starts from the
+    model currently served (the latest pushed one) and is evaluated on span d + 1.
+    """
+
+    window_days: int = 3  # K: the rolling training window, in days (spans)
+    warm_start: bool = True  # continue from the served model's weights and optimizer state
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     name: str = "stable-ranker"  # hyphenated: Kubeflow V2 requires it
     model_name: str = "ranker"
@@ -171,9 +305,17 @@ class PipelineConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     stability: StabilityConfig = field(default_factory=StabilityConfig)
     gates: GateConfig = field(default_factory=GateConfig)
+    drift: DriftConfig = field(default_factory=DriftConfig)
+    sequential: SequentialConfig = field(default_factory=SequentialConfig)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    def validate(self) -> PipelineConfig:
+        """Fails fast: raises ConfigError naming the first invalid field (rules in pipeline/validation.py)."""
+        from pipeline.validation import validate_config
+
+        return validate_config(self)
 
     @classmethod
     def from_json(cls, text: str) -> PipelineConfig:
@@ -192,17 +334,23 @@ class PipelineConfig:
         return dataclasses.replace(base, **{s: getattr(self, s) for s in sections})
 
 
-def from_dict(cls: type, data: dict[str, Any]):
-    """Builds dataclass `cls` from a nested dict; unknown keys raise ConfigError naming the field."""
+def from_dict(cls: type, data: dict[str, Any], prefix: str = ""):
+    """Builds dataclass `cls` from a nested dict; unknown keys raise ConfigError naming the field.
+
+    `prefix` is the dotted path of `cls` inside PipelineConfig ("train", ...), used in error messages.
+    """
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(known))
     if unknown:
-        raise ConfigError(f"{cls.__name__}: unknown field(s) {unknown}")
+        raise ConfigError(f"unknown field(s) {unknown}; known: {sorted(known)}", field=prefix or cls.__name__)
     kwargs: dict[str, Any] = {}
     for name, value in data.items():
         default = getattr(cls(), name) if _has_defaults(cls) else None
+        path = f"{prefix}.{name}" if prefix else name
+        if dataclasses.is_dataclass(default) and not isinstance(value, dict):
+            raise ConfigError(f"must be an object of {type(default).__name__} fields, got {value!r}", field=path)
         if dataclasses.is_dataclass(default) and isinstance(value, dict):
-            value = from_dict(type(default), value)
+            value = from_dict(type(default), value, path)
         elif isinstance(default, tuple) and isinstance(value, list):
             value = tuple(value)
         kwargs[name] = value
@@ -226,6 +374,9 @@ def tiny_preset() -> PipelineConfig:
             num_topics=8,
             impressions_per_day=4_000,
             num_shards=2,
+            uploads_per_day=6,
+            num_extra_dense_features=4,
+            num_extra_categorical_features=2,
         ),
         transform=TransformConfig(id_vocab_size=1_000),
         model=ModelConfig(embedding_dim=8, hidden_units=(32, 16), tower_units=(8,)),
@@ -241,11 +392,18 @@ def default_preset() -> PipelineConfig:
     return PipelineConfig()
 
 
-PRESETS = {"tiny": tiny_preset, "default": default_preset}
+def wide_preset() -> PipelineConfig:
+    """The default world with hundreds of input features (the paper: many features make training less stable)."""
+    base = default_preset()
+    world = dataclasses.replace(base.world, num_extra_dense_features=200, num_extra_categorical_features=40)
+    return base.replace(world=world)
+
+
+PRESETS = {"tiny": tiny_preset, "default": default_preset, "wide": wide_preset}
 
 
 def get_preset(name: str) -> PipelineConfig:
     try:
         return PRESETS[name]()
     except KeyError:
-        raise ConfigError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None
+        raise ConfigError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}", field="preset") from None

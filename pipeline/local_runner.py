@@ -36,8 +36,10 @@ def run_local(
     paths: LocalPaths,
     beam_args: list[str] | None = None,
     enable_cache: bool = True,
+    day: int | None = None,
 ) -> RunSummary:
-    """Runs the whole pipeline once and returns what it pushed, the gates' verdicts and the metrics."""
+    """Runs the whole pipeline once, for `day` (default `world.start_day`), and returns what it pushed, the gates'
+    verdicts and the metrics. pipeline/sequential.py runs it day after day."""
     os.makedirs(paths.pipeline_root, exist_ok=True)
     pipeline = create_pipeline(
         config,
@@ -46,6 +48,7 @@ def run_local(
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(paths.metadata_path),
         beam_pipeline_args=beam_args if beam_args is not None else config.beam.args(),
         enable_cache=enable_cache,
+        day=config.world.start_day if day is None else day,
     )
     started = time.time()
     tfx.orchestration.LocalDagRunner().run(pipeline)

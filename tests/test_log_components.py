@@ -196,7 +196,7 @@ def _handmade_logs(root: str, lines: list[bytes]) -> RawLogs:
     with gzip.open(shard_path(logs.uri, 4, 0, 2), "wb") as handle:
         handle.write(b"\n".join(lines) + b"\n")
     with open(os.path.join(logs.uri, "day=00004", "logs-00001-of-00002.jsonl"), "wb"):
-        pass  # an empty (uncompressed) shard is fine
+        pass  # an empty (uncompressed) shard: quarantined as `empty_file`, the run goes on
     return logs
 
 
@@ -210,10 +210,14 @@ def test_bad_fraction_above_threshold_fails_naming_worst_reasons(tmp_path):
     with pytest.raises(BadRecordsError) as error:
         _ingest(_config(max_bad_fraction=0.1), logs, str(tmp_path))
     message = str(error.value)
-    assert "6 of 12 log lines (50.00%)" in message and "max_bad_fraction=10.00%" in message
-    assert "invalid_json (3, 50%), missing_field:video_id (2, 33%), unknown_enum:device (1, 17%)" in message
+    # 6 bad lines + the empty shard (one file-level record) among 12 lines + 1 file.
+    assert "7 of 13 log records (53.85%)" in message and "max_bad_fraction=10.00%" in message
+    assert (
+        "invalid_json (3, 43%), missing_field:video_id (2, 29%), empty_file (1, 14%), unknown_enum:device (1, 14%)"
+        in message
+    )
     counts = read_counts(os.path.join(str(tmp_path), "quarantine"))  # written before failing
-    assert counts["quarantined"] == len(_read_quarantine(os.path.join(str(tmp_path), "quarantine"))) == 6
+    assert counts["quarantined"] == len(_read_quarantine(os.path.join(str(tmp_path), "quarantine"))) == 7
     assert counts["good"] == 6
 
 
@@ -264,10 +268,10 @@ def test_components_run_in_local_dag_runner(tmp_path):
     store = mlmd.MetadataStore(connection)
     by_type = {t.id: t.name for t in store.get_artifact_types()}
     artifacts = {by_type[a.type_id]: a for a in store.get_artifacts()}
-    assert set(artifacts) >= {"RawLogs", "Examples", "QuarantinedRecords"}
-    assert artifacts["RawLogs"].properties["span"].int_value == 2
+    assert set(artifacts) >= {RawLogs.TYPE_NAME, "Examples", QuarantinedRecords.TYPE_NAME}
+    assert artifacts[RawLogs.TYPE_NAME].custom_properties["span"].int_value == 2
     assert artifacts["Examples"].properties["span"].int_value == 2
     assert json.loads(artifacts["Examples"].properties["split_names"].string_value) == ["train", "eval"]
     good = artifacts["Examples"].custom_properties["num_good"].int_value
-    bad = artifacts["QuarantinedRecords"].custom_properties["num_quarantined"].int_value
+    bad = artifacts[QuarantinedRecords.TYPE_NAME].custom_properties["num_quarantined"].int_value
     assert good + bad == 2_000 and bad > 0

@@ -95,6 +95,7 @@ def test_missing_survey_becomes_zero_with_has_survey_flag():
         _line(video_duration_s=600, watch_time_s=600),  # ints are valid floats; watch == duration is fine
         _line(click=0, watch_time_s=0.0, like=0),
         _line(country="ZZ"),  # countries are open (new launches); device and surface are closed enums
+        _line(video_duration_s=86_400.0, watch_time_s=86_400.0),  # a whole day is the longest valid video
     ],
 )
 def test_valid_variants_parse(line):
@@ -140,6 +141,7 @@ BAD_LINES = [
     (_line(video_views=2**63), "out_of_range:video_views"),
     (_line(video_duration_s=1e300, watch_time_s=0.0, click=0, like=0), "out_of_range:video_duration_s"),
     (_line(video_duration_s=0.0, watch_time_s=0.0), "out_of_range:video_duration_s"),
+    (_line(video_duration_s=90_000.0, watch_time_s=88_000.0), "out_of_range:video_duration_s"),  # absurd: > 24 h
     (_line(hour_of_day=24), "out_of_range:hour_of_day"),
     (_line(user_topic_share=1.5), "out_of_range:user_topic_share"),
     (_line(click=2), "out_of_range:click"),

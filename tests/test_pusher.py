@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +28,9 @@ LABELS = {"click": 1, "like": 0, "share": 0, "dismiss": 0, "has_survey": 1}
 class TinyRanker(tf.Module):
     """The serving contract only: serialized tf.Examples in, a click probability and a score out."""
 
-    def __init__(self):
+    def __init__(self, w: float = 0.3):
         super().__init__()
-        self.w = tf.Variable(0.3)
+        self.w = tf.Variable(w)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def serve(self, examples):
@@ -36,12 +40,21 @@ class TinyRanker(tf.Module):
         return {"click": click, "score": 2.0 * click}
 
 
-@pytest.fixture(scope="module")
-def saved_model_dir(tmp_path_factory) -> str:
-    path = str(tmp_path_factory.mktemp("model") / "Format-Serving")
-    module = TinyRanker()
+def save_tiny_ranker(path: str, w: float = 0.3) -> str:
+    module = TinyRanker(w)
     tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
     return path
+
+
+@pytest.fixture(scope="module")
+def saved_model_dir(tmp_path_factory) -> str:
+    return save_tiny_ranker(str(tmp_path_factory.mktemp("model") / "Format-Serving"))
+
+
+@pytest.fixture(scope="module")
+def other_saved_model_dir(tmp_path_factory) -> str:
+    """A different model (another weight): a new push of it is a new version."""
+    return save_tiny_ranker(str(tmp_path_factory.mktemp("other_model") / "Format-Serving"), w=0.7)
 
 
 def model_artifact(saved_model_dir: str) -> standard_artifacts.Model:
@@ -155,18 +168,19 @@ def test_blessed_model_is_pushed_with_warmup_and_models_config(tmp_path, saved_m
         assert np.all(np.isfinite(outputs["score"].numpy()))
 
 
-def test_versions_are_monotonic_and_never_overwritten(tmp_path, saved_model_dir):
+def test_versions_are_monotonic_and_never_overwritten(tmp_path, saved_model_dir, other_saved_model_dir):
     serving_root = tmp_path / "serving"
     future = serving_root / MODEL / "9999999999"
     future.mkdir(parents=True)
     (future / "marker").write_text("an existing version")
     first = push(tmp_path / "run1", saved_model_dir, serving_root, with_examples=False)
-    second = push(tmp_path / "run2", saved_model_dir, serving_root, with_examples=False)
+    second = push(tmp_path / "run2", other_saved_model_dir, serving_root, with_examples=False)
     versions = [int(p.get_string_custom_property("pushed_version")) for p in (first, second)]
     assert versions == [10_000_000_000, 10_000_000_001]
     assert (future / "marker").read_text() == "an existing version"
     assert visible_entries(serving_root / MODEL) == ["10000000000", "10000000001", "9999999999"]
-    assert not (Path(second.get_string_custom_property("pushed_destination")) / "assets.extra").exists()
+    extra = Path(second.get_string_custom_property("pushed_destination")) / "assets.extra"
+    assert sorted(os.listdir(extra)) == ["push_source.json"]  # no warm-up records without examples
     assert "no examples input" in record(second)["warmup_note"]
 
 
@@ -192,6 +206,68 @@ def test_failed_push_leaves_nothing_visible(tmp_path, saved_model_dir):
     with pytest.raises(RuntimeError, match="disk full"):
         serving_export.push_version(saved_model_dir, str(tmp_path / "serving"), MODEL, prepare=fail)
     assert visible_entries(tmp_path / "serving" / MODEL) == []
+
+
+def test_the_same_model_is_pushed_exactly_once(tmp_path, saved_model_dir, other_saved_model_dir):
+    """A rerun (crash after the rename, or an Evaluator re-run against a new baseline) finds its version."""
+    serving_root = tmp_path / "serving"
+    first = push(tmp_path / "run1", saved_model_dir, serving_root)
+    (serving_root / "models.config").unlink()  # as if the first attempt died before rewriting it
+    again = push(tmp_path / "run2", saved_model_dir, serving_root)
+    version = first.get_string_custom_property("pushed_version")
+    assert again.get_int_custom_property("pushed") == 1
+    assert again.get_string_custom_property("pushed_version") == version
+    assert record(again)["already_pushed"] and "not pushed again" in record(again)["warmup_note"]
+    assert visible_entries(serving_root / MODEL) == [version]
+    assert (serving_root / "models.config").exists()  # rewritten by the rerun
+    assert (Path(again.uri) / "saved_model.pb").exists()  # archived like a fresh push
+    source = serving_export.push_source(str(serving_root / MODEL / version))
+    assert source["model_fingerprint"] == serving_export.model_fingerprint(saved_model_dir)
+
+    other = push(tmp_path / "run3", other_saved_model_dir, serving_root, with_examples=False)
+    rollback = push(tmp_path / "run4", saved_model_dir, serving_root, with_examples=False)
+    versions = [p.get_string_custom_property("pushed_version") for p in (first, other, rollback)]
+    assert len(set(versions)) == 3  # going back to an older model is a new version: TF Serving serves the latest
+    assert visible_entries(serving_root / MODEL) == sorted(versions)
+
+
+def test_failed_copy_leaves_no_visible_version(tmp_path, saved_model_dir, other_saved_model_dir):
+    serving_root = tmp_path / "serving"
+    good = push(tmp_path / "good", saved_model_dir, serving_root, with_examples=False)
+    config_before = (serving_root / "models.config").read_text()
+    broken = tmp_path / "broken" / "Format-Serving"
+    shutil.copytree(other_saved_model_dir, broken)
+    (broken / "variables" / "zz_unreadable").symlink_to(tmp_path / "gone")  # copied after the real files
+    with pytest.raises(tf.errors.NotFoundError):
+        serving_export.push_version(str(broken), str(serving_root), MODEL)
+    assert visible_entries(serving_root / MODEL) == [good.get_string_custom_property("pushed_version")]
+    assert (serving_root / "models.config").read_text() == config_before
+
+
+def test_a_push_killed_midway_stays_invisible_and_the_next_push_works(tmp_path, saved_model_dir):
+    """SIGKILL while the version is being assembled: only a dot-prefixed temp directory remains, which TF Serving
+    and models.config ignore; the next push claims a proper version."""
+    serving_root = tmp_path / "serving"
+    script = (
+        "import os, signal\n"
+        "from components import serving_export\n"
+        "serving_export.push_version(os.environ['SRC'], os.environ['DST'], 'ranker',\n"
+        "    prepare=lambda tmp_dir: os.kill(os.getpid(), signal.SIGKILL))\n"
+    )
+    env = {**os.environ, "SRC": saved_model_dir, "DST": str(serving_root), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", script], cwd=repo, env=env, capture_output=True, timeout=300)
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+    [leftover] = visible_entries(serving_root / MODEL)
+    assert leftover.startswith(".tmp-push-") and (serving_root / MODEL / leftover / "saved_model.pb").exists()
+    assert serving_export.list_versions(str(serving_root / MODEL)) == []
+    assert serving_export.model_names(str(serving_root)) == []  # models.config would list nothing
+
+    pushed = push(tmp_path / "retry", saved_model_dir, serving_root, with_examples=False)
+    version = pushed.get_string_custom_property("pushed_version")
+    assert serving_export.list_versions(str(serving_root / MODEL)) == [int(version)]
+    config = serving_export.read_models_config(str(serving_root / "models.config"))
+    assert [c.name for c in config.model_config_list.config] == [MODEL]
 
 
 @pytest.mark.parametrize(

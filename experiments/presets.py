@@ -1,0 +1,172 @@
+"""Lab presets: the world, the model sizes, the training protocol and the grids of a sweep (configuration as data).
+
+Sizes mirror the paper's Table 1 shapes scaled for two CPU cores (Small: FFN 512 x 2; Large: FFN 4096 x 4;
+Large+DCN: DCN-v2 on the input -> LayerNorm -> Large). The baseline grids are the paper's §5.1.3 grids; Clippy uses
+its fixed thresholds (lambda_rel 0.5, lambda_abs 1e-2). "1x" is calibrated (see experiments/calibration.py).
+
+Difficulty knobs (documented in docs/results/README.md): the lab world logs more generated features than the
+pipeline's default preset and has a `counter_rescale` shock (a logging change: `video_views` logged x1000) on one
+training day, an abrupt distribution shift of the kind the paper blames for steep curvature (§3.2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pipeline.config import TASKS, ModelConfig, ShockConfig, StabilityConfig, TransformConfig, WorldConfig
+
+METHODS: tuple[str, ...] = ("adagrad", "gc", "agc", "lamb", "clippy", "clippy_adam")
+PAPER_METHODS: tuple[str, ...] = ("adagrad", "gc", "agc", "lamb", "clippy")
+SIZES: tuple[str, ...] = ("small", "large", "large_dcn")
+
+#: The paper's baseline grids (§5.1.3) as make_optimizer parameters; Clippy's thresholds are fixed.
+PAPER_GRIDS: dict[str, tuple[dict[str, float], ...]] = {
+    "adagrad": ({},),
+    "gc": ({"clip_norm": 1e-1}, {"clip_norm": 1e-2}, {"clip_norm": 1e-3}),
+    "agc": ({"clipping": 1e-2}, {"clipping": 1e-3}, {"clipping": 1e-4}),
+    "lamb": ({"mu": 1e-1}, {"mu": 1e-2}, {"mu": 1e-3}),
+    "clippy": ({"variable_relative_threshold": 0.5, "absolute_threshold": 1e-2},),
+    "clippy_adam": ({"variable_relative_threshold": 0.5, "absolute_threshold": 1e-2},),
+}
+
+
+#: The shared detector (models/stability.py) with thresholds for the lab's short curves (one point per 10 steps,
+#: ~24-32 points): warm-up of 2 points (the LR warm-up already protects the start); the AUC series it judges is the
+#: continuous evaluation's click AUC on day N (8k examples), "learned" when >= 0.58 and "collapsed" when its last 3
+#: evaluations are within 0.5 ± 0.06 -- the paper's "AUC drops to 0.5 and never recovers" with a band wide enough
+#: for an 8k-example AUC. Loss thresholds are the shared defaults (spike 2x, recovery 1.2x, end level 3x).
+LAB_STABILITY = StabilityConfig(warmup_points=2, auc_tolerance=0.06, auc_learned_margin=0.08, auc_collapse_points=3)
+
+
+def model_config(
+    size: str, embedding_dim: int, width: int, task_weights: dict[str, float] | None = None
+) -> ModelConfig:
+    """The ranker of `size`: small = 2 x width, large = 4 x (4 width), large_dcn = DCN-v2 + LayerNorm + large."""
+    weights = task_weights or {t: 1.0 for t in TASKS}
+    if size == "small":
+        return ModelConfig(
+            embedding_dim=embedding_dim, hidden_units=(width, width), tower_units=(16,), task_weights=weights
+        )
+    if size in ("large", "large_dcn"):
+        return ModelConfig(
+            embedding_dim=embedding_dim,
+            hidden_units=(4 * width,) * 4,
+            tower_units=(16,),
+            use_dcn=size == "large_dcn",
+            task_weights=weights,
+        )
+    raise ValueError(f"unknown size {size!r}; known: {list(SIZES)}")
+
+
+def lab_world(impressions_per_day: int, num_days: int, num_extra_dense: int, shock_day: int | None) -> WorldConfig:
+    """The lab's world: small entity counts (fast), many generated features, a logging shock on `shock_day`."""
+    shocks = (
+        (ShockConfig(kind="counter_rescale", day=shock_day, field="video_views", factor=1000.0),) if shock_day else ()
+    )
+    return WorldConfig(
+        seed=11,
+        num_users=2_000,
+        num_videos=600,
+        num_creators=80,
+        num_topics=12,
+        impressions_per_day=impressions_per_day,
+        num_shards=1,
+        num_days=num_days,
+        uploads_per_day=20,
+        num_extra_dense_features=num_extra_dense,
+        num_extra_categorical_features=2,
+        shocks=shocks,
+    )
+
+
+@dataclass(frozen=True)
+class LabPreset:
+    """Everything a sweep needs.
+
+    Attributes:
+      world, transform: the data (N = world.num_days days: train on the first N-1 in order, evaluate on day N).
+      embedding_dim, width: model scale (see `model_config`).
+      batch_size, passes_per_day, window: training protocol; one logged loss/AUC point per `window` steps.
+      eval_every_windows: evaluate on day N every this many windows; eval_examples caps the evaluation set.
+      embedding_learning_rate: Adagrad on embeddings, fixed (the LR multiplier acts on the stabilised variables).
+      warmup_steps: linear LR warm-up of the dense optimizer, the same for every method (0: none). Without it a
+        high LR kills naive Adagrad in its very first steps, before anything was learned; with it the model
+        first trains healthily, as in the paper's Figure 4 (the paper's production models used warm-up, §3.2).
+      workers: training processes run in parallel.
+      stability: the shared detector's thresholds for lab curves (`LAB_STABILITY`).
+      calibration_lrs, calibration_seeds: the naive-Adagrad scan that calibrates "1x" on the Small model.
+      sizes, methods, table_multipliers: the Table 2 grid (searched on seed 0).
+      seeds: seeds the best configuration per (method, size) is repeated on.
+      frontier_multipliers: extra multipliers for the stability frontier (best config at 1x, seed 0).
+      ablation_seeds, ablation_multiplier: Table 3 analogue on Large+DCN, naive Adagrad ([] to skip).
+      probe_every_steps: telemetry period of the unclipped Figure 4 probe run.
+    """
+
+    name: str
+    world: WorldConfig
+    transform: TransformConfig = field(default_factory=lambda: TransformConfig(id_vocab_size=4_000))
+    embedding_dim: int = 8
+    width: int = 64
+    batch_size: int = 256
+    passes_per_day: int = 1
+    window: int = 10
+    eval_every_windows: int = 2
+    eval_examples: int = 8_192
+    embedding_learning_rate: float = 0.05
+    warmup_steps: int = 80
+    workers: int = 2
+    stability: StabilityConfig = field(default_factory=lambda: LAB_STABILITY)
+    calibration_lrs: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4, 0.8)
+    calibration_seeds: tuple[int, ...] = (0, 1, 2)
+    sizes: tuple[str, ...] = SIZES
+    methods: tuple[str, ...] = METHODS
+    table_multipliers: tuple[float, ...] = (1.0, 2.0)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    frontier_multipliers: tuple[float, ...] = (0.25, 0.5, 4.0)
+    ablation_seeds: tuple[int, ...] = (0, 1, 2)
+    ablation_multiplier: float = 0.5
+    probe_every_steps: int = 2
+    grids: dict[str, tuple[dict[str, float], ...]] = field(default_factory=lambda: dict(PAPER_GRIDS))
+
+
+def quick_preset() -> LabPreset:
+    """<= 5 minutes on 2 free cores: Small only, naive / GC / Clippy, one seed, 1x and 2x (a smoke test of the lab)."""
+    return LabPreset(
+        name="quick",
+        world=lab_world(impressions_per_day=6_000, num_days=4, num_extra_dense=12, shock_day=2),
+        width=32,
+        batch_size=128,
+        passes_per_day=2,
+        calibration_lrs=(0.8, 1.6),
+        calibration_seeds=(0,),
+        sizes=("small",),
+        methods=("adagrad", "gc", "clippy"),
+        seeds=(0,),
+        frontier_multipliers=(),
+        ablation_seeds=(),
+        grids={**PAPER_GRIDS, "gc": ({"clip_norm": 1e-1},)},
+    )
+
+
+def full_preset() -> LabPreset:
+    """Every size, the paper's grids, 3 seeds, the ablation and the frontier; ~170 runs (see docs/results)."""
+    return LabPreset(
+        name="full",
+        world=lab_world(impressions_per_day=6_000, num_days=5, num_extra_dense=16, shock_day=2),
+        width=32,
+        batch_size=128,
+        passes_per_day=2,
+        calibration_lrs=(0.2, 0.4, 0.8, 1.6),
+        frontier_multipliers=(0.5, 4.0),
+        ablation_seeds=(0, 1),
+    )
+
+
+PRESETS = {"quick": quick_preset, "full": full_preset}
+
+
+def get_lab_preset(name: str) -> LabPreset:
+    try:
+        return PRESETS[name]()
+    except KeyError:
+        raise ValueError(f"unknown lab preset {name!r}; choose one of {sorted(PRESETS)}") from None

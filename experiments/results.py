@@ -1,0 +1,114 @@
+"""results.csv: one row per completed run, appended atomically; curves beside it as JSON.
+
+A row is written only after its run finished and its curves file was renamed into place, with one ``write`` of the
+whole line followed by ``fsync``: an interrupted sweep leaves only complete rows, and a restarted one skips them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from collections.abc import Iterable
+from typing import Any
+
+RESULTS_FILE = "results.csv"
+CALIBRATION_FILE = "calibration.csv"
+CURVES_DIR = "curves"
+
+#: The documented columns, in order (the first eight are the issue's required ones).
+COLUMNS: tuple[str, ...] = (
+    "method",
+    "size",
+    "lr_multiplier",
+    "seed",
+    "diverged",
+    "micro_divergences",
+    "auc_click",
+    "rmse_watch_time",
+    "auc_like",
+    "auc_share",
+    "auc_dismiss",
+    "rmse_survey_rating",
+    "stage",
+    "variant",
+    "params",
+    "learning_rate",
+    "criterion",
+    "onset_step",
+    "final_train_loss",
+    "steps",
+    "wall_s",
+    "run_id",
+)
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.6g}"
+    return str(value)
+
+
+def append_row(path: str, row: dict[str, Any]) -> None:
+    """Appends `row` (header first if the file is new) in one write, then fsyncs."""
+    new = not os.path.exists(path) or os.path.getsize(path) == 0
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    if new:
+        writer.writeheader()
+    writer.writerow({k: _format(row.get(k, "")) for k in COLUMNS})
+    with open(path, "a") as f:
+        f.write(buffer.getvalue())
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _parse(value: str) -> Any:
+    if value in ("True", "False"):
+        return value == "True"
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return int(number) if value.lstrip("-").isdigit() else number
+
+
+def read_rows(path: str) -> list[dict[str, Any]]:
+    """The rows of a results file with numbers and booleans parsed; [] when it does not exist."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def done_run_ids(path: str) -> set[str]:
+    return {str(row["run_id"]) for row in read_rows(path)}
+
+
+def write_curves(out_dir: str, run_id: str, curves: dict[str, Any]) -> str:
+    """Writes curves/<run_id>.json atomically (tmp file + rename); NaN/inf become strings."""
+    from models.stability import json_safe
+
+    directory = os.path.join(out_dir, CURVES_DIR)
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"{run_id}.json")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(json_safe(curves), f)
+    os.replace(tmp, path)
+    return path
+
+
+def read_curves(out_dir: str, run_id: str) -> dict[str, Any] | None:
+    path = os.path.join(out_dir, CURVES_DIR, f"{run_id}.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def select(rows: Iterable[dict[str, Any]], **where: Any) -> list[dict[str, Any]]:
+    """Rows whose fields equal every `where` value."""
+    return [r for r in rows if all(r.get(k) == v for k, v in where.items())]

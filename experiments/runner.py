@@ -1,0 +1,223 @@
+"""One lab run: the pipeline's ranker, optimizer split and detector, trained sequentially over the cached days.
+
+Training protocol (the paper's §5.1.2): the days 1..N-1 are visited in order (each shuffled with the run's seed,
+`passes_per_day` passes), the model is evaluated on day N every few windows ("continuous evaluation"), and the
+windowed training loss / AUC curve (`models.trainer.TrajectoryRecorder`, which also stops at a non-finite loss) is
+judged by the shared detector `models.stability.detect_divergence`. The dense variables get the method under test
+(`models.optimizers.make_optimizer`), embeddings plain Adagrad (`split_optimizer`), as the paper and the Trainer do.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from experiments.data import LabData, feature_set
+from experiments.presets import LabPreset, model_config
+from pipeline.config import BINARY_TASKS, TASKS
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run. `variant` names an ablation ("clean", "minus_one_task", "minus_two_tasks", "few_features")."""
+
+    method: str
+    size: str
+    lr_multiplier: float
+    seed: int
+    params: tuple[tuple[str, float], ...] = ()
+    stage: str = "grid"
+    variant: str = "clean"
+    telemetry_every: int = 0  # 0: one telemetry sample per window
+
+    @property
+    def run_id(self) -> str:
+        params = "-".join(f"{k}={v:g}" for k, v in self.params) or "default"
+        probe = f".t{self.telemetry_every}" if self.telemetry_every else ""
+        return f"{self.variant}.{self.method}.{self.size}.x{self.lr_multiplier:g}.s{self.seed}.{params}{probe}"
+
+    def params_dict(self) -> dict[str, float]:
+        return dict(self.params)
+
+
+@dataclass
+class RunOutcome:
+    """A finished run: the results.csv row and the curves (written to curves/<run_id>.json)."""
+
+    row: dict[str, Any]
+    curves: dict[str, Any] = field(default_factory=dict)
+
+
+VARIANT_TASK_WEIGHTS = {
+    "minus_one_task": {"share": 0.0},
+    "minus_two_tasks": {"share": 0.0, "survey_rating": 0.0},
+}
+
+
+def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    if not np.all(np.isfinite(scores)) or len(np.unique(labels)) < 2:
+        return float("nan")
+    return float(roc_auc_score(labels, scores))
+
+
+def evaluate(model: Any, features: dict[str, np.ndarray], labels: dict[str, np.ndarray]) -> dict[str, float]:
+    """AUC per binary task and RMSE per regression task on the evaluation day (survey RMSE over surveyed rows)."""
+    pred = model.predict(features, batch_size=4096, verbose=0)
+    out = {f"auc_{t}": _auc(labels[t][:, 0], np.asarray(pred[t])[:, 0]) for t in BINARY_TASKS}
+    watch = np.asarray(pred["watch_time"])[:, 0]
+    out["rmse_watch_time"] = float(np.sqrt(np.mean((watch - labels["watch_time"][:, 0]) ** 2)))
+    survey = np.asarray(pred["survey_rating"])[:, 0]
+    target, mask = labels["survey_rating"][:, 0], labels["survey_rating"][:, 1] > 0
+    out["rmse_survey_rating"] = float(np.sqrt(np.mean((survey[mask] - target[mask]) ** 2))) if mask.any() else math.nan
+    return {k: (v if math.isfinite(v) else math.nan) for k, v in out.items()}
+
+
+def eval_auc_series(steps: list[int], evaluations: list[dict[str, float]]) -> dict[str, list[float]]:
+    """The click AUC of the continuous evaluation on day N, aligned with the loss points (NaN where none ran).
+
+    The detector's AUC-collapse test reads this instead of the per-window training AUC, which over ~1k examples
+    (~130 clicks) is too noisy for a ±0.05 band; the evaluation day holds up to `eval_examples` examples.
+    """
+    by_step = {e["step"]: e["auc_click"] for e in evaluations}
+    return {"click": [by_step.get(step, math.nan) for step in steps]}
+
+
+def _split(arrays: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    import tensorflow as tf
+
+    from models.ranker import split_labels
+
+    feats, labels = split_labels({k: tf.constant(v) for k, v in arrays.items()})
+    return {k: v.numpy() for k, v in feats.items()}, {k: v.numpy() for k, v in labels.items()}
+
+
+def _train_stream(data: LabData, preset: LabPreset, seed: int) -> tuple[dict[str, np.ndarray], int, list[int]]:
+    """Days 1..N-1 in order, each shuffled (seeded) `passes_per_day` times; returns arrays, steps, day-end steps."""
+    rng = np.random.default_rng(seed)
+    parts, day_ends, steps = [], [], 0
+    for day in data.train_days:
+        n = len(next(iter(day.values())))
+        for _ in range(preset.passes_per_day):
+            per_day = (n // preset.batch_size) // preset.window * preset.window
+            order = rng.permutation(n)[: per_day * preset.batch_size]
+            parts.append({k: v[order] for k, v in day.items()})
+            steps += per_day
+        day_ends.append(steps)
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}, steps, day_ends
+
+
+def _drop_features(features: Any, variant: str) -> Any:
+    """The "few_features" ablation keeps only the first half of the generated dense features."""
+    if variant != "few_features":
+        return features
+    import dataclasses
+
+    kept = features.signed_log_dense[: len(features.signed_log_dense) // 2]
+    return dataclasses.replace(features, signed_log_dense=kept)
+
+
+def train_run(spec: RunSpec, data: LabData, preset: LabPreset, base_lr: float) -> RunOutcome:
+    """Trains one run and returns its row and curves; never raises on divergence (that is a result)."""
+    import tensorflow as tf
+
+    from models import optimizers
+    from models.ranker import build_ranker, compile_ranker
+    from models.stability import detect_divergence
+    from models.trainer import TrajectoryRecorder
+
+    started = time.time()
+    tf.keras.backend.clear_session()
+    tf.keras.utils.set_random_seed(spec.seed)
+    features = _drop_features(feature_set(data), spec.variant)
+    weights = {t: 1.0 for t in TASKS} | VARIANT_TASK_WEIGHTS.get(spec.variant, {})
+    config = model_config(spec.size, preset.embedding_dim, preset.width, weights)
+    model = build_ranker(config, data.vocab_sizes, features)
+    lr = base_lr * spec.lr_multiplier
+    warmup = {"warmup_steps": preset.warmup_steps} if preset.warmup_steps else {}
+    dense = optimizers.make_optimizer(spec.method, lr, **spec.params_dict(), **warmup)
+    embedding = optimizers.make_optimizer("adagrad", preset.embedding_learning_rate)
+    optimizer = optimizers.split_optimizer(dense, embedding)
+    compile_ranker(model, optimizer, config)
+    optimizer.build(model.trainable_variables)  # slots now, so the train step is traced once, not twice
+
+    stream, total_steps, day_ends = _train_stream(data, preset, spec.seed)
+    inputs = set(features.input_keys())
+    train_x, train_y = _split(stream)
+    train_x = {k: v for k, v in train_x.items() if k in inputs}
+    eval_rows = {k: v[: preset.eval_examples] for k, v in data.eval_day.items()}
+    eval_x, eval_y = _split(eval_rows)
+    eval_x = {k: v for k, v in eval_x.items() if k in inputs}
+    dataset = (
+        tf.data.Dataset.from_tensor_slices((train_x, train_y)).batch(preset.batch_size, drop_remainder=True).prefetch(2)
+    )
+
+    windows = total_steps // preset.window
+    recorder = TrajectoryRecorder(preset.window, total_steps)
+    telemetry = optimizers.OptimizerTelemetry(every_n_steps=spec.telemetry_every or preset.window)
+    evaluations: list[dict[str, float]] = []
+    eval_steps = set(day_ends) | {
+        w * preset.window for w in range(1, windows + 1) if w % preset.eval_every_windows == 0
+    }
+
+    class ContinuousEval(tf.keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            step = (epoch + 1) * preset.window
+            if step in eval_steps and recorder.stop_reason is None:
+                evaluations.append({"step": step, **evaluate(self.model, eval_x, eval_y)})
+
+    model.fit(
+        dataset.repeat(),
+        epochs=windows,
+        steps_per_epoch=preset.window,
+        callbacks=[recorder, telemetry, ContinuousEval()],
+        verbose=0,
+    )
+    aucs = {t: v for t, v in recorder.auc.items() if v}
+    verdict = detect_divergence(
+        recorder.steps, recorder.loss, eval_auc_series(recorder.steps, evaluations), preset.stability
+    )
+    final = evaluations[-1] if evaluations and recorder.stop_reason is None else {}
+    if recorder.stop_reason is not None:  # weights are non-finite: the model predicts nothing
+        final = {f"auc_{t}": 0.5 for t in BINARY_TASKS} | {"rmse_watch_time": math.nan, "rmse_survey_rating": math.nan}
+    row = {
+        "run_id": spec.run_id,
+        "stage": spec.stage,
+        "variant": spec.variant,
+        "method": spec.method,
+        "size": spec.size,
+        "lr_multiplier": spec.lr_multiplier,
+        "learning_rate": lr,
+        "seed": spec.seed,
+        "params": json.dumps(spec.params_dict(), sort_keys=True),
+        "diverged": bool(verdict.fully_diverged),
+        "criterion": verdict.criterion or "",
+        "onset_step": verdict.onset_step if verdict.onset_step is not None else "",
+        "micro_divergences": len(verdict.micro_divergences),
+        **{f"auc_{t}": final.get(f"auc_{t}", math.nan) for t in BINARY_TASKS},
+        "rmse_watch_time": final.get("rmse_watch_time", math.nan),
+        "rmse_survey_rating": final.get("rmse_survey_rating", math.nan),
+        "final_train_loss": recorder.loss[-1] if recorder.loss else math.nan,
+        "steps": total_steps,
+        "wall_s": round(time.time() - started, 2),
+    }
+    curves = {
+        "spec": asdict(spec),
+        "learning_rate": lr,
+        "warmup_steps": preset.warmup_steps,
+        "steps": recorder.steps,
+        "loss": recorder.loss,
+        "train_auc": aucs,
+        "day_ends": day_ends,
+        "eval": evaluations,
+        "telemetry": telemetry.records,
+        "divergence": verdict.to_dict(),
+        "stop_reason": recorder.stop_reason,
+    }
+    return RunOutcome(row=row, curves=curves)

@@ -1,0 +1,320 @@
+"""`ranker sweep`: calibration, the Table 2 grid, seed repeats, the Table 3 ablation and the stability frontier.
+
+Stages, in this order (each a list of `RunSpec`; later stages read the results of earlier ones):
+
+1. **calibration** (Small, naive Adagrad, `calibration_lrs` x `calibration_seeds`): "1x" is the smallest scanned
+   learning rate at which naive Adagrad fully diverges (shared detector) for a majority of the seeds, the way the
+   paper implies (its naive runs diverge at 1x on every size). The scan stops at the first such rate; if there is
+   none, the largest scanned rate is used and calibration.json says so.
+2. **probe**: one unclipped run (naive Adagrad, Large, 1x, seed 0) with dense telemetry, for Figure 4.
+3. **grid + seeded repeats**: naive Adagrad and Clippy (one configuration each) at every multiplier (seed 0), one
+   configuration per baseline (`PRIMARY_PARAMS`) on every size and multiplier, naive Adagrad at 1x (claim C1) and
+   Clippy at 2x (claim C2) on the other seeds; then the rest of each baseline grid (seed 0).
+4. **repeat**: the best configuration of each other (method, size) (highest final click AUC among non-diverged
+   runs) on the remaining seeds, as the paper repeats its best LR 3 times.
+5. **ablation** (Table 3 analogue): naive Adagrad on Large+DCN at `ablation_multiplier` x, clean vs one/two tasks
+   removed (loss weight 0), half the generated features removed, and the Small model.
+6. **frontier**: the best configuration at the `frontier_multipliers` (seed 0).
+
+Runs go to `workers` processes; the parent appends each finished run's row to results.csv (calibration runs to
+calibration.csv), so a restarted sweep skips every completed run, and prints progress with an estimate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any
+
+from experiments import results as R
+from experiments.presets import LabPreset, get_lab_preset
+from experiments.runner import RunSpec
+
+CALIBRATION_JSON = "calibration.json"
+#: Click AUC below which a run counts as not trained when choosing the best configuration.
+CHANCE_AUC = 0.55
+#: The baselines' configuration run first on every size and multiplier (the thresholds of the paper's Figure 4),
+#: so that an interrupted sweep has every method; the rest of each grid follows.
+PRIMARY_PARAMS: dict[str, dict[str, float]] = {
+    "gc": {"clip_norm": 1e-1},
+    "agc": {"clipping": 1e-3},
+    "lamb": {"mu": 1e-2},
+}
+#: Single-configuration methods run on every seed right after calibration, at the multiplier their claim is about.
+SEEDED_METHODS: dict[str, float] = {"adagrad": 1.0, "clippy": 2.0}
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(out_dir: str, preset_name: str, threads: int) -> None:
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    import tensorflow as tf
+
+    from experiments.data import prepare_data
+
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    preset = get_lab_preset(preset_name)
+    _WORKER.update(preset=preset, data=prepare_data(out_dir, preset.world, preset.transform, log=lambda m: None))
+
+
+def _worker_run(spec: RunSpec, base_lr: float, out_dir: str) -> dict[str, Any]:
+    from experiments.runner import train_run
+
+    outcome = train_run(spec, _WORKER["data"], _WORKER["preset"], base_lr)
+    R.write_curves(out_dir, spec.run_id, outcome.curves)
+    return outcome.row
+
+
+@dataclass
+class Progress:
+    """Runs done / total, elapsed time and an estimate of the time left (from this session's mean run time)."""
+
+    total: int
+    done: int = 0
+    started: float = 0.0
+    finished_here: int = 0
+    log: Callable[[str], None] = print
+
+    counted: set[str] = dataclasses.field(default_factory=set)
+
+    def count_done(self, run_ids: set[str]) -> None:
+        """Counts runs completed earlier (each once, however many stages list it)."""
+        self.done += len(run_ids - self.counted)
+        self.counted |= run_ids
+
+    def tick(self, row: dict[str, Any]) -> None:
+        self.counted.add(row["run_id"])
+        self.done += 1
+        self.finished_here += 1
+        elapsed = time.time() - self.started
+        eta = elapsed / self.finished_here * max(self.total - self.done, 0)
+        verdict = "DIVERGED" if row["diverged"] else "ok"
+        self.log(
+            f"[{self.done}/{self.total}] {row['run_id']}: {verdict} auc_click={row['auc_click']:.4f} "
+            f"rmse_watch={row['rmse_watch_time']:.4f} ({row['wall_s']:.0f}s) "
+            f"elapsed {elapsed / 60:.1f} min, ETA {eta / 60:.1f} min"
+        )
+
+
+class Sweep:
+    """Runs the stages of `preset` into `out_dir`, resuming from what is there."""
+
+    def __init__(self, preset: LabPreset, out_dir: str, log: Callable[[str], None] = print, workers: int | None = None):
+        self.preset = preset
+        self.out_dir = out_dir
+        self.log = log
+        self.workers = workers or preset.workers
+        self.results_path = os.path.join(out_dir, R.RESULTS_FILE)
+        self.calibration_path = os.path.join(out_dir, R.CALIBRATION_FILE)
+        self.progress = Progress(total=self.planned_total(), log=log)
+        self._pool: ProcessPoolExecutor | None = None
+
+    # -- planning ---------------------------------------------------------------------------------------------
+    def planned_total(self) -> int:
+        """Upper bound of the runs of all stages (calibration counted at its full scan)."""
+        p = self.preset
+        grid = sum(len(p.grids[m]) for m in p.methods) * len(p.sizes) * len(p.table_multipliers)
+        extra_seeds = len(p.seeds) - 1
+        repeat = len(p.sizes) * (len(p.methods) + len(SEEDED_METHODS)) * extra_seeds
+        frontier = len(p.methods) * len(p.sizes) * len(p.frontier_multipliers)
+        ablation = 5 * len(p.ablation_seeds) if "large_dcn" in p.sizes else 0
+        return len(p.calibration_lrs) * len(p.calibration_seeds) + grid + repeat + frontier + ablation + 1
+
+    def _done(self) -> set[str]:
+        return R.done_run_ids(self.results_path) | R.done_run_ids(self.calibration_path)
+
+    # -- execution --------------------------------------------------------------------------------------------
+    def _run(self, specs: Sequence[RunSpec], base_lr: float, path: str) -> list[dict[str, Any]]:
+        done = self._done()
+        todo, seen = [], set(done)
+        for spec in specs:
+            if spec.run_id not in seen:
+                todo.append(spec)
+                seen.add(spec.run_id)
+        self.progress.count_done({s.run_id for s in specs} & done)
+        if todo:
+            pool = self._executor()
+            futures = {pool.submit(_worker_run, spec, base_lr, self.out_dir): spec for spec in todo}
+            for future in as_completed(futures):
+                row = future.result()
+                R.append_row(path, row)
+                self.progress.tick(row)
+        wanted = {s.run_id for s in specs}
+        return [r for r in R.read_rows(path) if r["run_id"] in wanted]
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            import multiprocessing
+
+            threads = 1 if self.workers > 1 else 0
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_init,
+                initargs=(self.out_dir, self.preset.name, threads),
+            )
+        return self._pool
+
+    def run(self) -> float:
+        """All stages; returns the calibrated base learning rate. Writes summary.md at the end."""
+        from experiments.data import prepare_data
+
+        os.makedirs(self.out_dir, exist_ok=True)
+        self.progress.started = time.time()
+        started = time.time()
+        prepare_data(self.out_dir, self.preset.world, self.preset.transform, log=self.log)
+        self.log(f"data ready ({time.time() - started:.0f}s); planned runs: at most {self.progress.total}")
+        try:
+            base_lr = self.calibrate()
+            self._run([self.probe_spec()], base_lr, self.results_path)
+            # Naive Adagrad and Clippy first, on every seed (claims C1, C2, C11), then the baselines' grids.
+            specs = self.grid_specs()
+            first = [s for s in specs if s.method in SEEDED_METHODS]
+            primary = [s for s in specs if s.params == _params(PRIMARY_PARAMS.get(s.method, {}))]
+            self._run(first + primary + self.seeded_repeat_specs(), base_lr, self.results_path)
+            grid = self._run(specs, base_lr, self.results_path)
+            best = best_configs(grid)
+            self._run(self.repeat_specs(best), base_lr, self.results_path)
+            self._run(self.ablation_specs(), base_lr, self.results_path)
+            self._run(self.frontier_specs(best), base_lr, self.results_path)
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(cancel_futures=True)
+        from experiments.summary import write_summary
+
+        write_summary(self.out_dir, self.preset, time.time() - started)
+        return base_lr
+
+    # -- stages -----------------------------------------------------------------------------------------------
+    def calibrate(self) -> float:
+        """Smallest scanned LR where naive Adagrad (Small) diverges for most seeds; saved to calibration.json."""
+        p = self.preset
+        seeds = p.calibration_seeds
+        scan: list[dict[str, Any]] = []
+        chosen = None
+        for lr in p.calibration_lrs:
+            specs = [RunSpec("adagrad", "small", lr, seed, stage="calibration") for seed in seeds]
+            rows = self._run(specs, 1.0, self.calibration_path)
+            diverged = sum(bool(r["diverged"]) for r in rows)
+            scan.append({"learning_rate": lr, "diverged": diverged, "seeds": len(seeds)})
+            self.log(f"calibration: naive Adagrad (Small) at lr={lr:g}: {diverged}/{len(seeds)} seeds fully diverged")
+            if diverged * 2 > len(seeds):
+                chosen = lr
+                break
+        found = chosen is not None
+        base_lr = chosen if found else max(p.calibration_lrs)
+        record = {
+            "base_learning_rate": base_lr,
+            "found": found,
+            "scan": scan,
+            "rule": "smallest scanned LR at which naive Adagrad (Small) fully diverges for a majority of seeds",
+        }
+        with open(os.path.join(self.out_dir, CALIBRATION_JSON), "w") as f:
+            json.dump(record, f, indent=1)
+        self.log(f"calibrated 1x = {base_lr:g}" + ("" if found else " (naive Adagrad never diverged: largest scanned)"))
+        return base_lr
+
+    def grid_specs(self) -> list[RunSpec]:
+        p = self.preset
+        # Interleaved so that an interrupted sweep has every size for the first methods and multipliers: naive and
+        # Clippy first (claims C1/C2), then the baselines, Clippy-Adam last.
+        order = [m for m in ("adagrad", "clippy", "gc", "agc", "lamb", "clippy_adam") if m in p.methods]
+        return [
+            RunSpec(method, size, mult, p.seeds[0], _params(params), stage="grid")
+            for mult in p.table_multipliers
+            for method in order + [m for m in p.methods if m not in order]
+            for params in p.grids[method]
+            for size in p.sizes
+        ]
+
+    def seeded_repeat_specs(self) -> list[RunSpec]:
+        """Naive Adagrad at 1x (claim C1) and Clippy at 2x (claim C2) on the remaining seeds; their other multiplier
+        is repeated with the other methods' best configurations (stage 4) when it is their best."""
+        p = self.preset
+        return [
+            RunSpec(method, size, mult, seed, _params(p.grids[method][0]), stage="repeat")
+            for seed in p.seeds[1:]
+            for method, mult in SEEDED_METHODS.items()
+            if method in p.methods and mult in p.table_multipliers
+            for size in p.sizes
+        ]
+
+    def repeat_specs(self, best: dict[tuple[str, str], dict[str, Any]]) -> list[RunSpec]:
+        p = self.preset
+        specs = []
+        for (method, size), row in best.items():
+            if len(p.seeds) < 2:
+                break
+            for seed in p.seeds[1:]:
+                specs.append(RunSpec(method, size, row["lr_multiplier"], seed, _params(row["params"]), stage="repeat"))
+        return specs
+
+    def frontier_specs(self, best: dict[tuple[str, str], dict[str, Any]]) -> list[RunSpec]:
+        p = self.preset
+        return [
+            RunSpec(method, size, mult, p.seeds[0], _params(row["params"]), stage="frontier")
+            for (method, size), row in best.items()
+            for mult in p.frontier_multipliers
+        ]
+
+    def ablation_specs(self) -> list[RunSpec]:
+        p = self.preset
+        specs: list[RunSpec] = []
+        if "large_dcn" not in p.sizes:
+            return specs
+        for seed in p.ablation_seeds:
+            for variant in ("clean", "minus_one_task", "minus_two_tasks", "few_features"):
+                specs.append(
+                    RunSpec("adagrad", "large_dcn", p.ablation_multiplier, seed, stage="ablation", variant=variant)
+                )
+            specs.append(RunSpec("adagrad", "small", p.ablation_multiplier, seed, stage="ablation"))
+        return specs
+
+    def probe_spec(self) -> RunSpec:
+        size = "large" if "large" in self.preset.sizes else self.preset.sizes[-1]
+        return RunSpec(
+            "adagrad", size, 1.0, self.preset.seeds[0], stage="probe", telemetry_every=self.preset.probe_every_steps
+        )
+
+
+def _params(params: Any) -> tuple[tuple[str, float], ...]:
+    if isinstance(params, str):
+        params = json.loads(params)
+    return tuple(sorted(params.items()))
+
+
+def _score(row: dict[str, Any]) -> tuple[float, float]:
+    auc = row["auc_click"] if isinstance(row["auc_click"], float) and math.isfinite(row["auc_click"]) else 0.0
+    rmse = row["rmse_watch_time"]
+    return (auc, -(rmse if isinstance(rmse, float) and math.isfinite(rmse) else math.inf))
+
+
+def best_configs(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per (method, size): the non-diverged grid row with the highest click AUC (then lowest RMSE); if every run
+    diverged or stayed near chance (click AUC < `CHANCE_AUC`, a run that never learned and so cannot be called
+    diverged by the detector), the lowest-multiplier run with the highest AUC, so the repeats show the failure."""
+    best: dict[tuple[str, str], dict[str, Any]] = {}
+    for key in sorted({(r["method"], r["size"]) for r in rows}):
+        group = R.select(rows, method=key[0], size=key[1])
+        healthy = [r for r in group if not r["diverged"] and _score(r)[0] >= CHANCE_AUC]
+        if healthy:
+            best[key] = max(healthy, key=_score)
+        else:
+            low = min(r["lr_multiplier"] for r in group)
+            best[key] = max((r for r in group if r["lr_multiplier"] == low), key=_score)
+    return best
+
+
+def run_sweep(preset_name: str, out_dir: str, workers: int | None = None) -> int:
+    """Entry point of `ranker sweep`."""
+    preset = get_lab_preset(preset_name)
+    Sweep(preset, out_dir, log=lambda m: print(m, flush=True), workers=workers).run()
+    print(f"wrote {os.path.join(out_dir, R.RESULTS_FILE)} and {os.path.join(out_dir, 'summary.md')}", flush=True)
+    return 0
