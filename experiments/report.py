@@ -45,7 +45,9 @@ def _fig5_curves(results_dir: str, rows: list[dict]) -> dict[tuple[str, str, flo
 
 
 def _frontier_markdown(entries: list[dict]) -> str:
-    lines = ["| Model | Method | hyper-parameters | multipliers tried | trained without divergence | frontier |"]
+    lines = [
+        "| Model | Method | hyper-parameters | multipliers tried | trained (no divergence, AUC >= 0.55) | frontier |"
+    ]
     lines.append("|---|---|---|---|---|---|")
     for e in sorted(entries, key=lambda e: (list(T.SIZE_LABELS).index(e["size"]), list(T.LABELS).index(e["method"]))):
         lines.append(

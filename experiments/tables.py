@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from experiments import results as R
-from experiments.sweep import best_configs
+from experiments.sweep import CHANCE_AUC, best_configs
 
 Row = dict[str, Any]
 LABELS = {
@@ -98,15 +98,21 @@ def divergence_counts(rows: Sequence[Row], method: str, size: str, mult: float) 
     return sum(bool(r["diverged"]) for r in group), len(group)
 
 
+def _trained(row: Row) -> bool:
+    """Not fully diverged and above chance (a run that never learned is no more usable than a diverged one)."""
+    auc = row["auc_click"]
+    return not row["diverged"] and isinstance(auc, float) and math.isfinite(auc) and auc >= CHANCE_AUC
+
+
 def frontier(rows: Sequence[Row]) -> list[Row]:
-    """Per (method, size), with the best configuration's hyper-parameters: the largest multiplier trained at
-    without full divergence (on every seed tried) among the multipliers tried, and the multipliers that diverged."""
+    """Per (method, size), with the best configuration's hyper-parameters: the largest multiplier at which every seed
+    tried trained (no full divergence and click AUC >= CHANCE_AUC), and the multipliers that did."""
     rows = [r for r in rows if r["variant"] == "clean" and r["stage"] in ("grid", "repeat", "frontier")]
     out = []
     for (method, size), best in best_configs([r for r in rows if r["stage"] == "grid"]).items():
         same = [r for r in rows if r["method"] == method and r["size"] == size and r["params"] == best["params"]]
         mults = sorted({float(r["lr_multiplier"]) for r in same})
-        ok = [m for m in mults if not any(r["diverged"] for r in same if float(r["lr_multiplier"]) == m)]
+        ok = [m for m in mults if all(_trained(r) for r in same if float(r["lr_multiplier"]) == m)]
         out.append(
             {
                 "method": method,

@@ -248,6 +248,9 @@ def plot_history(records: list[DayRecord], path: str) -> str:
         if r.status == "failed":
             for ax in (ax_auc, ax_rmse):
                 ax.axvline(r.day, color="grey", linestyle=":", alpha=0.7)
+    from matplotlib.ticker import MaxNLocator
+
+    ax_rmse.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_auc.set_ylabel("AUC on day d+1")
     ax_rmse.set_ylabel("RMSE on day d+1")
     ax_rmse.set_xlabel("day d (model trained on the window ending at d)")

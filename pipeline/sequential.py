@@ -69,7 +69,7 @@ class DayResult:
                 if x
             )
             return f"{head}: {why or 'a gate refused'}"
-        return f"{head}: {(self.error or '').strip().splitlines()[0] if self.error else ''}"
+        return f"{head}: {' '.join(line.strip() for line in (self.error or '').strip().splitlines()[:2])}"
 
 
 def parse_days(text: str) -> list[int]:
