@@ -36,8 +36,10 @@ fmt: env
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# Benchmarks write JSON + markdown tables into docs/benchmarks/ (not timed tests).
 bench: env
-	$(PY) -m benchmarks.run_all
+	$(PY) -m benchmarks.optimizer_bench --out docs/benchmarks
+	$(PY) -m benchmarks.generation_bench --out docs/benchmarks
 
 # Re-resolve the lock file against upstream's TFX 1.16.0 test constraints.
 lock: env
