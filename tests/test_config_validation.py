@@ -92,7 +92,7 @@ RULES: list[tuple[dict[str, Any], str, str]] = [
     ({"train": {"batch_size": 0}}, "train.batch_size", ">= 1"),
     ({"train": {"train_steps": 0}}, "train.train_steps", ">= 1"),
     ({"train": {"eval_steps": 0}}, "train.eval_steps", ">= 1"),
-    ({"train": {"log_every_steps": 100}}, "train.log_every_steps", "train_steps"),
+    ({"train": {"log_every_steps": 10_000}}, "train.log_every_steps", "train_steps"),
     ({"train": {"seed": -3}}, "train.seed", ">= 0"),
     ({"train": {"stop_on_nonfinite": "no"}}, "train.stop_on_nonfinite", "true or false"),
     ({"train": {"op_determinism": 1}}, "train.op_determinism", "true or false"),
