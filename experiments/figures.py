@@ -20,6 +20,7 @@ COLORS = {
     "agc": "tab:orange",
     "lamb": "tab:green",
     "clippy": "tab:red",
+    "adam": "tab:brown",
     "clippy_adam": "tab:purple",
 }
 

@@ -2,7 +2,8 @@
 
 Sizes mirror the paper's Table 1 shapes scaled for two CPU cores (Small: FFN 512 x 2; Large: FFN 4096 x 4;
 Large+DCN: DCN-v2 on the input -> LayerNorm -> Large). The baseline grids are the paper's §5.1.3 grids; Clippy uses
-its fixed thresholds (lambda_rel 0.5, lambda_abs 1e-2). "1x" is calibrated (see experiments/calibration.py).
+its fixed thresholds (lambda_rel 0.5, lambda_abs 1e-2). "1x" is calibrated per optimizer family
+(naive Adagrad for the Adagrad variants, naive Adam for the Adam family; experiments/sweep.py, stage 1).
 
 Difficulty knobs (documented in docs/results/README.md): the lab world logs more generated features than the
 pipeline's default preset and has a `counter_rescale` shock (a logging change: `video_views` logged x1000) on one
@@ -15,9 +16,18 @@ from dataclasses import dataclass, field
 
 from pipeline.config import TASKS, ModelConfig, ShockConfig, StabilityConfig, TransformConfig, WorldConfig
 
-METHODS: tuple[str, ...] = ("adagrad", "gc", "agc", "lamb", "clippy", "clippy_adam")
+METHODS: tuple[str, ...] = ("adagrad", "gc", "agc", "lamb", "clippy", "adam", "clippy_adam")
 PAPER_METHODS: tuple[str, ...] = ("adagrad", "gc", "agc", "lamb", "clippy")
 SIZES: tuple[str, ...] = ("small", "large", "large_dcn")
+#: Methods whose "1x" comes from the naive-Adam calibration (Adam's per-coordinate step is ~lr from the first step,
+#: Adagrad's ~lr * g / sqrt(accumulator), so one learning-rate scale cannot serve both families).
+ADAM_FAMILY: tuple[str, ...] = ("adam", "clippy_adam")
+
+
+def lr_family(method: str) -> str:
+    """The calibration a method's "1x" comes from: "adam" for the Adam family, else "adagrad"."""
+    return "adam" if method in ADAM_FAMILY else "adagrad"
+
 
 #: The paper's baseline grids (§5.1.3) as make_optimizer parameters; Clippy's thresholds are fixed.
 PAPER_GRIDS: dict[str, tuple[dict[str, float], ...]] = {
@@ -26,6 +36,7 @@ PAPER_GRIDS: dict[str, tuple[dict[str, float], ...]] = {
     "agc": ({"clipping": 1e-2}, {"clipping": 1e-3}, {"clipping": 1e-4}),
     "lamb": ({"mu": 1e-1}, {"mu": 1e-2}, {"mu": 1e-3}),
     "clippy": ({"variable_relative_threshold": 0.5, "absolute_threshold": 1e-2},),
+    "adam": ({},),
     "clippy_adam": ({"variable_relative_threshold": 0.5, "absolute_threshold": 1e-2},),
 }
 
@@ -95,6 +106,8 @@ class LabPreset:
       workers: training processes run in parallel.
       stability: the shared detector's thresholds for lab curves (`LAB_STABILITY`).
       calibration_lrs, calibration_seeds: the naive-Adagrad scan that calibrates "1x" on the Small model.
+      adam_calibration_lrs: the same scan with naive Adam, calibrating "1x" of the Adam family (`ADAM_FAMILY`);
+        skipped when no Adam-family method is swept.
       sizes, methods, table_multipliers: the Table 2 grid (searched on seed 0).
       seeds: seeds the best configuration per (method, size) is repeated on.
       frontier_multipliers: extra multipliers for the stability frontier (best config at 1x, seed 0).
@@ -118,6 +131,7 @@ class LabPreset:
     stability: StabilityConfig = field(default_factory=lambda: LAB_STABILITY)
     calibration_lrs: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4, 0.8)
     calibration_seeds: tuple[int, ...] = (0, 1, 2)
+    adam_calibration_lrs: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3)
     sizes: tuple[str, ...] = SIZES
     methods: tuple[str, ...] = METHODS
     table_multipliers: tuple[float, ...] = (1.0, 2.0)
@@ -156,7 +170,7 @@ def full_preset() -> LabPreset:
         width=32,
         batch_size=128,
         passes_per_day=2,
-        calibration_lrs=(0.2, 0.4, 0.8, 1.6),
+        calibration_lrs=(0.8, 1.6, 3.2),
         frontier_multipliers=(0.5, 4.0),
         ablation_seeds=(0, 1),
     )

@@ -89,7 +89,9 @@ def setup_markdown(preset: LabPreset) -> str:
         f"{preset.embedding_learning_rate:g}, fixed) on embeddings (`split_optimizer`), as the paper (§5.1.3). "
         f"Every method gets the same linear LR warm-up over {preset.warmup_steps} steps (a deviation: the paper "
         "compares without warm-up; without it naive Adagrad dies in its first steps, before learning anything). "
-        "Clippy-Adam uses the Adagrad family's learning rate (its clipping bounds the step).",
+        'Naive Adam and Clippy-Adam (beyond the paper) take their "1x" from a separate naive-Adam calibration '
+        "(Adam's step is ~lr per coordinate from the first step, Adagrad's is much smaller), so their multipliers "
+        "are relative to that rate, not to the Adagrad family's.",
         "* Divergence: the shared detector `models.stability.detect_divergence` with `LAB_STABILITY` (warm-up "
         f"{st.warmup_points} points, spike {st.spike_ratio}x, recovery {st.recovery_ratio}x, end level "
         f"{st.end_level_ratio}x); AUC collapse is judged on the continuous-evaluation click AUC: learned when "

@@ -17,17 +17,27 @@ def calibration_text(out_dir: str) -> str:
         return "Calibration not run yet.\n"
     with open(path) as f:
         cal = json.load(f)
+    parts = [_family_text(cal, "Adagrad variants")]
+    parts += [_family_text(rec, "Adam family") for rec in cal.get("families", {}).values()]
+    return "\n".join(parts)
+
+
+def _family_text(cal: dict, family: str) -> str:
+    """One calibration scan as a table and its verdict."""
+    method = {"adagrad": "Adagrad", "adam": "Adam"}.get(cal.get("method", "adagrad"), cal.get("method"))
     lines = [
-        f"Rule: {cal['rule']}. Scan (Small model, naive Adagrad, stabilisers off):",
+        f"{family} -- rule: {cal['rule']}. Scan (Small model, naive {method}, stabilisers off):",
         "",
         "| learning rate | fully diverged / seeds |",
         "|---|---|",
     ]
     lines += [f"| {s['learning_rate']:g} | {s['diverged']}/{s['seeds']} |" for s in cal["scan"]]
     verdict = (
-        "found" if cal["found"] else "NOT found (naive Adagrad never diverged for a majority; largest scanned LR used)"
+        "found"
+        if cal["found"]
+        else f"NOT found (naive {method} never diverged for a majority; largest scanned LR used)"
     )
-    lines += ["", f"**1x = {cal['base_learning_rate']:g}** ({verdict})."]
+    lines += ["", f"**1x ({family}) = {cal['base_learning_rate']:g}** ({verdict})."]
     return "\n".join(lines) + "\n"
 
 

@@ -5,7 +5,8 @@ Stages, in this order (each a list of `RunSpec`; later stages read the results o
 1. **calibration** (Small, naive Adagrad, `calibration_lrs` x `calibration_seeds`): "1x" is the smallest scanned
    learning rate at which naive Adagrad fully diverges (shared detector) for a majority of the seeds, the way the
    paper implies (its naive runs diverge at 1x on every size). The scan stops at the first such rate; if there is
-   none, the largest scanned rate is used and calibration.json says so.
+   none, the largest scanned rate is used and calibration.json says so. The Adam family (naive Adam, Clippy-Adam)
+   gets its own "1x" from the same scan with naive Adam over `adam_calibration_lrs`.
 2. **probe**: one unclipped run (naive Adagrad, Large, 1x, seed 0) with dense telemetry, for Figure 4.
 3. **grid + seeded repeats**: naive Adagrad and Clippy (one configuration each) at every multiplier (seed 0), one
    configuration per baseline (`PRIMARY_PARAMS`) on every size and multiplier, naive Adagrad at 1x (claim C1) and
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from experiments import results as R
-from experiments.presets import LabPreset, get_lab_preset
+from experiments.presets import ADAM_FAMILY, LabPreset, get_lab_preset, lr_family
 from experiments.runner import RunSpec
 
 CALIBRATION_JSON = "calibration.json"
@@ -64,10 +65,10 @@ def _worker_init(out_dir: str, preset_name: str, threads: int) -> None:
     _WORKER.update(preset=preset, data=prepare_data(out_dir, preset.world, preset.transform, log=lambda m: None))
 
 
-def _worker_run(spec: RunSpec, base_lr: float, out_dir: str) -> dict[str, Any]:
+def _worker_run(spec: RunSpec, base_lrs: dict[str, float], out_dir: str) -> dict[str, Any]:
     from experiments.runner import train_run
 
-    outcome = train_run(spec, _WORKER["data"], _WORKER["preset"], base_lr)
+    outcome = train_run(spec, _WORKER["data"], _WORKER["preset"], base_lrs[lr_family(spec.method)])
     R.write_curves(out_dir, spec.run_id, outcome.curves)
     return outcome.row
 
@@ -125,13 +126,17 @@ class Sweep:
         repeat = len(p.sizes) * (len(p.methods) + len(SEEDED_METHODS)) * extra_seeds
         frontier = len(p.methods) * len(p.sizes) * len(p.frontier_multipliers)
         ablation = 5 * len(p.ablation_seeds) if "large_dcn" in p.sizes else 0
-        return len(p.calibration_lrs) * len(p.calibration_seeds) + grid + repeat + frontier + ablation + 1
+        scans = len(p.calibration_lrs) + (len(p.adam_calibration_lrs) if self._adam_family() else 0)
+        return scans * len(p.calibration_seeds) + grid + repeat + frontier + ablation + 1
+
+    def _adam_family(self) -> bool:
+        return any(m in ADAM_FAMILY for m in self.preset.methods)
 
     def _done(self) -> set[str]:
         return R.done_run_ids(self.results_path) | R.done_run_ids(self.calibration_path)
 
     # -- execution --------------------------------------------------------------------------------------------
-    def _run(self, specs: Sequence[RunSpec], base_lr: float, path: str) -> list[dict[str, Any]]:
+    def _run(self, specs: Sequence[RunSpec], base_lrs: dict[str, float], path: str) -> list[dict[str, Any]]:
         done = self._done()
         todo, seen = [], set(done)
         for spec in specs:
@@ -141,7 +146,7 @@ class Sweep:
         self.progress.count_done({s.run_id for s in specs} & done)
         if todo:
             pool = self._executor()
-            futures = {pool.submit(_worker_run, spec, base_lr, self.out_dir): spec for spec in todo}
+            futures = {pool.submit(_worker_run, spec, base_lrs, self.out_dir): spec for spec in todo}
             for future in as_completed(futures):
                 row = future.result()
                 R.append_row(path, row)
@@ -162,8 +167,8 @@ class Sweep:
             )
         return self._pool
 
-    def run(self) -> float:
-        """All stages; returns the calibrated base learning rate. Writes summary.md at the end."""
+    def run(self) -> dict[str, float]:
+        """All stages; returns the calibrated base learning rate of each family. Writes summary.md at the end."""
         from experiments.data import prepare_data
 
         os.makedirs(self.out_dir, exist_ok=True)
@@ -172,60 +177,73 @@ class Sweep:
         prepare_data(self.out_dir, self.preset.world, self.preset.transform, log=self.log)
         self.log(f"data ready ({time.time() - started:.0f}s); planned runs: at most {self.progress.total}")
         try:
-            base_lr = self.calibrate()
-            self._run([self.probe_spec()], base_lr, self.results_path)
+            base_lrs = self.calibrate()
+            self._run([self.probe_spec()], base_lrs, self.results_path)
             # Naive Adagrad and Clippy first, on every seed (claims C1, C2, C11), then the baselines' grids.
             specs = self.grid_specs()
             first = [s for s in specs if s.method in SEEDED_METHODS]
             primary = [s for s in specs if s.params == _params(PRIMARY_PARAMS.get(s.method, {}))]
-            self._run(first + primary + self.seeded_repeat_specs(), base_lr, self.results_path)
-            grid = self._run(specs, base_lr, self.results_path)
+            self._run(first + primary + self.seeded_repeat_specs(), base_lrs, self.results_path)
+            grid = self._run(specs, base_lrs, self.results_path)
             best = best_configs(grid)
-            self._run(self.repeat_specs(best), base_lr, self.results_path)
-            self._run(self.ablation_specs(), base_lr, self.results_path)
-            self._run(self.frontier_specs(best), base_lr, self.results_path)
+            self._run(self.repeat_specs(best), base_lrs, self.results_path)
+            self._run(self.ablation_specs(), base_lrs, self.results_path)
+            self._run(self.frontier_specs(best), base_lrs, self.results_path)
         finally:
             if self._pool is not None:
                 self._pool.shutdown(cancel_futures=True)
         from experiments.summary import write_summary
 
         write_summary(self.out_dir, self.preset, time.time() - started)
-        return base_lr
+        return base_lrs
 
     # -- stages -----------------------------------------------------------------------------------------------
-    def calibrate(self) -> float:
-        """Smallest scanned LR where naive Adagrad (Small) diverges for most seeds; saved to calibration.json."""
+    def calibrate(self) -> dict[str, float]:
+        """ "1x" of each optimizer family (naive Adagrad; naive Adam when an Adam-family method is swept), saved to
+        calibration.json: the smallest scanned LR at which the naive optimizer (Small) diverges for most seeds."""
         p = self.preset
-        seeds = p.calibration_seeds
+        record = self._calibrate_family("adagrad", p.calibration_lrs)
+        base_lrs = {"adagrad": record["base_learning_rate"]}
+        record["families"] = {}
+        if self._adam_family() and p.adam_calibration_lrs:
+            adam = self._calibrate_family("adam", p.adam_calibration_lrs)
+            record["families"]["adam"] = adam
+            base_lrs["adam"] = adam["base_learning_rate"]
+        with open(os.path.join(self.out_dir, CALIBRATION_JSON), "w") as f:
+            json.dump(record, f, indent=1)
+        return base_lrs
+
+    def _calibrate_family(self, method: str, lrs: Sequence[float]) -> dict[str, Any]:
+        seeds = self.preset.calibration_seeds
         scan: list[dict[str, Any]] = []
         chosen = None
-        for lr in p.calibration_lrs:
-            specs = [RunSpec("adagrad", "small", lr, seed, stage="calibration") for seed in seeds]
-            rows = self._run(specs, 1.0, self.calibration_path)
+        label = {"adagrad": "Adagrad", "adam": "Adam"}[method]
+        for lr in lrs:
+            specs = [RunSpec(method, "small", lr, seed, stage="calibration") for seed in seeds]
+            rows = self._run(specs, {lr_family(method): 1.0}, self.calibration_path)
             diverged = sum(bool(r["diverged"]) for r in rows)
             scan.append({"learning_rate": lr, "diverged": diverged, "seeds": len(seeds)})
-            self.log(f"calibration: naive Adagrad (Small) at lr={lr:g}: {diverged}/{len(seeds)} seeds fully diverged")
+            self.log(f"calibration: naive {label} (Small) at lr={lr:g}: {diverged}/{len(seeds)} seeds fully diverged")
             if diverged * 2 > len(seeds):
                 chosen = lr
                 break
         found = chosen is not None
-        base_lr = chosen if found else max(p.calibration_lrs)
-        record = {
+        base_lr = chosen if found else max(lrs)
+        note = "" if found else f" (naive {label} never diverged: largest scanned)"
+        self.log(f"calibrated 1x ({label} family) = {base_lr:g}{note}")
+        return {
+            "method": method,
             "base_learning_rate": base_lr,
             "found": found,
             "scan": scan,
-            "rule": "smallest scanned LR at which naive Adagrad (Small) fully diverges for a majority of seeds",
+            "rule": f"smallest scanned LR at which naive {label} (Small) fully diverges for a majority of seeds",
         }
-        with open(os.path.join(self.out_dir, CALIBRATION_JSON), "w") as f:
-            json.dump(record, f, indent=1)
-        self.log(f"calibrated 1x = {base_lr:g}" + ("" if found else " (naive Adagrad never diverged: largest scanned)"))
-        return base_lr
 
     def grid_specs(self) -> list[RunSpec]:
         p = self.preset
         # Interleaved so that an interrupted sweep has every size for the first methods and multipliers: naive and
-        # Clippy first (claims C1/C2), then the baselines, Clippy-Adam last.
-        order = [m for m in ("adagrad", "clippy", "gc", "agc", "lamb", "clippy_adam") if m in p.methods]
+        # Clippy first (claims C1/C2), then the baselines, the Adam family last.
+        order = [m for m in ("adagrad", "clippy", "gc", "agc", "lamb", "adam", "clippy_adam") if m in p.methods]
         return [
             RunSpec(method, size, mult, p.seeds[0], _params(params), stage="grid")
             for mult in p.table_multipliers

@@ -19,6 +19,7 @@ LABELS = {
     "agc": "AGC",
     "lamb": "LAMB",
     "clippy": "Clippy",
+    "adam": "Adam",
     "clippy_adam": "Clippy-Adam",
 }
 SIZE_LABELS = {"small": "Small", "large": "Large", "large_dcn": "Large+DCN"}

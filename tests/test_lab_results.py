@@ -96,7 +96,7 @@ def test_planned_total_counts_every_stage():
     preset = get_lab_preset("full")
     sweep = S.Sweep(preset, "/nonexistent", log=lambda m: None)
     grid = len(sweep.grid_specs())
-    assert grid == 12 * 3 * 2  # 1 + 3 + 3 + 3 + 1 + 1 configurations x 3 sizes x {1x, 2x}
+    assert grid == 13 * 3 * 2  # 1 + 3 + 3 + 3 + 1 + 1 + 1 configurations x 3 sizes x {1x, 2x}
     assert sweep.planned_total() >= grid + len(sweep.ablation_specs()) + 1
 
 
