@@ -128,11 +128,11 @@ def train_run(spec: RunSpec, data: LabData, preset: LabPreset, base_lr: float) -
     import tensorflow as tf
 
     from models import optimizers
-    from models.ranker import build_ranker, compile_ranker
+    from models.ranker import build_ranker, build_state, compile_ranker
     from models.stability import detect_divergence
     from models.trainer import TrajectoryRecorder
 
-    started = time.time()
+    started, cpu_started = time.time(), time.process_time()
     tf.keras.backend.clear_session()
     tf.keras.utils.set_random_seed(spec.seed)
     features = _drop_features(feature_set(data), spec.variant)
@@ -145,7 +145,6 @@ def train_run(spec: RunSpec, data: LabData, preset: LabPreset, base_lr: float) -
     embedding = optimizers.make_optimizer("adagrad", preset.embedding_learning_rate)
     optimizer = optimizers.split_optimizer(dense, embedding)
     compile_ranker(model, optimizer, config)
-    optimizer.build(model.trainable_variables)  # slots now, so the train step is traced once, not twice
 
     stream, total_steps, day_ends = _train_stream(data, preset, spec.seed)
     inputs = set(features.input_keys())
@@ -157,6 +156,7 @@ def train_run(spec: RunSpec, data: LabData, preset: LabPreset, base_lr: float) -
     dataset = (
         tf.data.Dataset.from_tensor_slices((train_x, train_y)).batch(preset.batch_size, drop_remainder=True).prefetch(2)
     )
+    build_state(model, dataset.element_spec)  # every variable now: the train step is traced once, not twice
 
     windows = total_steps // preset.window
     recorder = TrajectoryRecorder(preset.window, total_steps)
@@ -219,5 +219,7 @@ def train_run(spec: RunSpec, data: LabData, preset: LabPreset, base_lr: float) -
         "telemetry": telemetry.records,
         "divergence": verdict.to_dict(),
         "stop_reason": recorder.stop_reason,
+        "cpu_s": round(time.process_time() - cpu_started, 2),  # every thread of this worker: the run's CPU cost
     }
+    row["cpu_s"] = curves["cpu_s"]  # in the progress line and curves/<run_id>.json, not a results.csv column
     return RunOutcome(row=row, curves=curves)

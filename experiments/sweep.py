@@ -99,7 +99,7 @@ class Progress:
         verdict = "DIVERGED" if row["diverged"] else "ok"
         self.log(
             f"[{self.done}/{self.total}] {row['run_id']}: {verdict} auc_click={row['auc_click']:.4f} "
-            f"rmse_watch={row['rmse_watch_time']:.4f} ({row['wall_s']:.0f}s) "
+            f"rmse_watch={row['rmse_watch_time']:.4f} ({row['wall_s']:.0f}s, cpu {row.get('cpu_s', math.nan):.0f}s) "
             f"elapsed {elapsed / 60:.1f} min, ETA {eta / 60:.1f} min"
         )
 

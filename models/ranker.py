@@ -13,6 +13,8 @@ Binary tasks output logits (trained with sigmoid cross-entropy); `watch_time` pr
 
 from __future__ import annotations
 
+from typing import Any
+
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
@@ -138,6 +140,28 @@ def compile_ranker(
     return model
 
 
+def build_state(model: tf.keras.Model, element_spec: Any) -> None:
+    """Creates every variable training needs (optimizer slots, loss trackers, metric accumulators) eagerly, from a
+    batch of zeros shaped like `element_spec` = (features, labels), without changing the weights.
+
+    A `tf.function` that creates variables on its first call is traced twice (once to create them, once without);
+    Keras builds the compiled metrics inside the first train step, so the train step (forward, backward and the
+    optimizer's per-variable update graph, the costly part) would be traced twice. After this call it is traced
+    once. The metric values it accumulates are discarded. Single-device only: under a distribution strategy the
+    metrics' variables cannot be updated eagerly in cross-replica context.
+    """
+
+    def zeros(spec: tf.TensorSpec) -> tf.Tensor:
+        return tf.zeros([1 if d is None else d for d in spec.shape], spec.dtype)
+
+    features, labels = tf.nest.map_structure(zeros, element_spec)
+    predictions = model(features, training=False)
+    model.compute_loss(features, labels, predictions)
+    model.compute_metrics(features, labels, predictions, None)
+    model.optimizer.build(model.trainable_variables)
+    model.reset_metrics()
+
+
 def split_labels(transformed: dict[str, tf.Tensor]) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
     """Splits a transformed batch into (model inputs, labels); labels are [B, 1] ([B, 2] for the survey).
 
@@ -156,6 +180,7 @@ def split_labels(transformed: dict[str, tf.Tensor]) -> tuple[dict[str, tf.Tensor
 __all__ = [
     "REGRESSION_TASKS",
     "build_ranker",
+    "build_state",
     "compile_ranker",
     "input_keys",
     "losses",

@@ -29,7 +29,7 @@ import tensorflow_transform as tft
 from models import checkpointing, distribution, optimizers, warm_start
 from models import features as F
 from models.inputs import make_dataset
-from models.ranker import build_ranker, compile_ranker
+from models.ranker import build_ranker, build_state, compile_ranker
 from models.serving import export_serving_model
 from models.stability import TRAINING_REPORT_FILE, TrainingReport, detect_divergence
 from pipeline.config import BINARY_TASKS, PipelineConfig, TrainConfig
@@ -188,6 +188,8 @@ def train_and_export(
             )
             warm.save(os.path.join(model_run_dir, warm_start.WARM_START_FILE))
             log.info("warm start from %s (%d iterations)", base_model, warm.base_iterations or 0)
+    if strategy is tf.distribute.get_strategy():  # single device: trace the train step once, not twice
+        build_state(model, dataset.element_spec)
 
     recorder = TrajectoryRecorder(window, windows * window, train.stop_on_nonfinite)
     telemetry = optimizers.OptimizerTelemetry(log_dir=os.path.join(model_run_dir, "telemetry"), every_n_steps=window)
