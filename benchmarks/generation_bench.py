@@ -1,26 +1,43 @@
-"""Log generation throughput: Beam's DirectRunner (LogGen's pipeline) against a single-process writer of the same files.
+"""Log generation and ingest throughput: Beam's DirectRunner (LogGen's and LogIngest's pipelines) against a
+single-process loop doing the same work.
 
-    .venv/bin/python -m benchmarks.generation_bench [--preset default] [--impressions 240000] [--shards 8]
-                                                    [--modes single,in_memory,multi_processing] [--out docs/benchmarks]
+    .venv/bin/python -m benchmarks.generation_bench [--preset default] [--impressions 1000000] [--shards 8]
+        [--modes generate,single,in_memory,multi_processing] [--ingest-modes single,in_memory,multi_threading]
+        [--malformed-rate R] [--out docs/benchmarks]
 
-Every mode writes the same (day, shard) gzipped JSON-lines files (`components.log_generator.write_shard`, the code
-LogGen's Beam DoFn runs); the Beam runs are checked byte for byte against the single-process files. Records per
-second = lines written / wall seconds, pipeline start-up included. `generate` measures record generation and JSON
-formatting alone (no compression, no file), the ceiling of one process. Writes `generation.json` and
-`generation.md` into --out. The machine is shared: the load average before and after each mode is recorded.
+Generation: every mode writes the same (day, shard) gzipped JSON-lines files (`components.log_generator.write_shard`,
+the code LogGen's Beam DoFn runs); the Beam runs are checked byte for byte against the single-process files.
+`generate` measures record generation and JSON formatting alone (no compression, no file), the ceiling of one process.
+
+Ingest: the files of the first generation mode that wrote files (written anew when there is none) are ingested by
+each ingest mode. `single` is a plain loop in one process: read each file with the bounded line reader, parse and
+validate each line (`check_line`), encode the valid records a batch at a time (`encode_examples`), keep the first
+record of each impression id, split, and write the same gzipped TFRecord files, quarantine and counts; the Beam modes
+run `components.log_ingest.IngestLogs` (what LogIngest runs) with the DirectRunner. Every mode must give the same set
+of examples (sorted SHA-256 digests of the serialized examples; of their deterministic serialization when the bytes
+differ), the same counts.json and the same quarantined lines. A tiny ingest runs first, untimed, so that one-time
+imports are not charged to the first mode.
+
+Records per second = lines / wall seconds, pipeline start-up included. Writes `generation.json` and `generation.md`
+into --out. The machine is shared: the load average before and after each mode is recorded.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import gzip
+import hashlib
 import json
 import os
 import platform
 import shutil
+import struct
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -31,17 +48,42 @@ BEAM_MODES: dict[str, list[str]] = {
     "multi_threading": ["--direct_running_mode=multi_threading", "--direct_num_workers=2"],
     "multi_processing": ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
 }
+GENERATION_MODES = ("generate", "single", *BEAM_MODES)
+INGEST_MODES = ("single", *BEAM_MODES)
+WARM_UP_IMPRESSIONS = 2_000
+GENERATION_WHAT = {
+    "generate": "generate + format JSON only (no gzip, no file)",
+    "single": "one process: generate, gzip, write each shard in turn",
+    "in_memory": "Beam DirectRunner, in_memory, 1 worker",
+    "multi_threading": "Beam DirectRunner, multi_threading, 2 workers",
+    "multi_processing": "Beam DirectRunner, multi_processing, 2 workers",
+}
+INGEST_WHAT = {
+    "single": "one process: read, parse + validate, encode, dedup, split, write",
+    "in_memory": "IngestLogs, DirectRunner in_memory, 1 worker (the pipeline's default)",
+    "multi_threading": "IngestLogs, DirectRunner multi_threading, 2 workers",
+    "multi_processing": "IngestLogs, DirectRunner multi_processing, 2 workers",
+}
 
 
-def _files(root: str) -> dict[str, bytes]:
+def _load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def _file_digests(root: str) -> dict[str, str]:
+    """SHA-256 of every log file under `root`, by relative path."""
     out = {}
     for dirpath, _, names in os.walk(root):
         for name in names:
             if name.startswith("logs-"):
                 path = os.path.join(dirpath, name)
                 with open(path, "rb") as f:
-                    out[os.path.relpath(path, root)] = f.read()
+                    out[os.path.relpath(path, root)] = hashlib.sha256(f.read()).hexdigest()
     return out
+
+
+def _gzip_bytes(root: str) -> int:
+    return sum(os.path.getsize(os.path.join(d, n)) for d, _, names in os.walk(root) for n in names)
 
 
 def run_mode(mode: str, config: Any, day: int, out_dir: str) -> dict[str, Any]:
@@ -49,7 +91,7 @@ def run_mode(mode: str, config: Any, day: int, out_dir: str) -> dict[str, Any]:
     from components.log_generator import run_generation, write_shard
     from components.world import World
 
-    load_before = os.getloadavg()[0]
+    load_before = _load()
     started = time.perf_counter()
     if mode == "generate":
         world = World(config.world)
@@ -60,87 +102,350 @@ def run_mode(mode: str, config: Any, day: int, out_dir: str) -> dict[str, Any]:
     else:
         records = run_generation(config, out_dir, BEAM_MODES[mode], days=[day])["lines"]
     seconds = time.perf_counter() - started
-    size = sum(len(v) for v in _files(out_dir).values()) if mode != "generate" else 0
     return {
         "mode": mode,
         "seconds": round(seconds, 2),
         "records": records,
         "records_per_s": round(records / seconds),
-        "gzip_bytes": size,
-        "load_average_before": round(load_before, 2),
-        "load_average_after": round(os.getloadavg()[0], 2),
+        "gzip_bytes": _gzip_bytes(out_dir) if mode != "generate" else 0,
+        "load_average_before": load_before,
+        "load_average_after": _load(),
     }
 
 
-def markdown(result: dict[str, Any]) -> str:
-    lines = [
-        f"# Log generation throughput ({result['preset']} world, {result['records_per_day']:,} records, "
-        f"{result['fields_per_record']} fields per record, {result['shards']} shards)",
-        "",
-        f"Target: >= {TARGET_RECORDS_PER_S:,} records/s with the DirectRunner. Machine: {result['cpus']} CPUs "
-        f"(shared with other work: see the load averages), Python {result['python']}, Beam {result['beam']}.",
-        "",
-        "| mode | what | seconds | records/s | vs single process | load avg before/after |",
-        "|---|---|---:|---:|---:|---|",
-    ]
-    single = next((r for r in result["results"] if r["mode"] == "single"), None)
-    what = {
-        "generate": "generate + format JSON only (no gzip, no file)",
-        "single": "one process: generate, gzip, write each shard in turn",
-        "in_memory": "Beam DirectRunner, in_memory, 1 worker",
-        "multi_threading": "Beam DirectRunner, multi_threading, 2 workers",
-        "multi_processing": "Beam DirectRunner, multi_processing, 2 workers",
+# -- ingest ------------------------------------------------------------------------------------------------------
+
+
+def ingest_single_process(logs_uri: str, ingest: Any, examples_uri: str, quarantine_uri: str) -> dict[str, Any]:
+    """The ingest's work in one plain loop (no Beam); writes what IngestLogs writes; returns counts.json."""
+    from components.line_reader import READ_ERRORS, open_log, read_bounded_lines
+    from components.log_ingest import (
+        BATCH_SIZE,
+        DUPLICATE_REASON,
+        EMPTY_FILE_REASON,
+        EXAMPLES_FILE_PREFIX,
+        EXAMPLES_GZIP_LEVEL,
+        SPLITS,
+        UNREADABLE_FILE_REASON,
+        GzipWriter,
+        _encode,
+        list_log_files,
+        quarantine_record,
+        source_name,
+        split_of,
+        summarize_counts,
+        tfrecord_bytes,
+    )
+    from components.log_parser import check_line
+    from components.types import QUARANTINE_COUNTS_FILE, QUARANTINE_FILE_PREFIX
+
+    max_bytes = ingest.max_line_bytes
+    counts: Counter[str] = Counter()
+    first: dict[str, str] = {}  # impression id -> "<source>:<line>" of its first record (files in order: log order)
+    writers = {}
+    for split in SPLITS:
+        os.makedirs(os.path.join(examples_uri, f"Split-{split}"), exist_ok=True)
+        path = os.path.join(examples_uri, f"Split-{split}", f"{EXAMPLES_FILE_PREFIX}-00000-of-00001.gz")
+        writers[split] = GzipWriter(open(path, "wb"), EXAMPLES_GZIP_LEVEL)  # noqa: SIM115 - closed below
+    os.makedirs(quarantine_uri, exist_ok=True)
+    quarantine_path = os.path.join(quarantine_uri, f"{QUARANTINE_FILE_PREFIX}-00000-of-00001.jsonl.gz")
+    quarantine = gzip.open(quarantine_path, "wt")  # noqa: SIM115 - closed below
+
+    def quarantined(record: str, reason: str) -> None:
+        counts[f"reason:{reason}"] += 1
+        quarantine.write(record + "\n")
+
+    def parse(batch: list[tuple[str, int, bytes, int]]) -> None:
+        valid = []
+        for source, number, line, size in batch:
+            record, reason = check_line(line, ingest)
+            if record is None:
+                reason = reason or "internal_error"
+                quarantined(quarantine_record(line, reason, source, max_bytes, number, size), reason)
+            else:
+                valid.append(((source, number, line, size), record))
+        out: dict[str, list[bytes]] = {split: [] for split in SPLITS}
+        for ((source, number, line, size), record), serialized in zip(valid, _encode([r for _, r in valid])):
+            if serialized is None:
+                quarantined(
+                    quarantine_record(line, "internal_error", source, max_bytes, number, size), "internal_error"
+                )
+                continue
+            impression_id = record["impression_id"]
+            kept_at = first.get(impression_id)
+            if kept_at is not None:
+                duplicate = quarantine_record(line, DUPLICATE_REASON, source, max_bytes, number, duplicate_of=kept_at)
+                quarantined(duplicate, DUPLICATE_REASON)
+                continue
+            first[impression_id] = f"{source}:{number}"
+            split = split_of(impression_id, ingest.eval_fraction)
+            counts[f"split:{split}"] += 1
+            out[split].append(serialized)
+        for split, examples in out.items():
+            writers[split].write(tfrecord_bytes(examples))
+
+    for path in list_log_files(logs_uri):
+        source = source_name(logs_uri, path)
+        batch: list[tuple[str, int, bytes, int]] = []
+        count = 0
+        try:
+            with open_log(path) as handle:
+                for number, line, size in read_bounded_lines(handle, max_bytes):
+                    count += 1
+                    batch.append((source, number, line, size))
+                    if len(batch) == BATCH_SIZE:
+                        parse(batch)
+                        batch = []
+        except READ_ERRORS as err:
+            parse(batch)
+            note = f"{type(err).__name__} after line {count}".encode()
+            reason = UNREADABLE_FILE_REASON
+            quarantined(quarantine_record(note, reason, source, max_bytes, count), reason)
+            continue
+        parse(batch)
+        if count == 0:
+            quarantined(quarantine_record(b"", EMPTY_FILE_REASON, source, max_bytes, 0), EMPTY_FILE_REASON)
+    for writer in writers.values():
+        writer.close()
+    quarantine.close()
+    summary = summarize_counts(dict(counts))
+    with open(os.path.join(quarantine_uri, QUARANTINE_COUNTS_FILE), "w") as f:
+        f.write(json.dumps(summary, sort_keys=True))
+    return summary
+
+
+def _tfrecords(path: str) -> Iterator[bytes]:
+    """The records of a gzipped TFRecord file (framing only; the checksums are Beam's and TF's business)."""
+    with gzip.open(path, "rb") as f:
+        while header := f.read(12):
+            (length,) = struct.unpack("<Q", header[:8])
+            yield f.read(length + 4)[:length]
+
+
+def _example_digests(examples_uri: str, split: str, canonical: bool) -> list[bytes]:
+    """Sorted SHA-256 digests of the serialized examples of a split (canonical: of their deterministic
+    serialization, which does not depend on the order in which an encoder wrote the feature map)."""
+    from tensorflow.core.example import example_pb2
+
+    digests = []
+    folder = os.path.join(examples_uri, f"Split-{split}")
+    for name in sorted(os.listdir(folder)):
+        for record in _tfrecords(os.path.join(folder, name)):
+            if canonical:
+                record = example_pb2.Example.FromString(record).SerializeToString(deterministic=True)
+            digests.append(hashlib.sha256(record).digest())
+    return sorted(digests)
+
+
+def _quarantine_and_counts(quarantine_uri: str) -> dict[str, Any]:
+    lines: list[bytes] = []
+    for name in sorted(os.listdir(quarantine_uri)):
+        if name.endswith(".jsonl.gz"):
+            with gzip.open(os.path.join(quarantine_uri, name), "rb") as f:
+                lines += [line for line in f.read().split(b"\n") if line]
+    with open(os.path.join(quarantine_uri, "counts.json")) as f:
+        counts = json.load(f)
+    return {"quarantine_sha256": hashlib.sha256(b"\n".join(sorted(lines))).hexdigest(), "counts": counts}
+
+
+def run_ingest_mode(mode: str, config: Any, logs_dir: str, out_dir: str) -> dict[str, Any]:
+    """Ingests `logs_dir` in `mode` into `out_dir`/examples and `out_dir`/quarantine; returns the timing row."""
+    from components.log_ingest import run_ingest
+
+    examples, quarantine = os.path.join(out_dir, "examples"), os.path.join(out_dir, "quarantine")
+    load_before = _load()
+    started = time.perf_counter()
+    if mode == "single":
+        counts = ingest_single_process(logs_dir, config.ingest, examples, quarantine)
+    else:
+        counts = run_ingest(config, logs_dir, examples, quarantine, BEAM_MODES[mode])
+    seconds = time.perf_counter() - started
+    return {
+        "mode": mode,
+        "seconds": round(seconds, 2),
+        "records": counts["total"],
+        "records_per_s": round(counts["total"] / seconds),
+        "good": counts["good"],
+        "quarantined": counts["quarantined"],
+        "examples_gzip_bytes": _gzip_bytes(examples),
+        "load_average_before": load_before,
+        "load_average_after": _load(),
     }
-    for r in result["results"]:
+
+
+def _warm_up(config: Any, day: int, scratch: str) -> None:
+    """A tiny ingest in one process, untimed: imports and first-use set-up are not charged to a mode."""
+    from components.log_generator import write_shard
+    from components.log_ingest import run_ingest
+    from components.world import World
+
+    world = World(dataclasses.replace(config.world, impressions_per_day=WARM_UP_IMPRESSIONS, num_shards=1))
+    logs = os.path.join(scratch, "warm-up", "logs")
+    write_shard(world, day, 0, logs)
+    ingest_single_process(logs, config.ingest, *(os.path.join(scratch, "warm-up", d) for d in ("ex1", "q1")))
+    run_ingest(config, logs, *(os.path.join(scratch, "warm-up", d) for d in ("ex2", "q2")), BEAM_MODES["in_memory"])
+    shutil.rmtree(os.path.join(scratch, "warm-up"), ignore_errors=True)
+
+
+def compare_ingests(out_dirs: dict[str, str]) -> dict[str, Any]:
+    """Whether every mode wrote what the first (single, when run) wrote: the same examples (byte for byte, else as
+    protos), the same counts.json and the same quarantined lines."""
+    if not out_dirs:
+        return {"identical": None, "examples_equal_as": None}
+    examples = {mode: os.path.join(d, "examples") for mode, d in out_dirs.items()}
+    rest = [_quarantine_and_counts(os.path.join(d, "quarantine")) for d in out_dirs.values()]
+    same_rest = all(r == rest[0] for r in rest)
+    splits: dict[str, Any] = {}
+    equal_as = "bytes"
+    for split in ("train", "eval"):
+        for canonical in (False, True):
+            digests = [_example_digests(e, split, canonical) for e in examples.values()]
+            if all(d == digests[0] for d in digests):
+                break
+            equal_as = "protos" if equal_as == "bytes" else equal_as
+        else:
+            equal_as = "different"
+        splits[split] = {"count": len(digests[0]), "sha256": hashlib.sha256(b"".join(digests[0])).hexdigest()}
+    return {
+        "identical": same_rest and equal_as != "different",
+        "examples_equal_as": equal_as,
+        "counts_and_quarantine_equal": same_rest,
+        "examples": splits,
+    }
+
+
+# -- report ------------------------------------------------------------------------------------------------------
+
+
+def _rows(results: list[dict[str, Any]], what: dict[str, str]) -> list[str]:
+    single = next((r for r in results if r["mode"] == "single"), None)
+    lines = []
+    for r in results:
         ratio = f"{r['records_per_s'] / single['records_per_s']:.2f}x" if single else "-"
         lines.append(
             f"| {r['mode']} | {what.get(r['mode'], r['mode'])} | {r['seconds']:.1f} | {r['records_per_s']:,} | "
             f"{ratio} | {r['load_average_before']:.1f} / {r['load_average_after']:.1f} |"
         )
-    lines += ["", f"Beam outputs byte-identical to the single-process files: {result['identical']}.", ""]
+    return lines
+
+
+def markdown(result: dict[str, Any]) -> str:
+    header = "| mode | what | seconds | records/s | vs single process | load avg before/after |"
+    lines = [
+        f"# Log generation and ingest throughput ({result['preset']} world, {result['records_per_day']:,} records, "
+        f"{result['fields_per_record']} fields per record, {result['shards']} shards)",
+        "",
+        f"Machine: {result['cpus']} CPUs (shared with other work: see the load averages), Python {result['python']}, "
+        f"Beam {result['beam']}. Records/s = lines / wall seconds, pipeline start-up included.",
+        "",
+        "## Generation",
+        "",
+        f"Target: >= {result['target_records_per_s']:,} records/s with the DirectRunner.",
+        "",
+        header,
+        "|---|---|---:|---:|---:|---|",
+        *_rows(result["results"], GENERATION_WHAT),
+        "",
+        f"Beam outputs byte-identical to the single-process files: {result['identical']}.",
+        "",
+    ]
+    ingest = result.get("ingest")
+    if ingest and ingest.get("results"):
+        compared = ingest["compared"]
+        lines += [
+            "## Ingest",
+            "",
+            f"{ingest['records']:,} lines ({ingest['good']:,} examples, {ingest['quarantined']:,} quarantined), "
+            "after an untimed warm-up ingest.",
+            "",
+            header,
+            "|---|---|---:|---:|---:|---|",
+            *_rows(ingest["results"], INGEST_WHAT),
+            "",
+            f"Every mode gave the same examples, counts.json and quarantine: {compared['identical']} (examples equal "
+            f"as {compared['examples_equal_as']}).",
+            "",
+        ]
     lines += [f"Command: `{result['command']}`", ""]
     return "\n".join(lines)
+
+
+def _modes(text: str, known: tuple[str, ...], flag: str) -> list[str]:
+    modes = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in modes if m not in known]
+    if unknown:
+        raise SystemExit(f"{flag}: unknown mode(s) {unknown}; known: {', '.join(known)}")
+    return modes
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="default")
-    parser.add_argument("--impressions", type=int, default=240_000, help="records generated per mode")
+    parser.add_argument("--impressions", type=int, default=1_000_000, help="records generated per mode")
     parser.add_argument("--shards", type=int, default=8)
     parser.add_argument("--day", type=int, default=3)
-    parser.add_argument("--modes", default="generate,single,in_memory,multi_processing")
+    parser.add_argument("--malformed-rate", type=float, default=None, help="default: the preset's")
+    parser.add_argument("--modes", default="generate,single,in_memory,multi_processing", help="generation modes")
+    parser.add_argument("--ingest-modes", default="single,in_memory,multi_threading", help="'' for none")
     parser.add_argument("--out", default=os.path.join("docs", "benchmarks"))
     args = parser.parse_args(argv)
+    modes = _modes(args.modes, GENERATION_MODES, "--modes")
+    ingest_modes = _modes(args.ingest_modes, INGEST_MODES, "--ingest-modes")
 
     import apache_beam
 
+    from components.log_generator import write_shard
     from components.log_schema import log_format
+    from components.world import World
     from pipeline.config import get_preset
 
     config = get_preset(args.preset)
     world = dataclasses.replace(config.world, impressions_per_day=args.impressions, num_shards=args.shards)
+    if args.malformed_rate is not None:
+        world = dataclasses.replace(world, malformed_rate=args.malformed_rate)
     config = config.replace(world=world)
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    results, outputs = [], {}
+    results, digests = [], {}
+    ingest_results, ingest_dirs, compared = [], {}, compare_ingests({})
     scratch = tempfile.mkdtemp(prefix="generation-bench-")
     try:
+        logs_dir = None
         for mode in modes:
-            out_dir = os.path.join(scratch, mode)
+            out_dir = os.path.join(scratch, "logs", mode)
             result = run_mode(mode, config, args.day, out_dir)
             print(json.dumps(result), flush=True)
             results.append(result)
             if mode != "generate":
-                outputs[mode] = _files(out_dir)
-        reference = outputs.get("single")
-        identical = all(files == reference for files in outputs.values()) if reference else None
+                digests[mode] = _file_digests(out_dir)
+                if logs_dir is None:
+                    logs_dir = out_dir  # ingested below
+                else:
+                    shutil.rmtree(out_dir, ignore_errors=True)
+        reference = digests.get("single")
+        identical = all(files == reference for files in digests.values()) if reference else None
+        if ingest_modes:
+            if logs_dir is None:
+                logs_dir = os.path.join(scratch, "logs", "for-ingest")
+                generator = World(config.world)
+                for shard in range(world.num_shards):
+                    write_shard(generator, args.day, shard, logs_dir)
+            _warm_up(config, args.day, scratch)
+            for mode in ingest_modes:
+                ingest_dirs[mode] = os.path.join(scratch, "ingest", mode)
+                row = run_ingest_mode(mode, config, logs_dir, ingest_dirs[mode])
+                print(json.dumps(row), flush=True)
+                ingest_results.append(row)
+            compared = compare_ingests(ingest_dirs)
+            print(json.dumps(compared), flush=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    first_ingest = ingest_results[0] if ingest_results else {"records": 0, "good": 0, "quarantined": 0}
     summary = {
         "preset": args.preset,
-        "records_per_day": results[0]["records"] if results else 0,
+        "records_per_day": results[0]["records"] if results else first_ingest["records"],
         "fields_per_record": len(log_format(world).fields),
         "shards": args.shards,
         "day": args.day,
+        "malformed_rate": world.malformed_rate,
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "beam": apache_beam.__version__,
@@ -148,6 +453,13 @@ def main(argv: list[str] | None = None) -> int:
         "identical": identical,
         "command": " ".join(["python -m benchmarks.generation_bench", *(sys.argv[1:] if argv is None else argv)]),
         "results": results,
+        "ingest": {
+            "records": first_ingest["records"],
+            "good": first_ingest["good"],
+            "quarantined": first_ingest["quarantined"],
+            "compared": compared,
+            "results": ingest_results,
+        },
     }
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "generation.json"), "w") as f:

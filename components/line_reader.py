@@ -41,22 +41,36 @@ def read_bounded_lines(
     # read1: whatever one decompression step gives, so the lines before a damaged part of a gzip stream are
     # yielded before the error (read(n) would discard them while filling n bytes).
     read = getattr(handle, "read1", handle.read)
-    number, kept, size, last = 0, bytearray(), 0, -1
+    number, kept, size, last = 0, bytearray(), 0, -1  # the line that runs on from one chunk into the next
     while chunk := read(chunk_bytes):
         start = 0
-        while True:
-            end = chunk.find(b"\n", start)
+        if size:  # finish the line started in an earlier chunk
+            end = chunk.find(b"\n")
             stop = len(chunk) if end < 0 else end
-            if stop > start:
-                kept += chunk[start : min(stop, start + max(0, keep - len(kept)))]
-                size += stop - start
+            if stop > 0:
+                kept += chunk[: min(stop, max(0, keep - len(kept)))]
+                size += stop
                 last = chunk[stop - 1]
             if end < 0:
-                break
+                continue
             number += 1
             yield _finish(number, kept, size, last, max_line_bytes)
             kept, size, last = bytearray(), 0, -1
             start = end + 1
+        # Lines that end inside this chunk (the common case): one slice each.
+        while (end := chunk.find(b"\n", start)) >= 0:
+            number += 1
+            line, length = chunk[start : min(end, start + keep)], end - start
+            if length and chunk[end - 1] == 13:  # CRLF: the \r is not part of the line
+                if len(line) == length:
+                    line = line[:-1]
+                length -= 1
+            yield number, line[: max_line_bytes + 1], length
+            start = end + 1
+        if start < len(chunk):  # a line that goes on in the next chunk (or ends the file)
+            kept = bytearray(chunk[start : start + keep])
+            size = len(chunk) - start
+            last = chunk[-1]
     if size:
         yield _finish(number + 1, kept, size, last, max_line_bytes)
 

@@ -13,11 +13,9 @@ same content, and a reader never sees a half-written shard under the final name.
 
 `run_generation(config, out_dir, beam_args)` runs the same pipeline outside TFX.
 
-Measured by benchmarks/generation_bench.py (docs/benchmarks/generation.md; 2 shared cores, default world, 51 fields
-per record, 240k records): generation and JSON formatting alone ~104k records/s in one process; one process writing
-the gzipped shards ~66k records/s; this Beam pipeline with the DirectRunner ~54k records/s in `in_memory` and
-`multi_threading` mode, start-up included (the target is 50k). `multi_processing` was ~10k records/s at this size:
-each worker process imports TensorFlow before its first bundle.
+Throughput against a single-process writer of the same files, per DirectRunner mode: benchmarks/generation_bench.py
+(`make bench`; numbers in docs/benchmarks/generation.md). `multi_processing` is the slowest mode on two cores: each
+worker process imports TensorFlow before its first bundle.
 """
 
 from __future__ import annotations

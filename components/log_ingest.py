@@ -2,14 +2,22 @@
 
 Beam pipeline::
 
-    Create(<logs>/day=*/logs-*.jsonl*) -> Reshuffle -> ParDo(read each file, lines bounded to max_line_bytes + 1)
-      --lines-->        BatchElements(<= 1024) -> ParDo(check_line each, encode_examples per batch)
-                          --valid-->  (impression_id, record) -> GroupByKey -> ParDo(keep the first, split)
+    Create(<logs>/day=*/logs-*.jsonl*) -> Reshuffle -> ParDo(read each file in batches of <= 1024 lines, each line
+                                                             bounded to max_line_bytes + 1 bytes)
+      --batches-->      ParDo(check_line each, encode_examples per batch)
+                          --valid-->  (dedup bucket, records) -> GroupByKey -> ParDo(keep the first of each id, split)
                                         --train-->  <examples>/Split-train/data_tfrecord-*.gz
                                         --eval-->   <examples>/Split-eval/data_tfrecord-*.gz
+                                        --duplicates-->  GroupByKey(file) -> ParDo(read their lines again)
       --file issues-->  (empty or unreadable files)
     every quarantined record  ->  <quarantine>/quarantined-*.jsonl.gz
     every step's counts       ->  CombineGlobally(sum per split and per reason) -> <quarantine>/counts.json
+
+Elements are batches, not lines or records: the DirectRunner's cost per element and step would otherwise exceed the
+parsing itself. Valid records travel to the duplicate check packed by file and by a bucket of their impression id
+(`farmhash.fingerprint64(impression_id) % DEDUP_BUCKETS`: all records of one id meet in one bucket) as serialized
+examples only; a duplicate's line is read again from its file to be quarantined. Examples are written a batch at a
+time, gzipped at level EXAMPLES_GZIP_LEVEL.
 
 The Examples artifact has the standard layout, `split_names` ["train", "eval"], `span` (the logs' day)
 and the payload/file format custom properties, so stock StatisticsGen, Transform and Evaluator read it.
@@ -19,10 +27,10 @@ Split: deterministic by impression, `farmhash.fingerprint64(impression_id) % 100
 (unlike Python's `hash`), so an impression always lands in the same split.
 
 Duplicates: impression ids are unique by contract (a logger retry or a replayed file repeats them). Valid
-records are grouped by `impression_id`; the first in log order (source file path, then line number: the
-zero-padded `day=` directories make that chronological) becomes the example, every other one is quarantined as
-`duplicate_impression_id` with `duplicate_of` = "<source>:<line>" of the kept one. The choice depends on the
-data only, never on runner or bundle order.
+records are grouped by `impression_id` (within its bucket); the first in log order (source file path, then line
+number: the zero-padded `day=` directories make that chronological) becomes the example, every other one is
+quarantined as `duplicate_impression_id` with `duplicate_of` = "<source>:<line>" of the kept one. The choice
+depends on the data only, never on runner or bundle order.
 
 Files: each file is read through `components.line_reader` (bounded memory per line, strict gzip). An empty
 file is quarantined as `empty_file` and a truncated or corrupt one as `unreadable_file` (its lines read before
@@ -42,12 +50,18 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
+import struct
+import zlib
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import apache_beam as beam
 import farmhash
+from apache_beam.io import filebasedsink, iobase
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.tfrecordio import _TFRecordUtil
 from tfx import types
 from tfx.dsl.components.base import base_beam_component, base_beam_executor, executor_spec
 from tfx.dsl.io import fileio
@@ -69,7 +83,11 @@ from pipeline.config import IngestConfig, PipelineConfig
 
 SPLITS: tuple[str, ...] = ("train", "eval")
 SPLIT_BUCKETS = 10_000
-BATCH_SIZE = 1_024  # lines parsed and encoded together
+BATCH_SIZE = 1_024  # lines parsed and encoded together (and examples written together)
+BATCH_BYTES = 8 << 20  # a batch of lines also ends once it holds this many bytes
+DEDUP_BUCKETS = 64  # keys of the duplicate check's GroupByKey (each id falls in exactly one)
+# Examples: level 6 (zlib's default, Beam's) costs ~28 us per 1.2 kB example, level 3 ~11 us for files ~15 % larger.
+EXAMPLES_GZIP_LEVEL = 3
 EXAMPLES_FILE_PREFIX = "data_tfrecord"  # the name stock ExampleGen uses
 # Custom properties that stock components read from an Examples artifact (tfx.components.example_gen.utils;
 # set directly so that Beam workers need not import every TFX component).
@@ -99,6 +117,17 @@ def split_of(impression_id: str, eval_fraction: float) -> str:
     """'eval' or 'train' for an impression: a stable fingerprint of its id, bucketed."""
     bucket = farmhash.fingerprint64(impression_id) % SPLIT_BUCKETS
     return "eval" if bucket < round(eval_fraction * SPLIT_BUCKETS) else "train"
+
+
+def source_name(logs_uri: str, path: str) -> str:
+    """How quarantine records name a log file: its path relative to the logs uri."""
+    prefix = logs_uri.rstrip("/") + "/"
+    return path[len(prefix) :] if path.startswith(prefix) else path
+
+
+def dedup_bucket(impression_id: str) -> int:
+    """The GroupByKey key of an impression's records in the duplicate check (stable, like the split)."""
+    return farmhash.fingerprint64(impression_id) % DEDUP_BUCKETS
 
 
 def quarantine_record(
@@ -132,28 +161,41 @@ def quarantine_record(
 
 # A line on its way through the pipeline: (source, line number, first max_line_bytes + 1 bytes, full length).
 Line = tuple[str, int, bytes, int]
+# Valid records of one file and one dedup bucket on their way to the duplicate check, packed (few Python objects, as
+# the in-memory runner holds every grouped value): (source, impression ids, line numbers, the serialized tf.Examples
+# concatenated, their lengths).
+Packed = tuple[str, list[str], list[int], bytes, list[int]]
 
 
 class _ReadFileFn(beam.DoFn):
-    """A log file path -> its lines (bounded, numbered), or one 'file_issue' quarantine record when the file
-    is empty or unreadable (lines read before a damaged part are kept)."""
+    """A log file path -> lists of its lines (bounded, numbered; up to BATCH_SIZE lines or BATCH_BYTES bytes), and
+    one 'file_issue' quarantine record when the file is empty or unreadable (lines read before a damaged part are
+    kept)."""
 
     def __init__(self, ingest: IngestConfig, logs_uri: str):
         self._ingest = ingest
-        self._prefix = logs_uri.rstrip("/") + "/"
+        self._logs_uri = logs_uri
 
-    def process(self, path: str) -> Iterator[Line | beam.pvalue.TaggedOutput]:
-        source = path[len(self._prefix) :] if path.startswith(self._prefix) else path
-        count = 0
+    def process(self, path: str) -> Iterator[list[Line] | beam.pvalue.TaggedOutput]:
+        source = source_name(self._logs_uri, path)
+        count, batch, size = 0, [], 0
         try:
             with open_log(path) as handle:
-                for number, line, size in read_bounded_lines(handle, self._ingest.max_line_bytes):
+                for number, line, line_bytes in read_bounded_lines(handle, self._ingest.max_line_bytes):
                     count += 1
-                    yield source, number, line, size
+                    batch.append((source, number, line, line_bytes))
+                    size += len(line)
+                    if len(batch) >= BATCH_SIZE or size >= BATCH_BYTES:
+                        yield batch
+                        batch, size = [], 0
         except READ_ERRORS as err:
             log.warning("LogIngest: %s is unreadable after %d lines: %s", source, count, err)
+            if batch:
+                yield batch
             yield self._issue(UNREADABLE_FILE_REASON, source, count, f"{type(err).__name__} after line {count}")
             return
+        if batch:
+            yield batch
         if count == 0:
             yield self._issue(EMPTY_FILE_REASON, source, 0, "")
 
@@ -163,11 +205,12 @@ class _ReadFileFn(beam.DoFn):
 
 
 class _ParseBatchFn(beam.DoFn):
-    """A batch of lines -> (impression_id, (source, line number, serialized tf.Example, line)) on 'valid',
+    """A batch of lines -> (dedup bucket, Packed records) on 'valid' (one per bucket and file present),
     quarantine records on 'quarantine', and one dict of counts per batch on 'counts'.
 
     Lines are checked one by one (`check_line`); the valid records of a batch are encoded together
-    (`encode_examples`, C++), falling back to one at a time, so a failure never takes a batch down.
+    (`encode_examples`), falling back to one at a time, so a failure never takes a batch down. The lines of valid
+    records are not passed on: the rare duplicate is read again from its file (_QuarantineDuplicatesFn).
     """
 
     def __init__(self, ingest: IngestConfig):
@@ -182,12 +225,17 @@ class _ParseBatchFn(beam.DoFn):
                 yield self._quarantine(line, reason or "internal_error", counts)
             else:
                 valid.append((line, record))
+        groups: defaultdict[tuple[int, str], list[tuple[str, int, bytes]]] = defaultdict(list)
         for (line, record), serialized in zip(valid, _encode([r for _, r in valid])):
             if serialized is None:
                 yield self._quarantine(line, "internal_error", counts)
                 continue
-            source, number, raw, _ = line
-            yield beam.pvalue.TaggedOutput("valid", (record["impression_id"], (source, number, serialized, raw)))
+            impression_id = record["impression_id"]
+            groups[dedup_bucket(impression_id), line[0]].append((impression_id, line[1], serialized))
+        for (bucket, source), records in sorted(groups.items()):
+            ids, numbers, examples = (list(column) for column in zip(*records))
+            packed = (source, ids, numbers, b"".join(examples), [len(e) for e in examples])
+            yield beam.pvalue.TaggedOutput("valid", (bucket, packed))
         yield beam.pvalue.TaggedOutput("counts", dict(counts))
 
     def _quarantine(self, line: Line, reason: str, counts: Counter[str]) -> beam.pvalue.TaggedOutput:
@@ -198,32 +246,123 @@ class _ParseBatchFn(beam.DoFn):
 
 
 class _KeepFirstFn(beam.DoFn):
-    """(impression_id, every valid record with that id) -> the first in log order on its split's output, the
-    others quarantined as duplicates; counts on 'counts'.
+    """(dedup bucket, the Packed records of that bucket) -> for each impression id, the first record in log order
+    on its split's output (TFRecord-framed, up to BATCH_SIZE examples per element); the others on 'duplicates' as
+    (source, (line number, "<source>:<line>" of the kept record)); counts on 'counts'.
 
-    Two passes over the grouped values (re-iterable on every runner) instead of sorting them: memory stays
-    constant however many times a hostile log repeats one id.
+    Two passes over the grouped values (re-iterable on every runner) instead of sorting them: memory holds one
+    entry per distinct id of the bucket, however many times a hostile log repeats an id.
     """
 
     def __init__(self, ingest: IngestConfig):
         self._ingest = ingest
 
-    def process(self, element: tuple[str, Iterable[tuple[str, int, bytes, bytes]]]) -> Iterator[Any]:
-        impression_id, records = element
-        first = min((r[0], r[1]) for r in records)  # (source, line number): log order
-        split = split_of(impression_id, self._ingest.eval_fraction)
-        counts = {f"split:{split}": 1}
-        kept_at = f"{first[0]}:{first[1]}"
-        for source, number, serialized, raw in records:
-            if (source, number) == first:
-                yield beam.pvalue.TaggedOutput(split, serialized)
-                continue
-            record = quarantine_record(
-                raw, DUPLICATE_REASON, source, self._ingest.max_line_bytes, number, duplicate_of=kept_at
-            )
-            counts[f"reason:{DUPLICATE_REASON}"] = counts.get(f"reason:{DUPLICATE_REASON}", 0) + 1
-            yield beam.pvalue.TaggedOutput("quarantine", record)
-        yield beam.pvalue.TaggedOutput("counts", counts)
+    def process(self, element: tuple[int, Iterable[Packed]]) -> Iterator[Any]:
+        _, packs = element
+        first: dict[str, tuple[str, int]] = {}  # impression id -> (source, line number) first in log order
+        for source, ids, numbers, _, _ in packs:
+            for impression_id, number in zip(ids, numbers):
+                seen = first.get(impression_id)
+                if seen is None or (source, number) < seen:
+                    first[impression_id] = (source, number)
+        counts: Counter[str] = Counter()
+        out: dict[str, list[bytes]] = {split: [] for split in SPLITS}
+        for source, ids, numbers, examples, lengths in packs:
+            end = 0
+            for impression_id, number, length in zip(ids, numbers, lengths):
+                start, end = end, end + length
+                kept = first[impression_id]
+                if (source, number) != kept:
+                    counts[f"reason:{DUPLICATE_REASON}"] += 1
+                    yield beam.pvalue.TaggedOutput("duplicates", (source, (number, f"{kept[0]}:{kept[1]}")))
+                    continue
+                split = split_of(impression_id, self._ingest.eval_fraction)
+                counts[f"split:{split}"] += 1
+                out[split].append(examples[start:end])
+                if len(out[split]) >= BATCH_SIZE:
+                    yield beam.pvalue.TaggedOutput(split, tfrecord_bytes(out[split]))
+                    out[split] = []
+        for split, kept_examples in out.items():
+            if kept_examples:
+                yield beam.pvalue.TaggedOutput(split, tfrecord_bytes(kept_examples))
+        yield beam.pvalue.TaggedOutput("counts", dict(counts))
+
+
+class _QuarantineDuplicatesFn(beam.DoFn):
+    """(source, [(line number, duplicate_of), ...]) -> the quarantine records of those duplicate lines, read again
+    from the file (once per file that has duplicates; only as far as the last of them)."""
+
+    def __init__(self, ingest: IngestConfig, paths: dict[str, str]):
+        self._ingest = ingest
+        self._paths = paths  # source -> path, from the listing of the log files (never from a line)
+
+    def process(self, element: tuple[str, Iterable[tuple[int, str]]]) -> Iterator[str]:
+        source, duplicates = element
+        wanted = dict(duplicates)
+        with open_log(self._paths[source]) as handle:
+            for number, line, _ in read_bounded_lines(handle, self._ingest.max_line_bytes):
+                kept_at = wanted.pop(number, None)
+                if kept_at is not None:
+                    max_bytes = self._ingest.max_line_bytes
+                    yield quarantine_record(line, DUPLICATE_REASON, source, max_bytes, number, duplicate_of=kept_at)
+                    if not wanted:
+                        return
+        raise IngestError(f"LogIngest: {source} changed while it was ingested (lines {sorted(wanted)} are gone)")
+
+
+_FRAME_HEADS: dict[int, bytes] = {}  # record length -> its 12-byte TFRecord header (length, masked crc32c)
+_MAX_FRAME_HEADS = 1 << 16
+
+
+def tfrecord_bytes(records: Iterable[bytes]) -> bytes:
+    """`records` framed as in a TFRecord file (length, masked crc32c, record, masked crc32c), as Beam writes them."""
+    masked_crc32c = _TFRecordUtil._masked_crc32c
+    chunks: list[bytes] = []
+    for record in records:
+        head = _FRAME_HEADS.get(len(record))
+        if head is None:
+            length = struct.pack("<Q", len(record))
+            head = length + struct.pack("<I", masked_crc32c(length))
+            if len(_FRAME_HEADS) < _MAX_FRAME_HEADS:
+                _FRAME_HEADS[len(record)] = head
+        chunks += (head, record, struct.pack("<I", masked_crc32c(record)))
+    return b"".join(chunks)
+
+
+class GzipWriter:
+    """A write-only gzip stream at `level` over a binary file handle (Beam's own gzip is fixed at level 6)."""
+
+    def __init__(self, raw: Any, level: int):
+        self._raw = raw
+        self._compressor = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+
+    def write(self, data: bytes) -> None:
+        self._raw.write(self._compressor.compress(data))
+
+    def close(self) -> None:
+        self._raw.write(self._compressor.flush())
+        self._raw.close()
+
+
+class _TFRecordListSink(filebasedsink.FileBasedSink):
+    """Gzipped TFRecord files (the format and names of `beam.io.WriteToTFRecord`) written from elements that hold
+    records already framed (`tfrecord_bytes`)."""
+
+    def __init__(self, file_path_prefix: str):
+        super().__init__(
+            file_path_prefix,
+            coder=None,
+            file_name_suffix=".gz",
+            mime_type="application/octet-stream",
+            compression_type=CompressionTypes.UNCOMPRESSED,
+        )
+
+    def open(self, temp_path: str) -> GzipWriter:
+        raw = FileSystems.create(temp_path, self.mime_type, CompressionTypes.UNCOMPRESSED)
+        return GzipWriter(raw, EXAMPLES_GZIP_LEVEL)
+
+    def write_record(self, file_handle: GzipWriter, value: bytes) -> None:
+        file_handle.write(value)
 
 
 def _issue_counts(record: str) -> dict[str, int]:
@@ -300,26 +439,30 @@ class IngestLogs(beam.PTransform):
             | "ListFiles" >> beam.Create(files)
             | "SpreadFiles" >> beam.Reshuffle()
             | "ReadFiles"
-            >> beam.ParDo(_ReadFileFn(self._ingest, self._logs_uri)).with_outputs("file_issue", main="lines")
+            >> beam.ParDo(_ReadFileFn(self._ingest, self._logs_uri)).with_outputs("file_issue", main="batches")
         )
-        parsed = (
-            read["lines"]
-            | "Batch" >> beam.BatchElements(min_batch_size=BATCH_SIZE // 4, max_batch_size=BATCH_SIZE)
-            | "Parse" >> beam.ParDo(_ParseBatchFn(self._ingest)).with_outputs("valid", "quarantine", "counts")
+        parsed = read["batches"] | "Parse" >> beam.ParDo(_ParseBatchFn(self._ingest)).with_outputs(
+            "valid", "quarantine", "counts"
         )
         kept = (
             parsed["valid"]
             | "GroupByImpression" >> beam.GroupByKey()
-            | "KeepFirst" >> beam.ParDo(_KeepFirstFn(self._ingest)).with_outputs(*SPLITS, "quarantine", "counts")
+            | "KeepFirst" >> beam.ParDo(_KeepFirstFn(self._ingest)).with_outputs(*SPLITS, "duplicates", "counts")
         )
         for split in SPLITS:
-            _ = kept[split] | f"Write{split.title()}" >> beam.io.WriteToTFRecord(
-                join(self._examples_uri, f"Split-{split}", EXAMPLES_FILE_PREFIX), file_name_suffix=".gz"
+            _ = kept[split] | f"Write{split.title()}" >> iobase.Write(
+                _TFRecordListSink(join(self._examples_uri, f"Split-{split}", EXAMPLES_FILE_PREFIX))
             )
+        paths = {source_name(self._logs_uri, path): path for path in files}
+        duplicates = (
+            kept["duplicates"]
+            | "GroupDuplicatesByFile" >> beam.GroupByKey()
+            | "QuarantineDuplicates" >> beam.ParDo(_QuarantineDuplicatesFn(self._ingest, paths))
+        )
         quarantined = (
             read["file_issue"],
             parsed["quarantine"],
-            kept["quarantine"],
+            duplicates,
         ) | "AllQuarantined" >> beam.Flatten()
         _ = quarantined | "WriteQuarantine" >> beam.io.WriteToText(
             join(self._quarantine_uri, QUARANTINE_FILE_PREFIX), file_name_suffix=".jsonl.gz"

@@ -57,9 +57,8 @@ def sorted_lines(root: str, pattern: str) -> list[bytes]:
 def examples_by_id(root: str, pattern: str) -> dict[str, tf.train.Example]:
     """The tf.Examples of the TFRecord files matching `pattern`, by impression id.
 
-    Compared as protos, not bytes: a batch of records is encoded by tfx_bsl's Arrow encoder, a lone record by
-    `record_to_example`, which order the feature map differently on the wire; which path a record takes depends on
-    how the runner batched it. The decoded Examples are equal field for field.
+    Compared as decoded protos (field for field), which holds whatever encoder wrote them; the ingest's encoder
+    is deterministic, so the bytes agree too (tests/test_ingest_fast_path.py checks the encoder byte for byte).
     """
     out = {}
     for path in glob.glob(os.path.join(root, pattern)):

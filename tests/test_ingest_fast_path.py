@@ -1,0 +1,273 @@
+"""The ingest's fast paths give exactly what the reference paths give.
+
+* `check_line` accepts most records through `is_valid_fast` (a conservative test built once per key layout) and
+  sends everything else through `validate_record`: with the fast path switched off, every line must get the same
+  record or the same reason (handmade boundary values, generated lines, hypothesis).
+* `encode_examples` (numpy, a batch at a time) must give byte for byte
+  `record_to_example(r).SerializeToString(deterministic=True)`.
+* The ingest benchmark's single-process reference must write what the Beam pipeline writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import json
+import math
+import os
+from unittest import mock
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from components import log_parser
+from components.log_parser import check_line, encode_examples, is_valid_fast, record_to_example, validate_record
+from components.log_schema import FIELD_TYPES, WORLD_FIELDS
+from components.world import World
+from pipeline.config import IngestConfig, tiny_preset
+
+INGEST = IngestConfig()
+WORLD = dataclasses.replace(tiny_preset().world, missing_rate=0.3)
+RECORDS = list(World(WORLD).generate_shard(0, 0))[:300]
+GOOD = RECORDS[0]
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+BOUNDARY_VALUES = [
+    None, True, False, 0, 1, -1, 2, 5, 6, 23, 24, 0.0, -0.0, 0.5, 1.0, 1.5, -0.5, 5e-324, 86_400, 86_400.0,
+    86_400.5, 2**53 + 1, 2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 3.4e38, 3.5e38, 1e300, math.inf, -math.inf,
+    math.nan, "", "x", "x" * 256, "x" * 257, "\ud800", "é", "mobile", "home", "en", "13-17", [], {}, [1], {"a": 1},
+]  # fmt: skip
+FIELDS = sorted({*FIELD_TYPES, *WORLD_FIELDS, *(k for k in GOOD if k.startswith("f_"))})
+
+
+def slow_check_line(line: bytes | str, ingest: IngestConfig = INGEST):
+    """check_line with the fast path switched off: the reference."""
+    with mock.patch.object(log_parser, "is_valid_fast", return_value=False):
+        return check_line(line, ingest)
+
+
+def assert_same_result(line: bytes | str, ingest: IngestConfig = INGEST) -> None:
+    fast, slow = check_line(line, ingest), slow_check_line(line, ingest)
+    assert fast[1] == slow[1], (fast[1], slow[1])
+    assert (fast[0] is None) == (slow[0] is None)
+    if fast[0] is not None:
+        assert json.dumps(fast[0], sort_keys=True) == json.dumps(slow[0], sort_keys=True)
+
+
+def test_generated_records_take_the_fast_path():
+    assert all(is_valid_fast(record, INGEST.max_field_chars) for record in RECORDS)
+    assert sum(value is None for record in RECORDS for value in record.values()) > 0  # missing values included
+
+
+@pytest.mark.parametrize("field", FIELDS)
+def test_every_boundary_value_gets_the_reference_result(field):
+    for value in BOUNDARY_VALUES:
+        record = {**GOOD, field: value}
+        if is_valid_fast(record, INGEST.max_field_chars):
+            assert validate_record(record, INGEST) is None, value  # the fast path never accepts a bad record
+        assert_same_result(json.dumps(record).encode("utf-8", "surrogatepass"))
+
+
+@pytest.mark.parametrize("max_field_chars", [1, 2, 5, 8, 256])
+def test_field_size_bounds_follow_the_config(max_field_chars):
+    ingest = dataclasses.replace(INGEST, max_field_chars=max_field_chars)
+    for record in RECORDS[:50]:
+        assert_same_result(json.dumps(record), ingest)
+
+
+def test_missing_core_fields_and_extra_fields_get_the_reference_result():
+    for field in FIELD_TYPES:
+        assert_same_result(json.dumps({k: v for k, v in GOOD.items() if k != field}))
+    assert_same_result(json.dumps({**GOOD, "a_newer_field": {"nested": [1, 2]}, "f_dense_999": 1.5}))
+    assert_same_result(json.dumps({**GOOD, "f_cat_1234": 3}))  # not a generated name: an unknown field
+
+
+def test_cross_field_rules_get_the_reference_result():
+    for duration, watch, click in [(10.0, 10.0, 1), (10.0, 10.5, 1), (10.0, 0.0, 0), (10.0, 0.1, 0), (7, 3, 1)]:
+        assert_same_result(json.dumps({**GOOD, "video_duration_s": duration, "watch_time_s": watch, "click": click}))
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=300)
+    | st.sampled_from(BOUNDARY_VALUES),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=8,
+)
+
+
+@FUZZ
+@given(
+    st.dictionaries(st.sampled_from(FIELDS), JSON_VALUES, max_size=5),
+    st.sets(st.sampled_from(FIELDS), max_size=2),
+    st.sampled_from([1, 4, 256]),
+)
+def test_fuzz_the_fast_path_agrees_with_the_reference(changes, removed, max_field_chars):
+    record = {k: v for k, v in {**GOOD, **changes}.items() if k not in removed}
+    ingest = dataclasses.replace(INGEST, max_field_chars=max_field_chars)
+    if is_valid_fast(record, max_field_chars):
+        assert validate_record(record, ingest) is None
+    assert_same_result(json.dumps(record).encode("utf-8", "surrogatepass"), ingest)
+
+
+def test_the_layout_cache_stays_bounded():
+    for i in range(log_parser._MAX_CACHED_LAYOUTS * 3):
+        check_line(json.dumps({**GOOD, f"unknown_{i}": 1}), INGEST)
+    assert len(log_parser._LAYOUTS) <= log_parser._MAX_CACHED_LAYOUTS
+
+
+# -- the batch encoder -------------------------------------------------------------------------------------------
+
+
+def reference_bytes(records: list[dict]) -> list[bytes]:
+    return [record_to_example(r).SerializeToString(deterministic=True) for r in records]
+
+
+def test_batch_encoder_gives_the_deterministic_bytes_of_record_to_example():
+    assert encode_examples(RECORDS) == reference_bytes(RECORDS)
+    assert encode_examples(RECORDS[:1]) == reference_bytes(RECORDS[:1])
+    assert encode_examples([]) == []
+
+
+def test_batch_encoder_handles_wide_values_nulls_and_unicode():
+    records = [
+        {**GOOD, "timestamp": 2**63 - 1, "video_views": 2**35, "position": 127, "hour_of_day": 0},
+        {**GOOD, "user_id": "ü" * 200, "video_id": "v" * 300, "country": "日本", "video_duration_s": 600},
+        {**GOOD, "survey_rating": None, "video_age_days": 0, "watch_time_s": 0, "click": 0},
+        {**GOOD, **{k: None for k in GOOD if k.startswith("f_")}, "user_language": None},
+        {**GOOD, "video_age_days": 2**60 + 1, "user_topic_share": 1e-40, "f_dense_000": -9e18},
+    ]
+    for record in records:
+        assert validate_record(record, dataclasses.replace(INGEST, max_field_chars=1000)) is None
+    assert encode_examples(records) == reference_bytes(records)
+
+
+def test_batch_encoder_falls_back_per_record_when_world_fields_differ():
+    records = [RECORDS[1], {k: v for k, v in RECORDS[2].items() if k != "f_dense_000"}, RECORDS[3]]
+    assert encode_examples(records) == reference_bytes(records)
+
+
+@FUZZ
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                "timestamp": st.integers(0, 2**63 - 1),
+                "video_views": st.integers(0, 2**63 - 1),
+                "video_age_days": st.floats(0, 1e18) | st.integers(0, 2**62),
+                "f_dense_000": st.none() | st.floats(-9e18, 3.4e38),
+                "f_cat_000": st.none() | st.text(min_size=1, max_size=40),
+                "user_id": st.text(min_size=1, max_size=200),
+            }
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_fuzz_batch_encoder_matches_record_to_example(changes):
+    records = []
+    for change in changes:
+        record = {**GOOD, **change}
+        if validate_record(record, dataclasses.replace(INGEST, max_field_chars=1000)) is None:
+            records.append(record)
+    assert encode_examples(records) == reference_bytes(records)
+
+
+# -- the benchmark's single-process reference writes what Beam writes --------------------------------------------
+
+
+def _digests(examples_uri: str) -> dict[str, list[str]]:
+    from benchmarks.generation_bench import _tfrecords
+
+    out = {}
+    for split in ("train", "eval"):
+        folder = os.path.join(examples_uri, f"Split-{split}")
+        out[split] = sorted(
+            hashlib.sha256(r).hexdigest() for name in os.listdir(folder) for r in _tfrecords(os.path.join(folder, name))
+        )
+    return out
+
+
+def _quarantine(quarantine_uri: str) -> list[bytes]:
+    lines = []
+    for name in os.listdir(quarantine_uri):
+        if name.endswith(".jsonl.gz"):
+            with gzip.open(os.path.join(quarantine_uri, name)) as f:
+                lines += [line for line in f.read().split(b"\n") if line]
+    return sorted(lines)
+
+
+@pytest.mark.slow
+def test_single_process_reference_writes_what_the_beam_ingest_writes(tmp_path):
+    from benchmarks.generation_bench import BEAM_MODES, ingest_single_process
+    from components.log_generator import write_shard
+    from components.log_ingest import read_counts, run_ingest
+    from components.types import day_dir
+
+    config = tiny_preset()
+    world = dataclasses.replace(config.world, impressions_per_day=600, num_shards=2, malformed_rate=0.05)
+    logs = str(tmp_path / "logs")
+    generator = World(world)
+    for shard in range(2):
+        write_shard(generator, 0, shard, logs)
+    with gzip.open(f"{day_dir(logs, 0)}/logs-00000-of-00002.jsonl.gz") as f:
+        first = f.read()
+    os.makedirs(day_dir(logs, 1))
+    with gzip.open(f"{day_dir(logs, 1)}/logs-00000-of-00002.jsonl.gz", "wb") as f:
+        f.write(first[: len(first) // 3])  # a replayed part of a file: duplicates across days
+    gzip.open(f"{day_dir(logs, 1)}/logs-00001-of-00002.jsonl.gz", "wb").close()  # an empty file
+    single = ingest_single_process(logs, config.ingest, str(tmp_path / "s-ex"), str(tmp_path / "s-q"))
+    beam = run_ingest(config, logs, str(tmp_path / "b-ex"), str(tmp_path / "b-q"), BEAM_MODES["in_memory"])
+    assert single == beam == read_counts(str(tmp_path / "s-q"))
+    assert beam["reasons"]["duplicate_impression_id"] > 0 and beam["reasons"]["empty_file"] == 1
+    assert _digests(str(tmp_path / "s-ex")) == _digests(str(tmp_path / "b-ex"))  # byte for byte
+    assert _quarantine(str(tmp_path / "s-q")) == _quarantine(str(tmp_path / "b-q"))
+
+
+def test_duplicate_lines_are_read_again_from_their_file(tmp_path):
+    from components.log_ingest import IngestError, _QuarantineDuplicatesFn
+
+    path = str(tmp_path / "logs-00000-of-00001.jsonl.gz")
+    with gzip.open(path, "wb") as f:
+        f.write(b"first\nsecond\r\nthird\n")
+    fn = _QuarantineDuplicatesFn(INGEST, {"f": path})
+    records = [json.loads(r) for r in fn.process(("f", [(3, "g:1"), (2, "g:7")]))]
+    assert [(r["line_number"], r["line"], r["duplicate_of"], r["reason"]) for r in records] == [
+        (2, "second", "g:7", "duplicate_impression_id"),
+        (3, "third", "g:1", "duplicate_impression_id"),
+    ]
+    with pytest.raises(IngestError, match="changed while it was ingested"):
+        list(fn.process(("f", [(4, "g:1")])))
+
+
+def test_benchmark_markdown_renders_generation_and_ingest():
+    from benchmarks.generation_bench import markdown
+
+    row = {"seconds": 2.0, "records": 100, "records_per_s": 50, "load_average_before": 1.0, "load_average_after": 1.5}
+    summary = {
+        "preset": "tiny",
+        "records_per_day": 100,
+        "fields_per_record": 31,
+        "shards": 2,
+        "cpus": 2,
+        "python": "3.10",
+        "beam": "2.59.0",
+        "target_records_per_s": 50_000,
+        "identical": True,
+        "command": "python -m benchmarks.generation_bench",
+        "results": [{**row, "mode": "single"}, {**row, "mode": "in_memory", "records_per_s": 25}],
+    }
+    text = markdown(summary)  # a summary from before the ingest was measured
+    assert "| in_memory | Beam DirectRunner, in_memory, 1 worker | 2.0 | 25 | 0.50x | 1.0 / 1.5 |" in text
+    assert "## Ingest" not in text
+    compared = {"identical": True, "examples_equal_as": "bytes"}
+    ingest = {"records": 100, "good": 99, "quarantined": 1, "compared": compared}
+    ingest["results"] = [{**row, "mode": "single", "good": 99, "quarantined": 1}]
+    text = markdown({**summary, "ingest": ingest})
+    assert "## Ingest" in text and "100 lines (99 examples, 1 quarantined)" in text
+    assert "quarantine: True (examples equal as bytes)" in text
