@@ -36,10 +36,9 @@ fmt: env
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# Benchmarks write JSON + markdown tables into docs/benchmarks/ (not timed tests).
+# Benchmarks (~25 min on 2 cores): JSON + PNGs into docs/benchmarks/, the report into docs/benchmarks.md.
 bench: env
-	$(PY) -m benchmarks.optimizer_bench --out docs/benchmarks
-	$(PY) -m benchmarks.generation_bench --out docs/benchmarks
+	$(PY) -m benchmarks.run_all --out docs/benchmarks
 
 # Re-resolve the lock file against upstream's TFX 1.16.0 test constraints.
 lock: env

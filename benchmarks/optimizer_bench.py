@@ -29,7 +29,6 @@ import datetime
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -42,6 +41,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 import tensorflow_recommenders as tfrs  # noqa: E402
 
+from benchmarks.common import Samples, interleaved, paired_ratio  # noqa: E402
+from benchmarks.common import time_summary as _summary  # noqa: E402
 from models.optimizers import make_optimizer, split_optimizer  # noqa: E402
 
 LEARNING_RATE = 0.05
@@ -108,47 +109,6 @@ def train_step_fn(model: tf.keras.Model, optimizer: Any, features: tf.Tensor, la
         return loss
 
     return step
-
-
-Samples = dict[str, list[float]]
-
-
-def interleaved(steps: dict[str, Callable[[], Any]], rounds: int, per_round: int) -> Samples:
-    """Seconds per step of every step function, one sample per round; the order rotates from round to round."""
-    names = list(steps)
-    for step in steps.values():  # trace and warm up
-        _sync(step())
-        _sync(step())
-    samples: Samples = {name: [] for name in names}
-    for round_index in range(rounds):
-        for name in names[round_index % len(names) :] + names[: round_index % len(names)]:
-            start = time.perf_counter()
-            for _ in range(per_round):
-                result = steps[name]()
-            _sync(result)
-            samples[name].append((time.perf_counter() - start) / per_round)
-    return samples
-
-
-def _sync(result: Any) -> None:
-    if isinstance(result, tf.Tensor):
-        result.numpy()
-
-
-def _summary(values: list[float]) -> dict[str, Any]:
-    quartiles = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
-    return {
-        "median_ms": 1e3 * statistics.median(values),
-        "min_ms": 1e3 * min(values),
-        "p25_ms": 1e3 * quartiles[0],
-        "p75_ms": 1e3 * quartiles[2],
-        "samples": len(values),
-    }
-
-
-def paired_ratio(samples: Samples, name: str, baseline: str) -> float:
-    """Median over rounds of time(name) / time(baseline) measured in the same round."""
-    return statistics.median(mine / theirs for mine, theirs in zip(samples[name], samples[baseline]))
 
 
 def summarise(samples: Samples, baselines: tuple[str, ...] = ("adagrad", "tfrs_clippy")) -> dict[str, dict]:

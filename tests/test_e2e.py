@@ -11,8 +11,8 @@ import pytest
 import tensorflow as tf
 
 from models.features import RAW_LABEL_KEYS
-from pipeline.config import BINARY_TASKS, TASKS, tiny_preset
-from pipeline.local_runner import LocalPaths, run_local
+from pipeline.config import BINARY_TASKS, TASKS
+from pipeline.local_runner import run_local
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -34,11 +34,8 @@ def versions(serving_root: str, model_name: str) -> list[str]:
     return sorted(d for d in os.listdir(model_dir) if d.isdigit()) if os.path.isdir(model_dir) else []
 
 
-def test_tiny_pipeline_pushes_a_blessed_model_and_refuses_a_diverged_one(tmp_path) -> None:
-    config = tiny_preset()
-    paths = LocalPaths.under(str(tmp_path / "root"), str(tmp_path / "serving"))
-
-    summary = run_local(config, paths)
+def test_tiny_pipeline_pushes_a_blessed_model_and_refuses_a_diverged_one(tiny_pipeline) -> None:
+    config, paths, summary = tiny_pipeline.config, tiny_pipeline.paths, tiny_pipeline.summary
     print(summary.render())
     assert summary.stability_blessed is True, summary.render()
     assert summary.evaluator_blessed is True, summary.render()
