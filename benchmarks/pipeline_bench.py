@@ -72,30 +72,11 @@ def find_artifacts(
 
 
 def node_seconds(metadata_path: str) -> dict[str, float]:
-    """Seconds of each pipeline node's execution in the newest run, keyed by node id (e.g. `NextDayLogIngest`).
+    """Seconds of each pipeline node's execution in the newest run (`pipeline.summary`: MLMD's last update minus
+    creation), keyed by node id (e.g. `NextDayLogIngest`), slowest first."""
+    from pipeline.summary import summarize_run
 
-    Keyed by node rather than component type: the pipeline runs LogGen, LogIngest and StatisticsGen twice (the
-    training day and the next day). Seconds are MLMD's last update minus creation of the execution.
-    """
-    import ml_metadata as mlmd
-    from ml_metadata.proto import metadata_store_pb2
-
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = metadata_path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    store = mlmd.MetadataStore(config)
-    runs = store.get_contexts_by_type("pipeline_run")
-    if not runs:
-        return {}
-    run = max(runs, key=lambda c: c.create_time_since_epoch)
-    node_type = store.get_context_type("node").id
-    seconds: dict[str, float] = {}
-    for execution in store.get_executions_by_context(run.id):
-        nodes = [c.name for c in store.get_contexts_by_execution(execution.id) if c.type_id == node_type]
-        if not nodes or not execution.create_time_since_epoch:
-            continue
-        node = nodes[0].rsplit(".", 1)[-1]
-        seconds[node] = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
+    seconds = summarize_run(metadata_path).component_seconds
     return dict(sorted(seconds.items(), key=lambda kv: -kv[1]))
 
 

@@ -25,7 +25,7 @@ class RunSummary:
     evaluator_failures: list[str] = field(default_factory=list)
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     ingest_counts: dict[str, Any] = field(default_factory=dict)
-    component_seconds: dict[str, float] = field(default_factory=dict)
+    component_seconds: dict[str, float] = field(default_factory=dict)  # per pipeline node id (MLMD execution)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -78,11 +78,16 @@ def summarize_run(metadata_path: str, elapsed_s: float | None = None) -> RunSumm
     summary.run_id = run.name
     executions = store.get_executions_by_context(run.id)
     types = {t.id: t.name for t in store.get_execution_types()}
+    node_type = store.get_context_type("node").id
     for execution in executions:
         component = types.get(execution.type_id, "").rsplit(".", 1)[-1]
         if execution.last_update_time_since_epoch and execution.create_time_since_epoch:
+            # Keyed by pipeline node, not component type: LogGen, LogIngest and StatisticsGen run twice (the
+            # training day and the next day, e.g. `NextDayLogIngest`).
+            nodes = [c.name for c in store.get_contexts_by_execution(execution.id) if c.type_id == node_type]
+            node = nodes[0].rsplit(".", 1)[-1] if nodes else component
             seconds = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
-            summary.component_seconds[component] = seconds
+            summary.component_seconds[node] = seconds
         events = [e for e in store.get_events_by_execution_ids([execution.id]) if e.type in _OUTPUT_EVENTS]
         artifacts = store.get_artifacts_by_id([e.artifact_id for e in events])
         for artifact in artifacts:
