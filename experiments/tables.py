@@ -107,8 +107,11 @@ def _trained(row: Row) -> bool:
 
 def frontier(rows: Sequence[Row]) -> list[Row]:
     """Per (method, size), with the best configuration's hyper-parameters: the largest multiplier at which every seed
-    tried trained (no full divergence and click AUC >= CHANCE_AUC), and the multipliers that did."""
-    rows = [r for r in rows if r["variant"] == "clean" and r["stage"] in ("grid", "repeat", "frontier")]
+    tried trained (no full divergence and click AUC >= CHANCE_AUC), and the multipliers that did. The ablation's
+    clean runs count too: they are the same configuration (naive Adagrad at the ablation multiplier; a frontier run
+    with the same id is never run twice)."""
+    stages = ("grid", "repeat", "frontier", "ablation")
+    rows = [r for r in rows if r["variant"] == "clean" and r["stage"] in stages]
     out = []
     for (method, size), best in best_configs([r for r in rows if r["stage"] == "grid"]).items():
         same = [r for r in rows if r["method"] == method and r["size"] == size and r["params"] == best["params"]]
