@@ -5,11 +5,11 @@ Two paths with the same output (batches of (features, labels), shuffled with `se
 * in memory, when the files hold at most `in_memory_max_bytes` (64 MiB of gzipped records by default; one day of
   the default preset is ~10 MB) and every feature is fixed-length: the records are read and parsed once, at
   construction, into one tensor per feature; each epoch is a fresh permutation of the rows (a full shuffle, not a
-  buffer), cut into batches that are gathered from memory. Per batch this costs one gather per feature instead of
-  decompressing, shuffling and parsing `batch_size` records again every epoch, which on two cores cut training
-  throughput to 0.6-0.7x of training on batches held in memory (benchmarks/training_bench.py; now ~1.0x). With
-  `repeat`, each epoch's last (rows mod batch_size) rows of its permutation are left out (a different few each
-  epoch).
+  buffer): every column is gathered once in that order and cut into ready batches, so a batch costs a slice
+  instead of decompressing, shuffling and parsing `batch_size` records again every epoch (which on two cores held
+  training to 0.6-0.7x of training on batches held in memory; benchmarks/training_bench.py, docs/benchmarks.md).
+  With `repeat`, each epoch's last (rows mod batch_size) rows of its permutation are left out (a different few
+  each epoch).
 * streaming, otherwise: files are read in parallel (interleave), shuffled through a `shuffle_buffer` of records,
   parsed in vectorised batches (`parse_example` after `batch`), split into (features, labels) and prefetched.
 """
@@ -82,8 +82,11 @@ def read_columns(files: list[str], feature_spec: dict, chunk: int = 16_384) -> d
 def _in_memory_dataset(
     files: list[str], feature_spec: dict, batch_size: int, *, shuffle: bool, repeat: bool, seed: int | None
 ) -> tf.data.Dataset:
-    columns = read_columns(files, feature_spec)
-    rows = int(next(iter(columns.values())).shape[0])
+    """Batch i of epoch e holds rows order_e[i*B:(i+1)*B], order_e a permutation seeded by (seed, e). Each epoch
+    gathers every column once in that order and hands out ready batches (slices), so a training step waits for no
+    per-batch work; labels are split off once, at load time."""
+    columns = split_labels(read_columns(files, feature_spec))
+    rows = int(tf.nest.flatten(columns)[0].shape[0])
     base_seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
     full = rows // batch_size
 
@@ -93,21 +96,21 @@ def _in_memory_dataset(
             order = tf.random.experimental.stateless_shuffle(
                 order, seed=tf.stack([tf.constant(base_seed, tf.int64), epoch])
             )
-        batches = tf.data.Dataset.from_tensor_slices(tf.reshape(order[: full * batch_size], [full, batch_size]))
+
+        def batched(column: tf.Tensor) -> tf.Tensor:
+            taken = tf.gather(column, order[: full * batch_size])
+            return tf.reshape(taken, [full, batch_size, *column.shape[1:]])
+
+        batches = tf.data.Dataset.from_tensor_slices(tf.nest.map_structure(batched, columns))
         if not repeat and rows % batch_size:
-            batches = batches.concatenate(tf.data.Dataset.from_tensors(order[full * batch_size :]))
+            rest = tf.nest.map_structure(lambda column: tf.gather(column, order[full * batch_size :]), columns)
+            batches = batches.concatenate(tf.data.Dataset.from_tensors(rest))
         return batches
 
     if repeat and full == 0:
         raise ValueError(f"{rows} rows cannot fill one batch of {batch_size}")
     epochs = tf.data.Dataset.counter() if repeat else tf.data.Dataset.range(1)
-    ds = epochs.flat_map(epoch_batches)
-    ds = ds.map(
-        lambda rows_: split_labels({key: tf.gather(column, rows_) for key, column in columns.items()}),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
-    )
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return epochs.flat_map(epoch_batches).prefetch(tf.data.AUTOTUNE)
 
 
 def _streaming_dataset(
