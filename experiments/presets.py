@@ -24,6 +24,10 @@ SIZES: tuple[str, ...] = ("small", "large", "large_dcn")
 ADAM_FAMILY: tuple[str, ...] = ("adam", "clippy_adam")
 
 
+#: How reports name the naive optimizer that calibrates each family.
+FAMILY_LABELS: dict[str, str] = {"adagrad": "Adagrad", "adam": "Adam"}
+
+
 def lr_family(method: str) -> str:
     """The calibration a method's "1x" comes from: "adam" for the Adam family, else "adagrad"."""
     return "adam" if method in ADAM_FAMILY else "adagrad"

@@ -7,7 +7,7 @@ import os
 
 from experiments import results as R
 from experiments import tables as T
-from experiments.presets import LabPreset
+from experiments.presets import FAMILY_LABELS, LabPreset
 from experiments.sweep import CHANCE_AUC
 
 
@@ -24,7 +24,7 @@ def calibration_text(out_dir: str) -> str:
 
 def _family_text(cal: dict, family: str) -> str:
     """One calibration scan as a table and its verdict."""
-    method = {"adagrad": "Adagrad", "adam": "Adam"}.get(cal.get("method", "adagrad"), cal.get("method"))
+    method = FAMILY_LABELS.get(cal.get("method", "adagrad"), cal.get("method"))
     lines = [
         f"{family} -- rule: {cal['rule']}. Scan (Small model, naive {method}, stabilisers off):",
         "",

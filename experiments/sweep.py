@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from experiments import results as R
-from experiments.presets import ADAM_FAMILY, LabPreset, get_lab_preset, lr_family
+from experiments.presets import ADAM_FAMILY, FAMILY_LABELS, LabPreset, get_lab_preset, lr_family
 from experiments.runner import RunSpec
 
 CALIBRATION_JSON = "calibration.json"
@@ -217,7 +217,7 @@ class Sweep:
         seeds = self.preset.calibration_seeds
         scan: list[dict[str, Any]] = []
         chosen = None
-        label = {"adagrad": "Adagrad", "adam": "Adam"}[method]
+        label = FAMILY_LABELS[method]
         for lr in lrs:
             specs = [RunSpec(method, "small", lr, seed, stage="calibration") for seed in seeds]
             rows = self._run(specs, {lr_family(method): 1.0}, self.calibration_path)
