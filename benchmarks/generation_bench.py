@@ -89,7 +89,7 @@ def _gzip_bytes(root: str) -> int:
 def run_mode(mode: str, config: Any, day: int, out_dir: str) -> dict[str, Any]:
     """Generates one day in `mode` into `out_dir`; returns seconds, records and bytes."""
     from components.log_generator import run_generation, write_shard
-    from components.world import World
+    from world.simulator import World
 
     load_before = _load()
     started = time.perf_counter()
@@ -118,7 +118,6 @@ def run_mode(mode: str, config: Any, day: int, out_dir: str) -> dict[str, Any]:
 
 def ingest_single_process(logs_uri: str, ingest: Any, examples_uri: str, quarantine_uri: str) -> dict[str, Any]:
     """The ingest's work in one plain loop (no Beam); writes what IngestLogs writes; returns counts.json."""
-    from components.line_reader import READ_ERRORS, open_log, read_bounded_lines
     from components.log_ingest import (
         BATCH_SIZE,
         DUPLICATE_REASON,
@@ -136,8 +135,9 @@ def ingest_single_process(logs_uri: str, ingest: Any, examples_uri: str, quarant
         summarize_counts,
         tfrecord_bytes,
     )
-    from components.log_parser import check_line
     from components.types import QUARANTINE_COUNTS_FILE, QUARANTINE_FILE_PREFIX
+    from logformat.line_reader import READ_ERRORS, open_log, read_bounded_lines
+    from logformat.parser import check_line
 
     max_bytes = ingest.max_line_bytes
     counts: Counter[str] = Counter()
@@ -277,7 +277,7 @@ def _warm_up(config: Any, day: int, scratch: str) -> None:
     """A tiny ingest in one process, untimed: imports and first-use set-up are not charged to a mode."""
     from components.log_generator import write_shard
     from components.log_ingest import run_ingest
-    from components.world import World
+    from world.simulator import World
 
     world = World(dataclasses.replace(config.world, impressions_per_day=WARM_UP_IMPRESSIONS, num_shards=1))
     logs = os.path.join(scratch, "warm-up", "logs")
@@ -395,9 +395,9 @@ def main(argv: list[str] | None = None) -> int:
     import apache_beam
 
     from components.log_generator import write_shard
-    from components.log_schema import log_format
-    from components.world import World
-    from pipeline.config import get_preset
+    from config.settings import get_preset
+    from logformat.schema import log_format
+    from world.simulator import World
 
     config = get_preset(args.preset)
     world = dataclasses.replace(config.world, impressions_per_day=args.impressions, num_shards=args.shards)

@@ -56,7 +56,7 @@ def find_artifacts(
     pipeline_root: str, serving_root: str | None = None, model_name: str = "ranker"
 ) -> PipelineArtifacts:
     """The artifacts of the newest run in `pipeline_root` (the layout LocalDagRunner writes)."""
-    from components.serving_export import list_versions
+    from serving.export import list_versions
 
     root = os.path.abspath(pipeline_root)
     model_dir = os.path.join(serving_root or os.path.join(root, "serving"), model_name)

@@ -4,7 +4,7 @@
 
 Loads the newest pushed version of a finished run (`pipeline_bench.find_artifacts`) with `tf.saved_model.load`,
 as `ranker predict` does, and sends it requests of 1, 32 and 256 serialized tf.Examples: real records of the run's
-LogIngest eval split with the labels removed (what clients send, `components.serving_export.read_serialized_examples`).
+LogIngest eval split with the labels removed (what clients send, `serving.export.read_serialized_examples`).
 Each request is timed alone (perf_counter around the call and the read-back of every output); request sizes are
 interleaved in rounds so that load drifts hit each alike. Reported: p50 / p90 / p99 latency per batch size and
 examples per second at each (batch size / mean latency). What TF Serving adds on top (gRPC/REST, batching queue)
@@ -43,7 +43,7 @@ def load_requests(pipeline_root: str, count: int, serving_root: str | None = Non
     import glob
 
     from benchmarks.pipeline_bench import find_artifacts
-    from components.serving_export import LABEL_FEATURES, read_serialized_examples
+    from serving.export import LABEL_FEATURES, read_serialized_examples
 
     artifacts = find_artifacts(pipeline_root, serving_root)
     if artifacts.pushed_model is None:

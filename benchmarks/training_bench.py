@@ -84,9 +84,9 @@ def load_setup(pipeline_root: str, preset: str) -> TrainingSetup:
     import tensorflow_transform as tft
 
     from benchmarks.pipeline_bench import find_artifacts
+    from config.settings import get_preset
     from models import features as F
     from models.trainer import vocab_sizes
-    from pipeline.config import get_preset
 
     config = get_preset(preset)
     artifacts = find_artifacts(pipeline_root)

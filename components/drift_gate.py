@@ -184,7 +184,7 @@ def DriftGate(
     next_statistics: InputArtifact[standard_artifacts.ExampleStatistics] = None,
 ) -> None:
     """Compares span `day` with its neighbours (see the module docstring); raises DriftError on a violation."""
-    from pipeline.config import PipelineConfig
+    from config.settings import PipelineConfig
 
     drift = PipelineConfig.from_json(config_json).drift
     schema_proto = io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(schema.uri))

@@ -32,7 +32,7 @@ number: the zero-padded `day=` directories make that chronological) becomes the 
 quarantined as `duplicate_impression_id` with `duplicate_of` = "<source>:<line>" of the kept one. The choice
 depends on the data only, never on runner or bundle order.
 
-Files: each file is read through `components.line_reader` (bounded memory per line, strict gzip). An empty
+Files: each file is read through `logformat.line_reader` (bounded memory per line, strict gzip). An empty
 file is quarantined as `empty_file` and a truncated or corrupt one as `unreadable_file` (its lines read before
 the damage are kept), one record per file.
 
@@ -69,8 +69,6 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from components.line_reader import READ_ERRORS, open_log, read_bounded_lines
-from components.log_parser import REASONS, check_line, encode_examples, record_to_example, validate_ingest
 from components.types import (
     QUARANTINE_COUNTS_FILE,
     QUARANTINE_FILE_PREFIX,
@@ -79,7 +77,9 @@ from components.types import (
     join,
     raw_log_pattern,
 )
-from pipeline.config import IngestConfig, PipelineConfig
+from config.settings import IngestConfig, PipelineConfig
+from logformat.line_reader import READ_ERRORS, open_log, read_bounded_lines
+from logformat.parser import REASONS, check_line, encode_examples, record_to_example, validate_ingest
 
 SPLITS: tuple[str, ...] = ("train", "eval")
 SPLIT_BUCKETS = 10_000

@@ -1,7 +1,7 @@
 """RankerPusher: pushes a model blessed by both gates into a TF Serving model root (issue 2 part 10, 6, 7).
 
 Replaces TFX's Pusher because the ranker needs two blessings (TFMA Evaluator and StabilityGate), TF Serving
-warm-up records and a `models.config`. The mechanics live in `components.serving_export`:
+warm-up records and a `models.config`. The mechanics live in `serving.export`:
 
 1. Both `model_blessing` (Evaluator) and `stability_blessing` (StabilityGate) must be present and blessed
    (custom property `blessed` == 1, or, when the property is absent, a `BLESSED` file and no `NOT_BLESSED` file).
@@ -36,8 +36,8 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import io_utils, path_utils
 
-from components import serving_export
 from components.stability_gate import read_verdict
+from serving import export as serving_export
 
 MODEL_KEY = "model"
 MODEL_BLESSING_KEY = "model_blessing"

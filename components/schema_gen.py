@@ -1,7 +1,7 @@
-"""CuratedSchemaGen: the curated schema of the configured world, built at run time (pipeline/schema.py).
+"""CuratedSchemaGen: the curated schema of the configured world, built at run time (logformat/tf_schema.py).
 
 ImportSchemaGen imports one fixed file; the schema of a world depends on its knobs (the number of generated features),
-so this component writes `pipeline.schema.world_schema(config.world)` (the checked-in core schema plus the world's
+so this component writes `logformat.tf_schema.world_schema(config.world)` (the checked-in core schema plus the world's
 fields, same rules) as a Schema artifact (`<uri>/schema.pbtxt`, as ImportSchemaGen and SchemaGen write it). It reads
 nothing but its `config_json` exec property, so Kubeflow runs it in the pipeline image as well.
 """
@@ -20,8 +20,8 @@ SCHEMA_FILE = "schema.pbtxt"
 @component
 def CuratedSchemaGen(schema: OutputArtifact[standard_artifacts.Schema], config_json: Parameter[str]) -> None:
     """Writes the curated schema of `PipelineConfig.from_json(config_json).world`."""
-    from pipeline.config import PipelineConfig
-    from pipeline.schema import world_schema
+    from config.settings import PipelineConfig
+    from logformat.tf_schema import world_schema
 
     world = PipelineConfig.from_json(config_json).world
     io_utils.write_pbtxt_file(os.path.join(schema.uri, SCHEMA_FILE), world_schema(world))

@@ -30,8 +30,8 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import io_utils
 
+from config.settings import PipelineConfig, StabilityConfig
 from models.stability import TrainingReport, gate_verdict, json_safe, training_report_path
-from pipeline.config import PipelineConfig, StabilityConfig
 
 MODEL_RUN_KEY = "model_run"
 CONFIG_JSON_KEY = "config_json"

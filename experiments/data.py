@@ -1,7 +1,7 @@
 """The lab's data: generated days, transformed once with tf.Transform, cached as numpy arrays.
 
-The same pieces as the pipeline, without TFX: `components.world.World` generates each day's impressions,
-`components.log_parser.encode_examples` turns them into the ingest's tf.Examples, and the Transform
+The same pieces as the pipeline, without TFX: `world.simulator.World` generates each day's impressions,
+`logformat.parser.encode_examples` turns them into the ingest's tf.Examples, and the Transform
 `preprocessing_fn` (`models.preprocessing.build_preprocessing_fn`) is analysed once with tf.Transform's Beam
 implementation (`tft_beam.AnalyzeDataset` on the in-process DirectRunner) over the *training* days only. The
 resulting transform graph (`TFTransformOutput`) then maps every day, the evaluation day included, exactly as the
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.config import PipelineConfig, TransformConfig, WorldConfig
+from config.settings import PipelineConfig, TransformConfig, WorldConfig
 
 DATA_DIR = "data"
 META_FILE = "meta.json"
@@ -44,8 +44,8 @@ class LabData:
 
 def _day_examples(world: WorldConfig, day: int) -> list[bytes]:
     """Serialized tf.Examples of every shard of `day`, as the ingest writes them."""
-    from components.log_parser import encode_examples
-    from components.world import World
+    from logformat.parser import encode_examples
+    from world.simulator import World
 
     generator = World(world)
     records = [r for shard in range(world.num_shards) for r in generator.generate_shard(day, shard)]
@@ -60,8 +60,8 @@ def _analyze(examples: list[bytes], world: WorldConfig, transform: TransformConf
     from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
     from tfx_bsl.public import tfxio
 
+    from logformat.tf_schema import world_schema
     from models.preprocessing import build_preprocessing_fn
-    from pipeline.schema import world_schema
 
     source = tfxio.TFExampleBeamRecord(
         physical_format="inmem", telemetry_descriptors=["lab"], schema=world_schema(world)
@@ -89,7 +89,7 @@ def _transform(
     import tensorflow_transform as tft
     from tensorflow_transform.tf_metadata import schema_utils
 
-    from pipeline.schema import world_schema
+    from logformat.tf_schema import world_schema
 
     output = tft.TFTransformOutput(transform_dir)
     spec = schema_utils.schema_as_feature_spec(world_schema(world)).feature_spec

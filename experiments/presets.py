@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pipeline.config import TASKS, ModelConfig, ShockConfig, StabilityConfig, TransformConfig, WorldConfig
+from config.settings import TASKS, ModelConfig, ShockConfig, StabilityConfig, TransformConfig, WorldConfig
 
 METHODS: tuple[str, ...] = ("adagrad", "gc", "agc", "lamb", "clippy", "adam", "clippy_adam")
 PAPER_METHODS: tuple[str, ...] = ("adagrad", "gc", "agc", "lamb", "clippy")

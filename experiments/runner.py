@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from config.settings import BINARY_TASKS, TASKS
 from experiments.data import LabData, feature_set
 from experiments.presets import LabPreset, model_config
-from pipeline.config import BINARY_TASKS, TASKS
 
 
 @dataclass(frozen=True)

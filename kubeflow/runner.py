@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import yaml
 
-from pipeline.config import ConfigError, PipelineConfig
+from config.settings import ConfigError, PipelineConfig
 
-# KFP V2 pipeline (and Vertex AI PipelineJob) names: lowercase letters, digits and hyphens (as pipeline/validation.py).
+# KFP V2 pipeline (and Vertex AI PipelineJob) names: lowercase letters, digits and hyphens (as config/validation.py).
 PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from pipeline.config import DISTRIBUTIONS, ConfigError
+from config.settings import DISTRIBUTIONS, ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Feature and label names shared by Transform, the Trainer, serving and evaluation.
 
-Raw features are the tf.Example features the ingest writes (see components/log_schema.py). Transform maps
+Raw features are the tf.Example features the ingest writes (see logformat/schema.py). Transform maps
 them to model inputs with the suffix `_xf`:
 
 * id features (user, video, creator) and categoricals: vocabulary index with OOV buckets (int64);
@@ -30,8 +30,8 @@ from typing import Any
 
 import tensorflow as tf
 
-from components import log_schema
-from pipeline.config import BINARY_TASKS, REGRESSION_TASKS, TASKS
+from config.settings import BINARY_TASKS, REGRESSION_TASKS, TASKS
+from logformat import schema as log_schema
 
 ID_FEATURES: tuple[str, ...] = log_schema.ID_FIELDS
 CATEGORICAL_FEATURES: tuple[str, ...] = log_schema.CATEGORICAL_FIELDS
@@ -154,7 +154,7 @@ def feature_set(world: Any) -> FeatureSet:
     """The FeatureSet of what a WorldConfig writes (through its curated schema, as the pipeline derives it)."""
     from tensorflow_transform.tf_metadata import schema_utils
 
-    from pipeline.schema import world_schema
+    from logformat.tf_schema import world_schema
 
     return feature_set_from_spec(schema_utils.schema_as_feature_spec(world_schema(world)).feature_spec)
 

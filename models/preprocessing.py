@@ -24,8 +24,8 @@ from typing import Any
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from config.settings import BINARY_TASKS, PipelineConfig, TransformConfig
 from models import features as F
-from pipeline.config import BINARY_TASKS, PipelineConfig, TransformConfig
 
 # Transform passes custom config through `custom_config`; the env var is a fallback for direct calls.
 _CONFIG_ENV = "RANKER_TRANSFORM_CONFIG"

@@ -18,8 +18,8 @@ from typing import Any
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
+from config.settings import BINARY_TASKS, REGRESSION_TASKS, TASKS, ModelConfig
 from models import features as F
-from pipeline.config import BINARY_TASKS, REGRESSION_TASKS, TASKS, ModelConfig
 
 
 def input_keys(features: F.FeatureSet = F.CORE_FEATURES) -> list[str]:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from config.settings import BINARY_TASKS, TASKS, ModelConfig
 from models import features as F
-from pipeline.config import BINARY_TASKS, TASKS, ModelConfig
 
 
 class ServingModule(tf.Module):

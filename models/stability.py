@@ -4,7 +4,7 @@ The one detector used by the Trainer (early stop, training report), the stabilit
 Pure numpy; TensorFlow is imported lazily only to read or write a report on a remote filesystem (gs://, ...).
 
 Definitions (Tang et al., KDD 2023, §2.1 and Figure 1). The paper defines the two phenomena qualitatively and
-gives no thresholds; the numbers below are ours, all configurable in `pipeline.config.StabilityConfig`.
+gives no thresholds; the numbers below are ours, all configurable in `config.settings.StabilityConfig`.
 
 * **Micro-divergence**: the loss jumps, then returns to its pre-spike level as training continues.
 * **Full divergence**: the loss becomes non-finite, or blows up and never returns to its pre-spike level, with
@@ -54,7 +54,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from pipeline.config import ConfigError, StabilityConfig
+from config.settings import ConfigError, StabilityConfig
 
 TRAINING_REPORT_FILE = "training_report.json"
 _TINY = 1e-12  # floor for the reference level so that ratios stay defined for a zero loss

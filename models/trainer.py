@@ -26,13 +26,13 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from config.settings import BINARY_TASKS, PipelineConfig, TrainConfig
 from models import checkpointing, distribution, optimizers, warm_start
 from models import features as F
 from models.inputs import make_dataset
 from models.ranker import build_ranker, build_state, compile_ranker
 from models.serving import export_serving_model
 from models.stability import TRAINING_REPORT_FILE, TrainingReport, detect_divergence
-from pipeline.config import BINARY_TASKS, PipelineConfig, TrainConfig
 
 log = logging.getLogger(__name__)
 

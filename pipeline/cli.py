@@ -27,7 +27,7 @@ import json  # noqa: E402
 import logging  # noqa: E402
 import sys  # noqa: E402
 
-from pipeline.config import PRESETS, ConfigError, PipelineConfig, get_preset  # noqa: E402
+from config.settings import PRESETS, ConfigError, PipelineConfig, get_preset  # noqa: E402
 
 
 def _load_config(args: argparse.Namespace) -> PipelineConfig:
@@ -63,7 +63,7 @@ def _deep_merge(base: dict, overrides: dict) -> dict:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pipeline.validation import validate_paths
+    from config.validation import validate_paths
 
     config = _load_config(args)
     if args.beam_mode or args.beam_workers:
@@ -85,8 +85,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     paths = LocalPaths.under(args.pipeline_root, args.serving_root)
     print(f"running preset {args.preset!r}: pipeline root {paths.pipeline_root}, serving root {paths.serving_root}")
     if args.days:
+        from config.sequential_validation import validate_sequential_config
         from pipeline.sequential import run_days_command
-        from pipeline.sequential_validation import validate_sequential_config
 
         validate_sequential_config(config)
         return run_days_command(config, paths, args.days)
@@ -122,7 +122,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 def _read_log_records(args: argparse.Namespace):
     """Valid records of --input as serialized examples; quarantined lines are reported on stderr."""
-    from pipeline.serving_client import read_log_records
+    from serving.client import read_log_records
 
     records = read_log_records(args.input, limit=args.limit)
     for line, reason in records.quarantined:
@@ -134,7 +134,7 @@ def _read_log_records(args: argparse.Namespace):
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Scores raw log records in-process through the pushed SavedModel's serving_default."""
-    from pipeline import serving_client as client
+    from serving import client as client
 
     try:
         records = _read_log_records(args)
@@ -150,7 +150,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_query(args: argparse.Namespace) -> int:
     """Sends raw log records to a running TF Serving over REST and prints its answers."""
-    from pipeline import serving_client as client
+    from serving import client as client
 
     try:
         records = _read_log_records(args)
@@ -180,7 +180,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Starts tensorflow_model_server (or Docker's tensorflow/serving) on the serving root."""
-    from pipeline import model_server
+    from serving import server as model_server
 
     try:
         command = model_server.plan(args.serving_root)
@@ -311,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except ConfigError as err:
-        from pipeline.validation import as_field_error
+        from config.validation import as_field_error
 
         print(f"configuration error: {as_field_error(err)}", file=sys.stderr)
         return 2

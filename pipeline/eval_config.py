@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import tensorflow_model_analysis as tfma
 
+from config.settings import BINARY_TASKS, REGRESSION_TASKS, GateConfig
 from models import features as F
-from pipeline.config import BINARY_TASKS, REGRESSION_TASKS, GateConfig
 
 
 def build_eval_config(gates: GateConfig) -> tfma.EvalConfig:

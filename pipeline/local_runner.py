@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from tfx import v1 as tfx
 
-from pipeline.config import PipelineConfig
+from config.settings import PipelineConfig
 from pipeline.pipeline import create_pipeline
 from pipeline.summary import RunSummary, summarize_run
 

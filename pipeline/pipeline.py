@@ -35,9 +35,9 @@ from components.served_model import LatestPushedModelStrategy
 from components.span_resolver import SpanStrategy
 from components.stability_gate import StabilityGate
 from components.validation_gate import ValidationGate
-from pipeline.config import PipelineConfig
+from config.sequential_validation import validate_sequential_config
+from config.settings import PipelineConfig
 from pipeline.eval_config import build_eval_config
-from pipeline.sequential_validation import validate_sequential_config
 
 
 def create_pipeline(

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline.config import ConfigError, PipelineConfig
+from config.settings import ConfigError, PipelineConfig
 from pipeline.local_runner import LocalPaths, run_local
 from pipeline.summary import RunSummary
 

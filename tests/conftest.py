@@ -23,7 +23,7 @@ def tiny_pipeline(tmp_path_factory) -> TinyRun:
     Tests that only read its outputs share it; test_e2e then runs a refused (diverged) run on the same roots, which
     adds a pipeline run and an unpushed model but leaves the Transform output and the pushed version as they were.
     """
-    from pipeline.config import tiny_preset
+    from config.settings import tiny_preset
     from pipeline.local_runner import LocalPaths, run_local
 
     base = tmp_path_factory.mktemp("tiny-pipeline")

@@ -8,11 +8,11 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from config.settings import BINARY_TASKS, ModelConfig, TrainConfig
 from models import distribution
 from models import features as F
 from models.ranker import build_ranker, compile_ranker, split_labels
 from models.trainer import build_optimizer
-from pipeline.config import BINARY_TASKS, ModelConfig, TrainConfig
 
 VOCAB = {"user_id": 50, "video_id": 40, "creator_id": 10, "country": 5, "device": 5, "surface": 4, "video_topic": 9}
 MODEL = ModelConfig(embedding_dim=4, hidden_units=(16, 8), tower_units=(4,))

@@ -1,4 +1,4 @@
-"""Wrong configuration fails fast, naming the field: one case per rule of pipeline/validation.py, the CLI's
+"""Wrong configuration fails fast, naming the field: one case per rule of config/validation.py, the CLI's
 `configuration error: <field>: <why>` with exit status 2, and create_pipeline refusing before building anything."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from config.settings import PRESETS, ConfigError, PipelineConfig, tiny_preset
+from config.validation import as_field_error, validate_paths
 from pipeline import cli
-from pipeline.config import PRESETS, ConfigError, PipelineConfig, tiny_preset
-from pipeline.validation import as_field_error, validate_paths
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

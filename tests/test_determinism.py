@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from components.log_generator import run_generation
 from components.log_ingest import run_ingest
-from pipeline.config import PipelineConfig, tiny_preset
+from config.settings import PipelineConfig, tiny_preset
 
 pytestmark = pytest.mark.slow
 

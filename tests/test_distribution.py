@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from config.settings import ConfigError, PipelineConfig, TrainConfig
 from models import distribution
-from pipeline.config import ConfigError, PipelineConfig, TrainConfig
 
 SCRIPT = Path(__file__).with_name("distributed_equivalence.py")
 WORKER_SCRIPT = Path(__file__).with_name("multi_worker_run.py")

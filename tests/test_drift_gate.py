@@ -22,11 +22,11 @@ from components.drift_gate import (
     is_acknowledged,
     parse_acknowledgement,
 )
-from components.log_parser import parse_line
-from components.world import World
-from pipeline.config import ConfigError, DriftConfig, ShockConfig, tiny_preset
-from pipeline.schema import world_schema
-from pipeline.sequential_validation import validate_sequential_config
+from config.sequential_validation import validate_sequential_config
+from config.settings import ConfigError, DriftConfig, ShockConfig, tiny_preset
+from logformat.parser import parse_line
+from logformat.tf_schema import world_schema
+from world.simulator import World
 
 TINY = tiny_preset().world
 RESCALE = ShockConfig(kind="counter_rescale", day=2, field="video_views", factor=1000.0)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from config.settings import BINARY_TASKS, TASKS
 from models.features import RAW_LABEL_KEYS
-from pipeline.config import BINARY_TASKS, TASKS
 from pipeline.local_runner import run_local
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -19,13 +19,13 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from ml_metadata.proto import metadata_store_pb2
 
-from components.serving_export import list_versions
+from config.settings import tiny_preset
 from models import features as F
 from models.warm_start import WARM_START_FILE, carried_fingerprint, embedding_variable_name, row_map
-from pipeline.config import tiny_preset
 from pipeline.history import plot_history, read_history, render_table
 from pipeline.local_runner import LocalPaths
 from pipeline.sequential import STATUS_PUSHED, STATUS_REFUSED, run_days
+from serving.export import list_versions
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

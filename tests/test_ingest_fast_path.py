@@ -22,11 +22,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from components import log_parser
-from components.log_parser import check_line, encode_examples, is_valid_fast, record_to_example, validate_record
-from components.log_schema import FIELD_TYPES, WORLD_FIELDS
-from components.world import World
-from pipeline.config import IngestConfig, tiny_preset
+from config.settings import IngestConfig, tiny_preset
+from logformat import parser as log_parser
+from logformat.parser import check_line, encode_examples, is_valid_fast, record_to_example, validate_record
+from logformat.schema import FIELD_TYPES, WORLD_FIELDS
+from world.simulator import World
 
 INGEST = IngestConfig()
 WORLD = dataclasses.replace(tiny_preset().world, missing_rate=0.3)

@@ -17,9 +17,9 @@ from google.protobuf import json_format, text_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from config.settings import BeamConfig, ConfigError, tiny_preset
 from kubeflow.runner import compile_kubeflow, validate_pipeline_name
-from pipeline import model_server
-from pipeline.config import BeamConfig, ConfigError, tiny_preset
+from serving import server as model_server
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVING = ROOT / "kubeflow" / "serving"
@@ -256,7 +256,7 @@ def test_manifests_agree_with_the_push_configuration():
 
 
 def test_configmap_matches_build_models_config_for_a_pushed_root(tmp_path):
-    from components.serving_export import build_models_config
+    from serving.export import build_models_config
 
     model_name = tiny_preset().model_name
     (tmp_path / model_name / "1700000000").mkdir(parents=True)

@@ -28,10 +28,10 @@ from components.log_ingest import (
     read_counts,
     split_of,
 )
-from components.log_parser import parse_line
 from components.types import QuarantinedRecords, RawLogs, shard_path
-from components.world import World, encode_line
-from pipeline.config import IngestConfig, PipelineConfig, tiny_preset
+from config.settings import IngestConfig, PipelineConfig, tiny_preset
+from logformat.parser import parse_line
+from world.simulator import World, encode_line
 
 BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 DAY = 1

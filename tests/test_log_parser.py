@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.log_parser import REASONS, encode_examples, parse_line, record_to_example, validate_ingest
-from components.log_schema import (
+from config.settings import ConfigError, IngestConfig, tiny_preset
+from logformat.parser import REASONS, encode_examples, parse_line, record_to_example, validate_ingest
+from logformat.schema import (
     EXAMPLE_BYTES_FEATURES,
     EXAMPLE_FLOAT_FEATURES,
     EXAMPLE_INT_FEATURES,
 )
-from components.world import EXPECTED_REASON_PREFIX, World, encode_line, encode_record
-from pipeline.config import ConfigError, IngestConfig, tiny_preset
+from world.simulator import EXPECTED_REASON_PREFIX, World, encode_line, encode_record
 
 INGEST = IngestConfig()
 GOOD = {

@@ -10,11 +10,11 @@ import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata
 
-from components import log_schema as L
+from config.settings import TransformConfig
+from logformat import schema as L
+from logformat.tf_schema import build_schema
 from models import features as F
 from models.preprocessing import build_preprocessing_fn
-from pipeline.config import TransformConfig
-from pipeline.schema import build_schema
 
 
 def raw_record(i: int) -> dict:

@@ -15,11 +15,11 @@ import pytest
 import tensorflow as tf
 from tfx.types import artifact_utils, standard_artifacts
 
-from components import serving_export
 from components.pusher import Executor, RankerPusher
 from components.stability_gate import Executor as GateExecutor
+from config.settings import PipelineConfig
 from models.stability import TrainingReport, training_report_path
-from pipeline.config import PipelineConfig
+from serving import export as serving_export
 
 MODEL = "ranker"
 LABELS = {"click": 1, "like": 0, "share": 0, "dismiss": 0, "has_survey": 1}
@@ -250,7 +250,7 @@ def test_a_push_killed_midway_stays_invisible_and_the_next_push_works(tmp_path, 
     serving_root = tmp_path / "serving"
     script = (
         "import os, signal\n"
-        "from components import serving_export\n"
+        "from serving import export as serving_export\n"
         "serving_export.push_version(os.environ['SRC'], os.environ['DST'], 'ranker',\n"
         "    prepare=lambda tmp_dir: os.kill(os.getpid(), signal.SIGKILL))\n"
     )

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from config.settings import BINARY_TASKS, TASKS, ModelConfig
 from models import features as F
 from models.ranker import MaskedMeanSquaredError, build_ranker, compile_ranker, input_keys, split_labels
-from pipeline.config import BINARY_TASKS, TASKS, ModelConfig
 
 VOCAB = {
     "user_id": 50,

@@ -15,7 +15,6 @@ import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from components.line_reader import read_bounded_lines
 from components.log_ingest import (
     DUPLICATE_REASON,
     EMPTY_FILE_REASON,
@@ -24,11 +23,12 @@ from components.log_ingest import (
     read_counts,
     run_ingest,
 )
-from components.log_parser import REASONS, parse_line
-from components.log_schema import FIELD_TYPES
 from components.types import day_dir
-from components.world import World
-from pipeline.config import IngestConfig, tiny_preset
+from config.settings import IngestConfig, tiny_preset
+from logformat.line_reader import read_bounded_lines
+from logformat.parser import REASONS, parse_line
+from logformat.schema import FIELD_TYPES
+from world.simulator import World
 
 INGEST = IngestConfig()
 GOOD = next(World(tiny_preset().world).generate_shard(0, 0))  # a valid record, as the logger writes it

@@ -19,10 +19,10 @@ import tensorflow as tf
 from tfx.types import standard_artifacts
 
 from components.stability_gate import Executor as GateExecutor
+from config.settings import PipelineConfig, TrainConfig, tiny_preset
 from models import checkpointing
 from models.stability import TrainingReport, training_report_path
 from models.trainer import train_and_export
-from pipeline.config import PipelineConfig, TrainConfig, tiny_preset
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +47,7 @@ def transformed(tmp_path_factory) -> Transformed:
 
     from components.log_generator import LogGen
     from components.log_ingest import LogIngest
-    from pipeline.schema import SCHEMA_PATH
+    from logformat.tf_schema import SCHEMA_PATH
 
     root = str(tmp_path_factory.mktemp("transformed"))
     world = dataclasses.replace(CONFIG.world, impressions_per_day=1_500, num_shards=1)

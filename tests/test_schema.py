@@ -1,14 +1,14 @@
-"""The checked-in curated schema is exactly what pipeline/schema.py generates from the log format."""
+"""The checked-in curated schema is exactly what logformat/tf_schema.py generates from the log format."""
 
 from __future__ import annotations
 
-from components import log_schema as L
-from pipeline.schema import SCHEMA_PATH, build_schema, schema_text
+from logformat import schema as L
+from logformat.tf_schema import SCHEMA_PATH, build_schema, schema_text
 
 
 def test_checked_in_schema_is_up_to_date() -> None:
     with open(SCHEMA_PATH) as f:
-        assert f.read() == schema_text(), "run: .venv/bin/python -m pipeline.schema --write"
+        assert f.read() == schema_text(), "run: .venv/bin/python -m logformat.tf_schema --write"
 
 
 def test_schema_covers_every_example_feature_with_domains() -> None:

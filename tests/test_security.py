@@ -17,13 +17,13 @@ import pytest
 import yaml
 
 from components.log_ingest import run_ingest
-from components.log_parser import parse_line
 from components.types import day_dir, shard_path
-from components.world import World
-from pipeline.config import IngestConfig, tiny_preset
+from config.settings import IngestConfig, tiny_preset
+from logformat.parser import parse_line
+from world.simulator import World
 
 REPO = Path(__file__).resolve().parent.parent
-INGEST_MODULES = ["components/log_parser.py", "components/log_ingest.py", "components/line_reader.py"]
+INGEST_MODULES = ["logformat/parser.py", "components/log_ingest.py", "logformat/line_reader.py"]
 GOOD = next(World(tiny_preset().world).generate_shard(0, 0))
 BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
@@ -34,7 +34,7 @@ UNSAFE_MODULES = {"pickle", "cPickle", "_pickle", "marshal", "shelve", "dill", "
 UNSAFE_CALLS = {"eval", "exec", "compile", "__import__", "input", "breakpoint"}
 
 
-@pytest.mark.parametrize("module", INGEST_MODULES + glob.glob("components/world_fields.py", root_dir=REPO))
+@pytest.mark.parametrize("module", INGEST_MODULES + glob.glob("logformat/world_fields.py", root_dir=REPO))
 def test_ingest_code_never_evaluates_or_unpickles(module):
     tree = ast.parse((REPO / module).read_text(), module)
     for node in ast.walk(tree):

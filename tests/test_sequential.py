@@ -9,7 +9,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.types import standard_artifacts
 
 from components.served_model import LatestPushedModelStrategy
-from pipeline.config import ConfigError
+from config.settings import ConfigError
 from pipeline.history import DayRecord, plot_history, render_table
 from pipeline.sequential import parse_days
 

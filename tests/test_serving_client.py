@@ -2,7 +2,7 @@
 
 One module fixture builds the real serving model quickly: synthetic log lines from the world simulator, parsed by
 the ingest's parser, a real tf.Transform analysis with the project's preprocessing_fn and curated schema, an
-(untrained) ranker exported by models.serving.export_serving_model, pushed with components.serving_export
+(untrained) ranker exported by models.serving.export_serving_model, pushed with serving.export
 (numeric version, warm-up records, models.config). TF Serving's REST side is a loopback HTTP server in a thread
 answering with recorded TF Serving response bodies.
 """
@@ -25,14 +25,14 @@ import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from components import serving_export
-from components.world import generate_lines
+from config.settings import BINARY_TASKS, TASKS, tiny_preset
+from logformat.tf_schema import SCHEMA_PATH
 from models.serving import export_serving_model
-from pipeline import model_server
-from pipeline import serving_client as client
 from pipeline.cli import main
-from pipeline.config import BINARY_TASKS, TASKS, tiny_preset
-from pipeline.schema import SCHEMA_PATH
+from serving import client as client
+from serving import export as serving_export
+from serving import server as model_server
+from world.simulator import generate_lines
 
 CONFIG = tiny_preset()
 MODEL = CONFIG.model_name
@@ -56,7 +56,7 @@ def served(tmp_path_factory) -> dict:
     import tensorflow_transform.beam as tft_beam
     from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
 
-    from components.log_parser import parse_line
+    from logformat.parser import parse_line
     from models.preprocessing import build_preprocessing_fn
     from models.ranker import build_ranker
     from models.trainer import vocab_sizes

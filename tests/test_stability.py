@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from config.settings import ConfigError, PipelineConfig, StabilityConfig
 from models.stability import (
     DivergenceReport,
     SpikeEvent,
@@ -19,7 +20,6 @@ from models.stability import (
     training_report_path,
     validate_stability_config,
 )
-from pipeline.config import ConfigError, PipelineConfig, StabilityConfig
 
 N = 100
 STEPS = list(range(0, 10 * N, 10))

@@ -11,8 +11,8 @@ import pytest
 from tfx.types import standard_artifacts
 
 from components.stability_gate import VERDICT_FILE, Executor, StabilityGate, read_verdict
+from config.settings import PipelineConfig, StabilityConfig
 from models.stability import TrainingReport, training_report_path
-from pipeline.config import PipelineConfig, StabilityConfig
 
 STEPS = list(range(0, 600, 10))
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from config.settings import ModelConfig, TrainConfig
 from models import features as F
 from models.ranker import build_ranker, compile_ranker
 from models.trainer import build_optimizer
@@ -21,7 +22,6 @@ from models.warm_start import (
     trackable_variables,
     warm_start,
 )
-from pipeline.config import ModelConfig, TrainConfig
 
 MODEL = ModelConfig(embedding_dim=4, hidden_units=(16, 8), tower_units=(4,))
 TRAIN = TrainConfig(batch_size=32, train_steps=3)

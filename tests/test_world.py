@@ -7,8 +7,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from components.log_schema import COUNTRIES, DEVICES, FIELD_TYPES, SURFACES
-from components.world import (
+from config.settings import ConfigError, WorldConfig, default_preset, tiny_preset
+from logformat.schema import COUNTRIES, DEVICES, FIELD_TYPES, SURFACES
+from world.simulator import (
     CORRUPTION_KINDS,
     RECORD_FIELDS,
     World,
@@ -16,7 +17,6 @@ from components.world import (
     generate_lines,
     generate_shard,
 )
-from pipeline.config import ConfigError, WorldConfig, default_preset, tiny_preset
 
 TINY = tiny_preset().world
 

@@ -8,9 +8,9 @@ import re
 import numpy as np
 import pytest
 
-from components.log_schema import COUNTRIES, LANGUAGES, log_format
-from components.world import World, encode_record
-from pipeline.config import ConfigError, ShockConfig, WorldConfig, default_preset, tiny_preset
+from config.settings import ConfigError, ShockConfig, WorldConfig, default_preset, tiny_preset
+from logformat.schema import COUNTRIES, LANGUAGES, log_format
+from world.simulator import World, encode_record
 
 TINY = tiny_preset().world
 
@@ -171,7 +171,7 @@ def test_invalid_world_knobs_name_the_field(changes, field):
 
 
 def test_shocks_round_trip_through_json():
-    from pipeline.config import PipelineConfig
+    from config.settings import PipelineConfig
 
     shock = ShockConfig(kind="counter_rescale", day=4, factor=1000.0)
     config = tiny_preset().replace(world=_world(shocks=(shock,)))

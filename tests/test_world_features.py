@@ -14,14 +14,14 @@ import tensorflow_transform.beam as tft_beam
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 
-from components import log_schema as L
-from components.log_parser import REASONS, check_line, encode_examples, parse_line, record_to_example
-from components.world import World
+from config.settings import IngestConfig, ModelConfig, TransformConfig, tiny_preset
+from logformat import schema as L
+from logformat.parser import REASONS, check_line, encode_examples, parse_line, record_to_example
+from logformat.tf_schema import SCHEMA_PATH, build_schema, schema_text, world_schema
 from models import features as F
 from models.preprocessing import build_preprocessing_fn
 from models.ranker import build_ranker, split_labels
-from pipeline.config import IngestConfig, ModelConfig, TransformConfig, tiny_preset
-from pipeline.schema import SCHEMA_PATH, build_schema, schema_text, world_schema
+from world.simulator import World
 
 INGEST = IngestConfig()
 WORLD = dataclasses.replace(

@@ -40,8 +40,8 @@ from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from components.log_schema import BINARY_LABEL_FIELDS
-from pipeline.config import MODEL_NAME_PATTERN
+from config.settings import MODEL_NAME_PATTERN
+from logformat.schema import BINARY_LABEL_FIELDS
 
 # Features that are labels, not inputs: removed from warm-up examples (serving never sees them).
 LABEL_FEATURES: tuple[str, ...] = (*BINARY_LABEL_FIELDS, "watch_time_s", "survey_rating", "has_survey")

@@ -1,6 +1,6 @@
 """Parsing of the world fields of a log line (log_schema.WORLD_FIELDS and the generated f_dense_* / f_cat_*).
 
-Used by components/log_parser.py after the core fields are valid. World fields are optional in a line: absent or null
+Used by logformat/parser.py after the core fields are valid. World fields are optional in a line: absent or null
 is a missing value (the tf.Example then has an empty feature of that name: TFDV and tf.io.parse_example read it as
 missing). A present value must have the field's JSON type and lie in its range or enum, or the line is quarantined
 with the same reason kinds as core fields (`wrong_type:<f>`, `non_finite:<f>`, `out_of_range:<f>`, ...), where a
@@ -16,7 +16,7 @@ from typing import Any
 
 from tensorflow.core.example import feature_pb2
 
-from components.log_schema import REASON_WORLD_FIELDS, FieldSpec, reason_field, world_field_spec
+from logformat.schema import REASON_WORLD_FIELDS, FieldSpec, reason_field, world_field_spec
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 FLOAT32_MAX = 3.4028234663852886e38

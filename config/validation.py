@@ -18,7 +18,7 @@ Rules (one test each in tests/test_config_validation.py):
   tasks with an AUC in [0.5, 1]; `gates.max_rmse` regression tasks with a bound > 0.
 * orderings: `stability.spike_ratio > recovery_ratio >= 1`, `0 < auc_tolerance < auc_learned_margin <= 0.5`,
   ... (`models.stability.validate_stability_config`); `world.num_videos >= world.num_topics`, ...
-  (`components.world.validate_world`); `train.log_every_steps <= train.train_steps`.
+  (`world.simulator.validate_world`); `train.log_every_steps <= train.train_steps`.
 * paths: roots are non-empty; a local root is a directory or can be created as one in a writable parent; the
   serving root is not the pipeline root. Remote URIs (`gs://`, `s3://`, ...) are checked by the filesystem later.
 """
@@ -31,7 +31,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from pipeline.config import (
+from config.settings import (
     ARCHITECTURES,
     BINARY_TASKS,
     DISTRIBUTIONS,
@@ -165,7 +165,7 @@ def validate_world(world: WorldConfig) -> None:
     require_int(world.start_day, "world.start_day", minimum=0)
     require_fraction(world.survey_rate, "world.survey_rate")
     require_fraction(world.malformed_rate, "world.malformed_rate")
-    from components.world import validate_world as world_rules  # the domain rules (countries, topics, ...)
+    from world.simulator import validate_world as world_rules  # the domain rules (countries, topics, ...)
 
     _delegate(world_rules, world)
 

@@ -1,14 +1,14 @@
 """Fail-fast checks of the `drift` and `sequential` sections (called by `create_pipeline` and the CLI).
 
 Every failure is a ConfigError naming the field (`drift.acknowledged`, `sequential.window_days`, ...), like
-pipeline/validation.py does for the other sections.
+config/validation.py does for the other sections.
 """
 
 from __future__ import annotations
 
 import math
 
-from pipeline.config import ConfigError, PipelineConfig
+from config.settings import ConfigError, PipelineConfig
 
 SPLITS: tuple[str, ...] = ("train", "eval")
 

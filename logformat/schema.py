@@ -103,7 +103,7 @@ EXAMPLE_BYTES_FEATURES: tuple[str, ...] = ("impression_id", *ID_FIELDS, *CATEGOR
 #
 # The core fields are required in every line. World fields are optional in a line: absent or null means a missing
 # value (the tf.Example then has no value for it). Which world fields a dataset must contain, and how often they may
-# be missing, is stated by the curated schema built from `log_format(world)` (pipeline/schema.py), checked by
+# be missing, is stated by the curated schema built from `log_format(world)` (logformat/tf_schema.py), checked by
 # ExampleValidator on every span. Their names are fixed here or follow the generated patterns below, so the set of
 # names a log line can introduce is bounded (at most MAX_EXTRA_FEATURES of each extra kind).
 #
@@ -185,7 +185,7 @@ class LogFormat:
     """The fields a world writes: the core fields, the world fields and `extra_*` generated features.
 
     `CORE_FORMAT` (no world fields) is the v1 format; `log_format(world)` is what `World` writes. The curated schema
-    (`pipeline.schema.build_schema`) and the model's feature set (`models.features.feature_set`) are derived from it,
+    (`logformat.tf_schema.build_schema`) and the model's feature set (`models.features.feature_set`) derive from it,
     so the number of input features is one knob of the world.
     """
 

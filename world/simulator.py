@@ -2,7 +2,7 @@
 
 Pure, deterministic Python/numpy (no Beam, no TensorFlow). The log generator component runs `generate_lines` once
 per (day, shard) inside Beam; everything here is also usable on its own. Every knob lives in `WorldConfig`
-(pipeline/config.py) and is explained below.
+(config/settings.py) and is explained below.
 
 Determinism
 -----------
@@ -120,7 +120,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from components.log_schema import (
+from config.settings import SHOCK_KINDS, ConfigError, WorldConfig
+from logformat.schema import (
     AGE_BUCKETS,
     CORE_RECORD_ORDER,
     COUNTRIES,
@@ -135,7 +136,6 @@ from components.log_schema import (
     LogFormat,
     log_format,
 )
-from pipeline.config import SHOCK_KINDS, ConfigError, WorldConfig
 
 EPOCH_S = 1_704_067_200  # 2024-01-01T00:00:00Z: day 0 starts here
 REQUESTS_PER_BATCH = 2_048  # fixed: batch boundaries are part of the random stream
@@ -165,7 +165,7 @@ _HOUR_WEIGHTS = np.array(
 HOUR_PROBS = _HOUR_WEIGHTS / _HOUR_WEIGHTS.sum()
 _HASH_PRIME = 2_147_483_647
 
-# Key order of the core fields of a record (the table order of components/log_schema.py). A World's records have
+# Key order of the core fields of a record (the table order of logformat/schema.py). A World's records have
 # `World.format.fields`: these, then the world fields and the generated features.
 RECORD_FIELDS: tuple[str, ...] = CORE_RECORD_ORDER
 

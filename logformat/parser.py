@@ -37,7 +37,7 @@ The ingest adds reasons no single line can show: ``duplicate_impression_id``, ``
 
 Unknown extra fields are ignored (forward compatible: a newer logger may add fields before the
 ingest knows them). World fields (language, subscriptions, generated f_dense_* / f_cat_* features, ...) are
-optional and checked by `components.world_fields` with the same reason kinds. Valid records become a
+optional and checked by `logformat.world_fields` with the same reason kinds. Valid records become a
 tf.Example with exactly the features listed in `log_schema.EXAMPLE_{INT,FLOAT,BYTES}_FEATURES` plus the
 world fields present; `survey_rating` is 0.0 when null, with `has_survey` 0/1.
 """
@@ -55,7 +55,9 @@ from typing import Any
 import numpy as np
 from tensorflow.core.example import example_pb2
 
-from components.log_schema import (
+from config.settings import IngestConfig
+from config.validation import validate_ingest as validate_ingest_config
+from logformat.schema import (
     ENUMS,
     EXAMPLE_BYTES_FEATURES,
     EXAMPLE_FLOAT_FEATURES,
@@ -63,10 +65,8 @@ from components.log_schema import (
     FIELD_TYPES,
     world_field_spec,
 )
-from components.world_fields import REASONS as WORLD_REASONS
-from components.world_fields import add_world_features, check_world_fields
-from pipeline.config import IngestConfig
-from pipeline.validation import validate_ingest as validate_ingest_config
+from logformat.world_fields import REASONS as WORLD_REASONS
+from logformat.world_fields import add_world_features, check_world_fields
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 FLOAT32_MAX = 3.4028234663852886e38  # tf.Example floats are float32: larger values would become inf

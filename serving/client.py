@@ -1,11 +1,11 @@
 """Client side of serving: raw log records -> serialized tf.Examples -> `serving_default`, in-process or over REST.
 
-The model's contract (models/serving.py, checked by components.serving_export.check_serving_signature):
+The model's contract (models/serving.py, checked by serving.export.check_serving_signature):
 `serving_default` takes `examples`, a DT_STRING tensor of shape [None] holding serialized tf.Examples of the raw
 serving features, and returns one float tensor of shape [None] per task plus `score`.
 
 * :func:`read_log_records` turns a JSON-lines log file into those examples with the ingest's own parser
-  (`components.log_parser.parse_line`), labels removed; malformed lines come back with their quarantine reason.
+  (`logformat.parser.parse_line`), labels removed; malformed lines come back with their quarantine reason.
 * :func:`predict_local` calls the SavedModel's `serving_default` in-process (what TF Serving executes).
 * :func:`build_predict_request` / :func:`parse_predict_response` / :func:`query` speak TF Serving's REST API
   (https://www.tensorflow.org/tfx/serving/api_rest): ``POST /v1/models/<name>[/versions/<v>]:predict`` with
@@ -36,8 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from components.log_parser import parse_line
-from components.serving_export import (
+from config.settings import IngestConfig
+from logformat.parser import parse_line
+from serving.export import (
     LABEL_FEATURES,
     SERVING_INPUT_KEY,
     SERVING_SIGNATURE,
@@ -45,7 +46,6 @@ from components.serving_export import (
     list_versions,
     strip_features,
 )
-from pipeline.config import IngestConfig
 
 REQUEST_FORMS: tuple[str, ...] = ("row", "columnar")
 DEFAULT_TIMEOUT_S = 30.0
@@ -145,7 +145,7 @@ def replay_warmup_requests(version_dir: str) -> int:
     load time; returns the number of records replayed. Raises on the first request that fails."""
     import tensorflow as tf
 
-    from components.serving_export import WARMUP_DIR, WARMUP_FILE, read_warmup_requests
+    from serving.export import WARMUP_DIR, WARMUP_FILE, read_warmup_requests
 
     loaded = tf.saved_model.load(version_dir)
     logs = read_warmup_requests(os.path.join(version_dir, WARMUP_DIR, WARMUP_FILE))
@@ -368,7 +368,7 @@ def check_request_against_signature(body: dict[str, Any], metadata: dict[str, An
 
 def output_order(names: Sequence[str]) -> list[str]:
     """The task outputs in TASKS order, then `score`, then anything else (sorted)."""
-    from pipeline.config import TASKS
+    from config.settings import TASKS
 
     known = [n for n in (*TASKS, "score") if n in names]
     return known + sorted(set(names) - set(known))

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from google.protobuf import text_format
 
-from components.serving_export import MODELS_CONFIG_FILE, build_models_config, list_versions, read_models_config
+from serving.export import MODELS_CONFIG_FILE, build_models_config, list_versions, read_models_config
 
 # Pinned to the tensorflow-serving-api version in requirements.lock (the same image as kubeflow/serving/).
 SERVING_IMAGE = "tensorflow/serving:2.16.1"

@@ -39,7 +39,7 @@ SHOCK_KINDS: tuple[str, ...] = ("viral_topic", "counter_rescale", "new_country")
 
 @dataclass(frozen=True)
 class ShockConfig:
-    """A shock event of the world on chosen days (the maths is in components/world.py).
+    """A shock event of the world on chosen days (the maths is in world/simulator.py).
 
     * `viral_topic`: topic `topic` goes viral: its videos' popularity and every user's interest in it are
       multiplied by `boost` (interests renormalised), so far more of its videos are shown and clicked.
@@ -69,7 +69,7 @@ class ShockConfig:
 class WorldConfig:
     """The synthetic world that the log generator simulates: entities, outcomes, daily drift and shocks.
 
-    The maths of every knob is in the docstring of components/world.py.
+    The maths of every knob is in the docstring of world/simulator.py.
     """
 
     seed: int = 7
@@ -312,8 +312,8 @@ class PipelineConfig:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     def validate(self) -> PipelineConfig:
-        """Fails fast: raises ConfigError naming the first invalid field (rules in pipeline/validation.py)."""
-        from pipeline.validation import validate_config
+        """Fails fast: raises ConfigError naming the first invalid field (rules in config/validation.py)."""
+        from config.validation import validate_config
 
         return validate_config(self)
 
