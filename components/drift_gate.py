@@ -31,6 +31,8 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
+from config.validation import parse_acknowledgement
+
 REPORT_FILE = "drift_report.json"
 _MEASUREMENT = anomalies_pb2.DriftSkewInfo.Measurement
 ANOMALIES_FILE = "SchemaDiff.pb"
@@ -71,14 +73,6 @@ class Comparison:
             f"{self.feature}: {self.statistic} {self.value:.4g} between span {later} and span {earlier} "
             f"({self.check}) {'>' if self.violated else '<='} threshold {self.threshold:g} [{verdict}]"
         )
-
-
-def parse_acknowledgement(entry: str) -> tuple[str, int]:
-    """("feature", day) of an acknowledgement "feature@day" ("*" for every feature)."""
-    feature, sep, day = entry.rpartition("@")
-    if not sep or not feature or not day.lstrip("-").isdigit():
-        raise ValueError(f"drift acknowledgement {entry!r} must read FEATURE@DAY (or *@DAY), e.g. video_views@5")
-    return feature, int(day)
 
 
 def is_acknowledged(feature: str, spans: tuple[int, int], acknowledged: tuple[str, ...]) -> bool:

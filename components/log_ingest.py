@@ -78,8 +78,9 @@ from components.types import (
     raw_log_pattern,
 )
 from config.settings import IngestConfig, PipelineConfig
+from config.validation import validate_ingest
 from logformat.line_reader import READ_ERRORS, open_log, read_bounded_lines
-from logformat.parser import REASONS, check_line, encode_examples, record_to_example, validate_ingest
+from logformat.parser import REASONS, check_line, encode_examples, record_to_example
 
 SPLITS: tuple[str, ...] = ("train", "eval")
 SPLIT_BUCKETS = 10_000
@@ -572,7 +573,6 @@ class LogIngestExecutor(base_beam_executor.BaseBeamExecutor):
         exec_properties: dict[str, Any],
     ) -> None:
         config = PipelineConfig.from_json(exec_properties["config_json"])
-        validate_ingest(config.ingest)
         logs = artifact_utils.get_single_instance(input_dict["logs"])
         examples = artifact_utils.get_single_instance(output_dict["examples"])
         quarantine = artifact_utils.get_single_instance(output_dict["quarantine"])

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,8 +17,6 @@ TASKS: tuple[str, ...] = BINARY_TASKS + REGRESSION_TASKS
 
 
 ARCHITECTURES: tuple[str, ...] = ("shared_bottom", "mmoe")
-# A model name becomes a directory of the serving root: letters, digits, `_.-`, no leading dot (and not all digits).
-MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
 class ConfigError(ValueError):
@@ -186,12 +183,6 @@ class TrainConfig:
     # several tasks, mirrored when several GPUs are visible, else one_device.
     distribution: str = "auto"
 
-    def __post_init__(self) -> None:
-        if self.distribution not in DISTRIBUTIONS:
-            raise ConfigError(
-                f"must be one of {list(DISTRIBUTIONS)}, got {self.distribution!r}", field="train.distribution"
-            )
-
 
 @dataclass(frozen=True)
 class StabilityConfig:
@@ -310,12 +301,6 @@ class PipelineConfig:
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
-
-    def validate(self) -> PipelineConfig:
-        """Fails fast: raises ConfigError naming the first invalid field (rules in config/validation.py)."""
-        from config.validation import validate_config
-
-        return validate_config(self)
 
     @classmethod
     def from_json(cls, text: str) -> PipelineConfig:

@@ -1,24 +1,28 @@
-"""Fail-fast validation of a `PipelineConfig` and of the run's paths, before any work starts.
+"""Every configuration rule, in one place: fail fast, before any work starts.
 
-`PipelineConfig.validate()` (called by the CLI and by `create_pipeline`) runs `validate_config`; the CLI also runs
-`validate_paths` on the pipeline and serving roots. Every failure is a `ConfigError` whose `field` is the dotted
-name of the offending setting (`train.optimizer`, `ingest.max_bad_fraction`, `pipeline_root`, ...) and whose
-message reads `<field>: <why>`; the CLI prints `configuration error: <field>: <why>` and exits with status 2.
+`validate_config(config)` is called once where a run starts (the CLI's `run` and `compile-kubeflow`, the lab's
+sweep); `PipelineConfig.validate()` is the same call. `validate_paths` checks the run's roots. A few library entry
+points that are used without a run (`World(cfg)`, `detect_divergence`) guard their input with the section rule of
+this module, so a rule exists exactly once.
 
-Rules (one test each in tests/test_config_validation.py):
+Every failure is `ConfigError(why, field=...)` whose `field` is the dotted name of the offending setting
+(`train.optimizer`, `ingest.max_bad_fraction`, `world.shocks[0].topic`, `pipeline_root`, ...); its message reads
+`<field>: <why>`; the CLI prints `configuration error: <field>: <why>` and exits with status 2.
 
-* names: `name` is a Kubeflow V2 pipeline name (lowercase letters, digits, hyphens); `model_name` is a safe
-  directory name (it becomes `<serving root>/<model_name>/`).
+Rules (tests/config/test_validation.py has one case per rule):
+
+* names: `name` is a Kubeflow V2 pipeline name (lowercase letters, digits, hyphens; the message suggests a fix);
+  `model_name` is a safe directory name (it becomes `<serving root>/<model_name>/`, never all digits).
 * types and ranges: counts and sizes are positive integers, fractions lie in [0, 1] (`eval_fraction` in (0, 1)),
   learning rates are finite and > 0, thresholds are finite.
-* enumerations: `beam.direct_running_mode`, `train.distribution`, `model.architecture`, and `train.optimizer`
-  (the names `models.optimizers.make_optimizer` knows; imported lazily); `train.optimizer_params` must be
-  parameters of that optimizer, and the optimizer must build with them.
+* enumerations: `beam.direct_running_mode`, `train.distribution`, `model.architecture`, `train.optimizer`
+  (config/vocabulary.py's optimizer table, which models.optimizers builds from); `train.optimizer_params` are
+  parameters of that optimizer with values of their kind, and compatible with each other.
 * task dictionaries: `model.task_weights` / `model.score_weights` name known tasks only; `gates.min_auc` binary
   tasks with an AUC in [0.5, 1]; `gates.max_rmse` regression tasks with a bound > 0.
-* orderings: `stability.spike_ratio > recovery_ratio >= 1`, `0 < auc_tolerance < auc_learned_margin <= 0.5`,
-  ... (`models.stability.validate_stability_config`); `world.num_videos >= world.num_topics`, ...
-  (`world.simulator.validate_world`); `train.log_every_steps <= train.train_steps`.
+* orderings: `stability.spike_ratio > recovery_ratio >= 1`, `0 < auc_tolerance < auc_learned_margin <= 0.5`;
+  `world.num_videos >= world.num_topics`; `train.log_every_steps <= train.train_steps`; shocks fit the world.
+* drift and sequential training: thresholds > 0, acknowledgements read FEATURE@DAY, `sequential.window_days >= 1`.
 * paths: roots are non-empty; a local root is a directory or can be created as one in a writable parent; the
   serving root is not the pipeline root. Remote URIs (`gs://`, `s3://`, ...) are checked by the filesystem later.
 """
@@ -35,26 +39,34 @@ from config.settings import (
     ARCHITECTURES,
     BINARY_TASKS,
     DISTRIBUTIONS,
-    MODEL_NAME_PATTERN,
     REGRESSION_TASKS,
+    SHOCK_KINDS,
     TASKS,
     BeamConfig,
     ConfigError,
+    DriftConfig,
     GateConfig,
     IngestConfig,
     ModelConfig,
     PipelineConfig,
+    SequentialConfig,
     StabilityConfig,
     TrainConfig,
     TransformConfig,
     WorldConfig,
 )
-
-PIPELINE_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
-DIRECT_RUNNING_MODES: tuple[str, ...] = ("in_memory", "multi_threading", "multi_processing")
-# A leading dotted field name in messages of the section validators that predate `ConfigError.field`
-# ("world.num_users must be ...", "stability.spike_ratio=1.0 must be ...").
-_LEGACY_MESSAGE = re.compile(r"(?P<field>[a-z_]+(?:\.[a-z_]+)+)(?:=(?P<value>\S+))?:?\s+(?P<why>.*)", re.DOTALL)
+from config.vocabulary import (
+    COUNTRIES,
+    DIRECT_RUNNING_MODES,
+    MAX_EXTRA_FEATURES,
+    MAX_TOPICS,
+    MODEL_NAME_PATTERN,
+    OPTIMIZER_NAMES,
+    OPTIMIZER_PARAMETERS,
+    PIPELINE_NAME_PATTERN,
+    RESCALABLE_COUNTERS,
+    SPLITS,
+)
 
 
 def fail(field: str, why: str) -> None:
@@ -68,6 +80,7 @@ def require(ok: bool, field: str, why: str) -> None:
 
 
 def is_int(value: Any) -> bool:
+    """An int that is not a bool."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -80,6 +93,10 @@ def require_int(value: Any, field: str, minimum: int = 1) -> None:
     require(is_int(value) and value >= minimum, field, f"must be an integer >= {minimum}, got {value!r}")
 
 
+def require_bool(value: Any, field: str) -> None:
+    require(isinstance(value, bool), field, f"must be true or false, got {value!r}")
+
+
 def require_fraction(value: Any, field: str, low_open: bool = False, high_open: bool = False) -> None:
     ok = is_number(value) and (value > 0 if low_open else value >= 0) and (value < 1 if high_open else value <= 1)
     interval = ("(" if low_open else "[") + "0, 1" + (")" if high_open else "]")
@@ -88,6 +105,10 @@ def require_fraction(value: Any, field: str, low_open: bool = False, high_open: 
 
 def require_positive_number(value: Any, field: str) -> None:
     require(is_number(value) and value > 0, field, f"must be a finite number > 0, got {value!r}")
+
+
+def require_nonnegative_number(value: Any, field: str) -> None:
+    require(is_number(value) and value >= 0, field, f"must be a finite number >= 0, got {value!r}")
 
 
 def require_units(value: Any, field: str, allow_empty: bool = False) -> None:
@@ -105,43 +126,42 @@ def require_task_dict(value: Any, field: str, tasks: Iterable[str], check: Calla
         require(check(v), f"{field}.{task}", f"{rule}, got {v!r}")
 
 
-def as_field_error(err: ConfigError) -> ConfigError:
-    """`err` with `field` set, read from the leading dotted name of messages that lack it (older validators
-    write "world.num_users must be ...", "stability.spike_ratio=1.0 must be ..."); otherwise `err` itself."""
-    if err.field is not None:
-        return err
-    match = _LEGACY_MESSAGE.fullmatch(str(err))
-    if match is None:
-        return err
-    why = match["why"] + (f" (got {match['value']})" if match["value"] else "")
-    return ConfigError(why, field=match["field"])
+# --------------------------------------------------------------------------------------------------------------
+# Names
 
 
-def _delegate(check: Callable[[Any], None], section: Any) -> None:
-    """Runs an older section validator and re-raises its error with `field` set."""
-    try:
-        check(section)
-    except ConfigError as err:
-        normalized = as_field_error(err)
-        if normalized is err:
-            raise
-        raise normalized from None
+def validate_pipeline_name(name: Any, field: str = "name") -> str:
+    """A Kubeflow V2 pipeline name; the message suggests a valid one (underscores are the usual mistake)."""
+    if isinstance(name, str) and PIPELINE_NAME_PATTERN.fullmatch(name):
+        return name
+    suggestion = re.sub(r"[^a-z0-9-]+", "-", str(name).lower()).strip("-")
+    hint = ""
+    if "_" in str(name):
+        hint = f"; underscores are not allowed, use hyphens (e.g. {suggestion!r})"
+    elif suggestion and PIPELINE_NAME_PATTERN.fullmatch(suggestion):
+        hint = f" (e.g. {suggestion!r})"
+    fail(
+        field,
+        f"pipeline name {name!r} is not valid for Kubeflow Pipelines V2: it must be 1-128 lowercase letters, "
+        f"digits and hyphens, not starting with a hyphen{hint}",
+    )
+    return name  # unreachable
+
+
+def validate_model_name(name: Any, field: str = "model_name") -> str:
+    """A model name becomes a directory: letters, digits, `_.-`, not starting with a dot, not all digits."""
+    ok = isinstance(name, str) and MODEL_NAME_PATTERN.fullmatch(name) is not None and not name.isdigit()
+    require(ok, field, f"{name!r} is not a safe directory name (letters, digits, '_', '.', '-'; not all digits)")
+    return name
+
+
+def validate_names(config: PipelineConfig) -> None:
+    validate_pipeline_name(config.name)
+    validate_model_name(config.model_name)
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Sections
-
-
-def validate_names(config: PipelineConfig) -> None:
-    require(
-        isinstance(config.name, str) and PIPELINE_NAME_PATTERN.fullmatch(config.name) is not None,
-        "name",
-        f"must be 1-128 lowercase letters, digits or '-' starting with a letter or digit (Kubeflow V2), "
-        f"got {config.name!r}",
-    )
-    name = config.model_name
-    ok = isinstance(name, str) and MODEL_NAME_PATTERN.fullmatch(name) is not None and not name.isdigit()
-    require(ok, "model_name", f"must be a safe directory name (letters, digits, '_', '.', '-'), got {name!r}")
 
 
 def validate_beam(beam: BeamConfig) -> None:
@@ -157,17 +177,65 @@ def validate_beam(beam: BeamConfig) -> None:
 
 
 def validate_world(world: WorldConfig) -> None:
-    for name in ("num_users", "num_videos", "num_creators", "num_topics", "num_countries", "num_days"):
+    """The world's counts, rates and orderings, and its shocks (the maths is in world/simulator.py)."""
+    positive = ("num_users", "num_videos", "num_creators", "num_topics", "num_countries", "num_days")
+    positive += ("impressions_per_day", "candidates_per_request", "num_shards")
+    for name in positive:
         require_int(getattr(world, name), f"world.{name}")
-    for name in ("impressions_per_day", "candidates_per_request", "num_shards"):
-        require_int(getattr(world, name), f"world.{name}")
-    require_int(world.seed, "world.seed", minimum=0)
-    require_int(world.start_day, "world.start_day", minimum=0)
-    require_fraction(world.survey_rate, "world.survey_rate")
-    require_fraction(world.malformed_rate, "world.malformed_rate")
-    from world.simulator import validate_world as world_rules  # the domain rules (countries, topics, ...)
+    for name in ("seed", "start_day", "uploads_per_day", "num_extra_dense_features", "num_extra_categorical_features"):
+        require_int(getattr(world, name), f"world.{name}", minimum=0)
+    for name in ("num_extra_dense_features", "num_extra_categorical_features"):
+        value = getattr(world, name)
+        require(value <= MAX_EXTRA_FEATURES, f"world.{name}", f"must be <= {MAX_EXTRA_FEATURES}, got {value}")
+    require(
+        world.num_countries <= len(COUNTRIES),
+        "world.num_countries",
+        f"must be <= {len(COUNTRIES)}, got {world.num_countries}",
+    )
+    require(
+        world.num_videos >= world.num_topics,
+        "world.num_videos",
+        f"({world.num_videos}) must be >= world.num_topics ({world.num_topics})",
+    )
+    require(world.num_topics <= MAX_TOPICS, "world.num_topics", f"must be <= {MAX_TOPICS}, got {world.num_topics}")
+    for name in ("survey_rate", "malformed_rate", "extra_informative_share", "label_noise_rate", "missing_rate"):
+        require_fraction(getattr(world, name), f"world.{name}")
+    for name in ("subscriptions_per_user", "evergreen_share", "interest_drift", "creator_growth_per_day"):
+        require_nonnegative_number(getattr(world, name), f"world.{name}")
+    require_positive_number(world.popularity_peak_days, "world.popularity_peak_days")
+    validate_shocks(world)
 
-    _delegate(world_rules, world)
+
+def validate_shocks(world: WorldConfig) -> None:
+    launches = 0
+    for i, shock in enumerate(world.shocks):
+        where = f"world.shocks[{i}]"
+        require(shock.kind in SHOCK_KINDS, f"{where}.kind", f"must be one of {list(SHOCK_KINDS)}, got {shock.kind!r}")
+        for name in ("day", "num_days"):
+            require_int(getattr(shock, name), f"{where}.{name}", minimum=0)
+        if shock.kind == "viral_topic":
+            ok = is_int(shock.topic) and 0 <= shock.topic < world.num_topics
+            require(ok, f"{where}.topic", f"must be a topic index in [0, {world.num_topics}), got {shock.topic!r}")
+            require_positive_number(shock.boost, f"{where}.boost")
+        elif shock.kind == "counter_rescale":
+            require(
+                shock.field in RESCALABLE_COUNTERS,
+                f"{where}.field",
+                f"must be one of {list(RESCALABLE_COUNTERS)}, got {shock.field!r}",
+            )
+            require_positive_number(shock.factor, f"{where}.factor")
+        else:
+            launches += 1
+            ok = is_number(shock.traffic_share) and 0.0 < shock.traffic_share < 1.0
+            require(ok, f"{where}.traffic_share", f"must be in (0, 1), got {shock.traffic_share!r}")
+    require(
+        world.num_countries + launches <= len(COUNTRIES),
+        "world.shocks",
+        f"{launches} new_country launches need {launches} unused countries; world.num_countries="
+        f"{world.num_countries} leaves {len(COUNTRIES) - world.num_countries} of {len(COUNTRIES)}",
+    )
+    shares = sum(s.traffic_share for s in world.shocks if s.kind == "new_country")
+    require(shares < 1.0, "world.shocks", f"new_country traffic shares add up to {shares:.2f}; they must stay below 1")
 
 
 def validate_ingest(ingest: IngestConfig) -> None:
@@ -198,7 +266,7 @@ def validate_model(model: ModelConfig) -> None:
     require_int(model.embedding_dim, "model.embedding_dim")
     require_units(model.hidden_units, "model.hidden_units")
     require_units(model.tower_units, "model.tower_units", allow_empty=True)
-    require(isinstance(model.use_dcn, bool), "model.use_dcn", f"must be true or false, got {model.use_dcn!r}")
+    require_bool(model.use_dcn, "model.use_dcn")
     if model.dcn_projection_dim is not None:
         require_int(model.dcn_projection_dim, "model.dcn_projection_dim")
     if model.architecture == "mmoe":
@@ -227,51 +295,85 @@ def validate_train(train: TrainConfig) -> None:
     )
     require_int(train.seed, "train.seed", minimum=0)
     for name in ("stop_on_nonfinite", "op_determinism"):
-        value = getattr(train, name)
-        require(isinstance(value, bool), f"train.{name}", f"must be true or false, got {value!r}")
+        require_bool(getattr(train, name), f"train.{name}")
     require(isinstance(train.backup_dir, str), "train.backup_dir", "must be a path ('' = derived, see README)")
-    distribution = getattr(train, "distribution", None)
-    if distribution is not None:
-        require(
-            distribution in DISTRIBUTIONS,
-            "train.distribution",
-            f"must be one of {list(DISTRIBUTIONS)}, got {distribution!r}",
-        )
-    require(isinstance(train.optimizer_params, dict), "train.optimizer_params", "must be an object {name: value}")
-    validate_optimizer(train)
-
-
-def validate_optimizer(train: TrainConfig) -> None:
-    """The optimizer name and parameters, checked by building it (no variables are created)."""
-    from models.optimizers import OPTIMIZER_NAMES, make_optimizer, optimizer_parameters
-
     require(
-        train.optimizer in OPTIMIZER_NAMES,
+        train.distribution in DISTRIBUTIONS,
+        "train.distribution",
+        f"must be one of {list(DISTRIBUTIONS)}, got {train.distribution!r}",
+    )
+    validate_optimizer(train.optimizer, train.optimizer_params)
+
+
+_PARAMETER_KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "pos": (lambda v: is_number(v) and v > 0, "a finite number > 0"),
+    "nonneg": (lambda v: is_number(v) and v >= 0, "a finite number >= 0"),
+    "beta": (lambda v: is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "steps": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+}
+
+
+def validate_optimizer(name: Any, params: Any) -> None:
+    """The optimizer's name, its parameters' names and values, and their combinations (no TensorFlow needed)."""
+    require(
+        name in OPTIMIZER_NAMES,
         "train.optimizer",
-        f"unknown optimizer {train.optimizer!r}; choose one of {list(OPTIMIZER_NAMES)}",
+        f"unknown optimizer {name!r}; choose one of {list(OPTIMIZER_NAMES)}",
     )
-    unknown = sorted(set(train.optimizer_params) - set(optimizer_parameters(train.optimizer)))
+    require(isinstance(params, dict), "train.optimizer_params", f"must be an object {{name: value}}, got {params!r}")
+    allowed = OPTIMIZER_PARAMETERS[name]
+    unknown = sorted(set(params) - set(allowed))
     require(
-        not unknown,
-        "train.optimizer_params",
-        f"{unknown} are not parameters of {train.optimizer!r}; it takes {list(optimizer_parameters(train.optimizer))}",
+        not unknown, "train.optimizer_params", f"{unknown} are not parameters of {name!r}; it takes {list(allowed)}"
     )
-    try:
-        make_optimizer(train.optimizer, train.learning_rate, **train.optimizer_params)
-    except (ValueError, TypeError) as err:
-        fail("train.optimizer_params", f"{train.optimizer!r} refuses {dict(train.optimizer_params)}: {err}")
+    for key, value in params.items():
+        check, kind = _PARAMETER_KINDS[allowed[key]]
+        require(check(value), f"train.optimizer_params.{key}", f"{name!r} refuses {value!r}: must be {kind}")
+    if params.get("clip_accumulator_update") and params.get("use_standard_accumulator_update", True):
+        require(
+            name not in ("lamb", "clippy"),  # the rules whose σ reads the update r_t
+            "train.optimizer_params.clip_accumulator_update",
+            f"{name!r} refuses clipping the accumulator update with the standard accumulator order: its σ depends "
+            "on the update, which depends on the accumulator",
+        )
+    if name in ("adagrad", "gc", "agc", "lamb", "clippy") and not params.get("use_standard_accumulator_update", True):
+        zero = params.get("initial_accumulator_value", 0.1) == 0 and params.get("epsilon", 1e-7) == 0
+        require(
+            not zero,
+            "train.optimizer_params.initial_accumulator_value",
+            "0 with epsilon=0 divides by zero in the delayed accumulator order",
+        )
 
 
 def validate_stability(stability: StabilityConfig) -> None:
-    for name in ("warmup_points", "persist_points", "auc_collapse_points"):
-        require_int(getattr(stability, name), f"stability.{name}", minimum=0 if name == "warmup_points" else 1)
+    """The divergence detector's thresholds (the maths is in models/stability.py)."""
+    require_int(stability.warmup_points, "stability.warmup_points", minimum=0)
+    for name in ("persist_points", "auc_collapse_points"):
+        require_int(getattr(stability, name), f"stability.{name}")
     for name in ("ema_alpha", "spike_ratio", "recovery_ratio", "auc_tolerance", "auc_learned_margin"):
         require(is_number(getattr(stability, name)), f"stability.{name}", "must be a finite number")
-    if stability.end_level_ratio is not None:
-        require(is_number(stability.end_level_ratio), "stability.end_level_ratio", "must be a finite number or null")
-    from models.stability import validate_stability_config  # the orderings, beside the detector that uses them
-
-    _delegate(validate_stability_config, stability)
+    s = stability
+    require(0.0 < s.ema_alpha <= 1.0, "stability.ema_alpha", f"must be in (0, 1], got {s.ema_alpha!r}")
+    require(s.recovery_ratio >= 1.0, "stability.recovery_ratio", f"must be >= 1, got {s.recovery_ratio!r}")
+    require(
+        s.spike_ratio > s.recovery_ratio,
+        "stability.spike_ratio",
+        f"must be > recovery_ratio ({s.recovery_ratio}), got {s.spike_ratio!r}",
+    )
+    if s.end_level_ratio is not None:
+        ok = is_number(s.end_level_ratio) and s.end_level_ratio > 1.0
+        require(ok, "stability.end_level_ratio", f"must be > 1 (or null to disable), got {s.end_level_ratio!r}")
+    require(
+        0.0 < s.auc_tolerance < s.auc_learned_margin,
+        "stability.auc_tolerance",
+        f"must be in (0, auc_learned_margin={s.auc_learned_margin}), got {s.auc_tolerance!r}",
+    )
+    require(
+        s.auc_learned_margin <= 0.5,
+        "stability.auc_learned_margin",
+        f"must be <= 0.5, got {s.auc_learned_margin!r}",
+    )
 
 
 def validate_gates(gates: GateConfig) -> None:
@@ -288,6 +390,35 @@ def validate_gates(gates: GateConfig) -> None:
     require_fraction(gates.max_auc_drop, "gates.max_auc_drop")
 
 
+def parse_acknowledgement(entry: str) -> tuple[str, int]:
+    """("feature", day) of a drift acknowledgement "feature@day" ("*" for every feature)."""
+    feature, sep, day = str(entry).rpartition("@")
+    if not sep or not feature or not day.lstrip("-").isdigit():
+        raise ValueError(f"drift acknowledgement {entry!r} must read FEATURE@DAY (or *@DAY), e.g. video_views@5")
+    return feature, int(day)
+
+
+def validate_drift(drift: DriftConfig) -> None:
+    for name in ("enabled", "check_skew"):
+        require_bool(getattr(drift, name), f"drift.{name}")
+    require(drift.split in SPLITS, "drift.split", f"must be one of {list(SPLITS)}, got {drift.split!r}")
+    for section in ("linf_thresholds", "jsd_thresholds"):
+        thresholds = getattr(drift, section)
+        require(isinstance(thresholds, dict), f"drift.{section}", "must be an object {feature: threshold}")
+        for feature, value in thresholds.items():
+            require_positive_number(value, f"drift.{section}.{feature}")
+    for entry in drift.acknowledged:
+        try:
+            parse_acknowledgement(entry)
+        except ValueError as err:
+            fail("drift.acknowledged", str(err))
+
+
+def validate_sequential(seq: SequentialConfig) -> None:
+    require_int(seq.window_days, "sequential.window_days")
+    require_bool(seq.warm_start, "sequential.warm_start")
+
+
 def validate_config(config: PipelineConfig) -> PipelineConfig:
     """Checks every section; returns `config` unchanged or raises ConfigError naming the first bad field."""
     validate_names(config)
@@ -298,7 +429,9 @@ def validate_config(config: PipelineConfig) -> PipelineConfig:
     validate_model(config.model)
     validate_stability(config.stability)
     validate_gates(config.gates)
-    validate_train(config.train)  # last: it imports TensorFlow to build the optimizer
+    validate_train(config.train)
+    validate_drift(config.drift)
+    validate_sequential(config.sequential)
     return config
 
 

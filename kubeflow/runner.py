@@ -20,15 +20,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
 
 import yaml
 
 from config.settings import ConfigError, PipelineConfig
-
-# KFP V2 pipeline (and Vertex AI PipelineJob) names: lowercase letters, digits and hyphens (as config/validation.py).
-PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
+from config.validation import validate_pipeline_name
 
 
 @dataclass(frozen=True)
@@ -36,23 +33,6 @@ class CompiledPipeline:
     job_file: str  # PipelineJob JSON (Vertex AI Pipelines)
     ir_file: str  # PipelineSpec YAML (open-source KFP)
     components: tuple[str, ...]  # task names in the spec
-
-
-def validate_pipeline_name(name: str) -> str:
-    """Returns `name` or raises ConfigError explaining KFP V2's naming rule (underscores are the usual mistake)."""
-    if PIPELINE_NAME.fullmatch(name):
-        return name
-    hint = ""
-    suggestion = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
-    if "_" in name:
-        hint = f"; underscores are not allowed, use hyphens (e.g. {suggestion!r})"
-    elif suggestion and PIPELINE_NAME.fullmatch(suggestion):
-        hint = f" (e.g. {suggestion!r})"
-    raise ConfigError(
-        f"pipeline name {name!r} is not valid for Kubeflow Pipelines V2: it must be 1-128 lowercase letters, "
-        f"digits and hyphens, not starting with a hyphen{hint}",
-        field="name",
-    )
 
 
 def _default_ir_file(out_file: str) -> str:

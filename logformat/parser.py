@@ -56,7 +56,6 @@ import numpy as np
 from tensorflow.core.example import example_pb2
 
 from config.settings import IngestConfig
-from config.validation import validate_ingest as validate_ingest_config
 from logformat.schema import (
     ENUMS,
     EXAMPLE_BYTES_FEATURES,
@@ -605,8 +604,3 @@ def is_valid_fast(record: dict[str, Any], max_field_chars: int) -> bool:
         return False
     check = _layout_of(record).check(max_field_chars)
     return check is not None and check.ok(record)
-
-
-def validate_ingest(ingest: IngestConfig) -> None:
-    """Raises ConfigError naming the first invalid field of the ingest configuration."""
-    validate_ingest_config(ingest)

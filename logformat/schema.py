@@ -36,7 +36,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-COUNTRIES: tuple[str, ...] = ("US", "IN", "BR", "JP", "DE", "GB", "FR", "MX", "ID", "KR", "NG", "EG")
+from config.vocabulary import COUNTRIES, MAX_EXTRA_FEATURES
+
+__all__ = ["COUNTRIES", "MAX_EXTRA_FEATURES"]  # the log format's enumerations, declared in config/vocabulary.py
+
 DEVICES: tuple[str, ...] = ("mobile", "desktop", "tv", "tablet")
 SURFACES: tuple[str, ...] = ("home", "watch_next", "search")
 
@@ -125,7 +128,6 @@ AGE_BUCKETS: tuple[str, ...] = ("13-17", "18-24", "25-34", "35-44", "45-54", "55
 
 EXTRA_DENSE_PREFIX = "f_dense_"
 EXTRA_CATEGORICAL_PREFIX = "f_cat_"
-MAX_EXTRA_FEATURES = 1000  # names have three digits: f_dense_000 .. f_dense_999
 
 
 @dataclass(frozen=True)

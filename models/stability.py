@@ -54,7 +54,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from config.settings import ConfigError, StabilityConfig
+from config.settings import StabilityConfig
+from config.validation import validate_stability
 
 TRAINING_REPORT_FILE = "training_report.json"
 _TINY = 1e-12  # floor for the reference level so that ratios stay defined for a zero loss
@@ -68,28 +69,6 @@ def is_finite_loss(x: Any) -> bool:
         return math.isfinite(float(x))
     except (TypeError, ValueError):
         return False
-
-
-def validate_stability_config(config: StabilityConfig) -> None:
-    """Raises ConfigError naming the field when a threshold is impossible."""
-    checks = [
-        (config.warmup_points >= 0, "warmup_points", "must be >= 0"),
-        (0.0 < config.ema_alpha <= 1.0, "ema_alpha", "must be in (0, 1]"),
-        (config.recovery_ratio >= 1.0, "recovery_ratio", "must be >= 1"),
-        (config.spike_ratio > config.recovery_ratio, "spike_ratio", "must be > recovery_ratio"),
-        (config.persist_points >= 1, "persist_points", "must be >= 1"),
-        (
-            config.end_level_ratio is None or config.end_level_ratio > 1.0,
-            "end_level_ratio",
-            "must be > 1 (or null to disable)",
-        ),
-        (0.0 < config.auc_tolerance < config.auc_learned_margin, "auc_tolerance", "must be in (0, margin)"),
-        (config.auc_learned_margin <= 0.5, "auc_learned_margin", "must be <= 0.5"),
-        (config.auc_collapse_points >= 1, "auc_collapse_points", "must be >= 1"),
-    ]
-    for ok, name, rule in checks:
-        if not ok:
-            raise ConfigError(f"stability.{name}={getattr(config, name)!r} {rule}")
 
 
 @dataclass(frozen=True)
@@ -178,7 +157,7 @@ def detect_divergence(
     Raises:
       ValueError: lengths differ; ConfigError: impossible thresholds.
     """
-    validate_stability_config(config)
+    validate_stability(config)
     step_arr = np.asarray([int(s) for s in steps], dtype=np.int64)
     loss = _as_float_array(losses)
     if len(step_arr) != len(loss):

@@ -27,44 +27,19 @@ import json  # noqa: E402
 import logging  # noqa: E402
 import sys  # noqa: E402
 
+from config.overrides import apply_overrides, read_overrides  # noqa: E402
 from config.settings import PRESETS, ConfigError, PipelineConfig, get_preset  # noqa: E402
+from config.validation import validate_config, validate_paths  # noqa: E402
 
 
 def _load_config(args: argparse.Namespace) -> PipelineConfig:
     config = get_preset(args.preset)
     if getattr(args, "config", None):
-        merged = _deep_merge(dataclasses.asdict(config), _read_overrides(args.config))
-        config = PipelineConfig.from_json(json.dumps(merged))
+        config = apply_overrides(config, read_overrides(args.config))
     return config
 
 
-def _read_overrides(path: str) -> dict:
-    """The --config JSON object; ConfigError (field "--config") when unreadable or not an object."""
-    try:
-        with open(path) as f:
-            overrides = json.load(f)
-    except OSError as err:
-        raise ConfigError(f"cannot read {path}: {err.strerror or err}", field="--config") from None
-    except ValueError as err:
-        raise ConfigError(f"{path} is not valid JSON: {err}", field="--config") from None
-    if not isinstance(overrides, dict):
-        raise ConfigError(f"{path} must hold a JSON object of overrides", field="--config")
-    return overrides
-
-
-def _deep_merge(base: dict, overrides: dict) -> dict:
-    out = dict(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    from config.validation import validate_paths
-
     config = _load_config(args)
     if args.beam_mode or args.beam_workers:
         beam = dataclasses.replace(
@@ -76,7 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.accept_drift:  # intended shifts, FEATURE@DAY (components/drift_gate.py)
         acknowledged = (*config.drift.acknowledged, *args.accept_drift)
         config = config.replace(drift=dataclasses.replace(config.drift, acknowledged=acknowledged))
-    config.validate()  # fail fast, before anything is imported, created or run
+    validate_config(config)  # once, fail fast, before anything is imported, created or run
     serving_root = args.serving_root or os.path.join(args.pipeline_root, "serving")
     validate_paths(args.pipeline_root, serving_root)
 
@@ -85,10 +60,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     paths = LocalPaths.under(args.pipeline_root, args.serving_root)
     print(f"running preset {args.preset!r}: pipeline root {paths.pipeline_root}, serving root {paths.serving_root}")
     if args.days:
-        from config.sequential_validation import validate_sequential_config
         from pipeline.sequential import run_days_command
 
-        validate_sequential_config(config)
         return run_days_command(config, paths, args.days)
     summary = run_local(config, paths)
     print(summary.render())
@@ -102,11 +75,9 @@ def _cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_compile_kubeflow(args: argparse.Namespace) -> int:
-    from kubeflow.runner import compile_kubeflow, validate_pipeline_name
+    from kubeflow.runner import compile_kubeflow
 
-    config = _load_config(args)
-    validate_pipeline_name(config.name)  # first: its message says how to fix a name for Kubeflow
-    config = config.validate()
+    config = validate_config(_load_config(args))
     compiled = compile_kubeflow(config, args.image, args.pipeline_root, args.out, args.serving_root, args.ir_out)
     print(f"compiled {len(compiled.components)} tasks for image {args.image}, pipeline root {args.pipeline_root}")
     print(f"  {compiled.job_file}  PipelineJob JSON (Vertex AI Pipelines)")
@@ -311,9 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except ConfigError as err:
-        from config.validation import as_field_error
-
-        print(f"configuration error: {as_field_error(err)}", file=sys.stderr)
+        print(f"configuration error: {err}", file=sys.stderr)
         return 2
 
 

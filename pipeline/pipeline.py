@@ -35,7 +35,6 @@ from components.served_model import LatestPushedModelStrategy
 from components.span_resolver import SpanStrategy
 from components.stability_gate import StabilityGate
 from components.validation_gate import ValidationGate
-from config.sequential_validation import validate_sequential_config
 from config.settings import PipelineConfig
 from pipeline.eval_config import build_eval_config
 
@@ -61,8 +60,6 @@ def create_pipeline(
     Evaluator scores span day + 1.
     `schema_path`: import this schema file instead of the world's generated curated schema.
     """
-    config.validate()  # fail fast, naming the field, before any component is built or run
-    validate_sequential_config(config)
     config_json = config.to_json()
     data_json = config.only("world", "ingest").to_json()
     run_day = config.world.start_day if day is None else day

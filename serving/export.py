@@ -40,7 +40,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from config.settings import MODEL_NAME_PATTERN
+from config.validation import validate_model_name
 from logformat.schema import BINARY_LABEL_FIELDS
 
 # Features that are labels, not inputs: removed from warm-up examples (serving never sees them).
@@ -98,13 +98,6 @@ def latest_version_holding(serving_root: str, model_name: str, fingerprint: str)
     if source is None or source.get("model_fingerprint") != fingerprint:
         return None
     return PushResult(versions[-1], path, already_pushed=True)
-
-
-def validate_model_name(name: str) -> str:
-    """A model name becomes a directory: letters, digits, `_.-`, not starting with a dot, not all digits."""
-    if not isinstance(name, str) or not MODEL_NAME_PATTERN.fullmatch(name) or name.isdigit():
-        raise ValueError(f"model_name {name!r} is not a safe directory name (letters, digits, '_', '.', '-')")
-    return name
 
 
 def is_version_name(name: str) -> bool:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -12,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from config.overrides import apply_overrides
 from config.settings import PRESETS, ConfigError, PipelineConfig, tiny_preset
-from config.validation import as_field_error, validate_paths
+from config.validation import validate_config, validate_paths
 from pipeline import cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -21,20 +21,19 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def with_overrides(overrides: dict[str, Any]) -> PipelineConfig:
     """The tiny preset with JSON-style overrides merged in, as `ranker run --config` does."""
-    merged = cli._deep_merge(dataclasses.asdict(tiny_preset()), overrides)
-    return PipelineConfig.from_json(json.dumps(merged))
+    return apply_overrides(tiny_preset(), overrides)
 
 
 def error_of(overrides: dict[str, Any]) -> ConfigError:
     with pytest.raises(ConfigError) as raised:
-        with_overrides(overrides).validate()
-    return as_field_error(raised.value)
+        validate_config(with_overrides(overrides))
+    return raised.value
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_every_preset_is_valid(name):
     config = PRESETS[name]()
-    assert config.validate() is config
+    assert validate_config(config) is config
 
 
 # (overrides, the field the error must name, a fragment of the reason)
@@ -85,7 +84,11 @@ RULES: list[tuple[dict[str, Any], str, str]] = [
     ({"model": {"score_weights": {"click": "high"}}}, "model.score_weights.click", "finite"),
     ({"train": {"optimizer": "sgd"}}, "train.optimizer", "unknown optimizer 'sgd'"),
     ({"train": {"optimizer_params": {"momentum": 0.9}}}, "train.optimizer_params", "momentum"),
-    ({"train": {"optimizer_params": {"variable_relative_threshold": -1.0}}}, "train.optimizer_params", "refuses"),
+    (
+        {"train": {"optimizer_params": {"variable_relative_threshold": -1.0}}},
+        "train.optimizer_params.variable_relative_threshold",
+        "refuses",
+    ),
     ({"train": {"optimizer_params": [0.5]}}, "train.optimizer_params", "object"),
     ({"train": {"learning_rate": 0.0}}, "train.learning_rate", "> 0"),
     ({"train": {"embedding_learning_rate": -0.1}}, "train.embedding_learning_rate", "> 0"),
@@ -134,15 +137,51 @@ def test_malformed_overrides_fail_while_loading(overrides, field):
     assert raised.value.field == field and str(raised.value).startswith(f"{field}: ")
 
 
-def test_older_validators_messages_get_a_field():
-    legacy = ConfigError("train.distribution 'tpu' is not a strategy; choose one of ['auto']")
-    assert as_field_error(legacy).field == "train.distribution"
-    assert str(as_field_error(legacy)) == "train.distribution: 'tpu' is not a strategy; choose one of ['auto']"
-    assert str(as_field_error(ConfigError("stability.spike_ratio=1.1 must be > recovery_ratio"))) == (
-        "stability.spike_ratio: must be > recovery_ratio (got 1.1)"
-    )
-    plain = ConfigError("something without a field")
-    assert as_field_error(plain) is plain
+def test_overrides_switch_the_optimizer_to_its_own_defaults():
+    """The user's first experiment: the same pipeline with plain Adagrad (the preset's Clippy λ must not stay)."""
+    plain = apply_overrides(tiny_preset(), {"train": {"optimizer": "adagrad"}})
+    assert plain.train.optimizer == "adagrad" and plain.train.optimizer_params == {}
+    assert validate_config(plain) is plain
+    gc = apply_overrides(tiny_preset(), {"train": {"optimizer": "gc", "optimizer_params": {"clip_norm": 0.01}}})
+    assert gc.train.optimizer_params == {"clip_norm": 0.01}
+    back = apply_overrides(plain, {"train": {"optimizer": "clippy"}})
+    assert back.train.optimizer_params == {"variable_relative_threshold": 0.5, "absolute_threshold": 1e-2}
+
+
+def test_overrides_merge_rules():
+    base = tiny_preset()
+    # optimizer_params given: replaces the preset's whole ({} = the optimizer's own defaults), never merged
+    assert apply_overrides(base, {"train": {"optimizer_params": {}}}).train.optimizer_params == {}
+    only_abs = apply_overrides(base, {"train": {"optimizer_params": {"absolute_threshold": 0.1}}})
+    assert only_abs.train.optimizer_params == {"absolute_threshold": 0.1}
+    # null resets a field to its default; for optimizer_params: the optimizer's defaults
+    assert apply_overrides(base, {"train": {"batch_size": None}}).train.batch_size == PipelineConfig().train.batch_size
+    reset = apply_overrides(only_abs, {"train": {"optimizer_params": None}})
+    assert reset.train.optimizer_params == {"variable_relative_threshold": 0.5, "absolute_threshold": 1e-2}
+    # sections merge field by field; task maps key by key; lists replace
+    merged = apply_overrides(base, {"gates": {"min_auc": {"like": 0.6}}, "model": {"hidden_units": [8]}})
+    assert merged.gates.min_auc == {"click": 0.55, "like": 0.6}
+    assert merged.model.hidden_units == (8,) and merged.model.embedding_dim == base.model.embedding_dim
+    assert merged.train == base.train
+
+
+def test_the_optimizer_table_agrees_with_the_factory():
+    """config/vocabulary.py's parameter kinds refuse what models.optimizers.make_optimizer refuses."""
+    from config.vocabulary import OPTIMIZER_NAMES, OPTIMIZER_PARAMETERS
+    from models.optimizers import OPTIMIZER_NAMES as BUILT
+    from models.optimizers import make_optimizer, optimizer_parameters
+
+    assert BUILT == OPTIMIZER_NAMES
+    bad = {"pos": 0.0, "nonneg": -1.0, "beta": 1.0, "bool": 1, "steps": -1}
+    for name, params in OPTIMIZER_PARAMETERS.items():
+        assert set(optimizer_parameters(name)) == set(params)
+        for key, kind in params.items():
+            with pytest.raises(ConfigError):
+                validate_config(
+                    apply_overrides(tiny_preset(), {"train": {"optimizer": name, "optimizer_params": {key: bad[kind]}}})
+                )
+            with pytest.raises(ValueError):
+                make_optimizer(name, 0.1, **{key: bad[kind]})
 
 
 def test_paths(tmp_path):
@@ -215,12 +254,3 @@ def test_installed_cli_exits_2_naming_the_optimizer(tmp_path):
     assert "configuration error: train.optimizer: unknown optimizer 'sgd'; choose one of [" in done.stderr
     assert "Traceback" not in done.stderr
     assert not root.exists()
-
-
-def test_create_pipeline_validates_before_building(tmp_path):
-    from pipeline.pipeline import create_pipeline
-
-    bad = dataclasses.replace(tiny_preset(), train=dataclasses.replace(tiny_preset().train, learning_rate=-1.0))
-    with pytest.raises(ConfigError, match="train.learning_rate: "):
-        create_pipeline(bad, str(tmp_path / "root"), str(tmp_path / "serving"))
-    assert not (tmp_path / "root").exists()

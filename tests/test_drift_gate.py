@@ -20,10 +20,9 @@ from components.drift_gate import (
     compare,
     failure_message,
     is_acknowledged,
-    parse_acknowledgement,
 )
-from config.sequential_validation import validate_sequential_config
 from config.settings import ConfigError, DriftConfig, ShockConfig, tiny_preset
+from config.validation import parse_acknowledgement, validate_drift
 from logformat.parser import parse_line
 from logformat.tf_schema import world_schema
 from world.simulator import World
@@ -159,4 +158,4 @@ def test_acknowledgements_parse_and_cover_the_boundary_only():
 )
 def test_drift_config_errors_name_the_field(drift, field):
     with pytest.raises(ConfigError, match=field):
-        validate_sequential_config(tiny_preset().replace(drift=drift))
+        validate_drift(drift)

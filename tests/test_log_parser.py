@@ -10,7 +10,8 @@ import pytest
 import tensorflow as tf
 
 from config.settings import ConfigError, IngestConfig, tiny_preset
-from logformat.parser import REASONS, encode_examples, parse_line, record_to_example, validate_ingest
+from config.validation import validate_ingest
+from logformat.parser import REASONS, encode_examples, parse_line, record_to_example
 from logformat.schema import (
     EXAMPLE_BYTES_FEATURES,
     EXAMPLE_FLOAT_FEATURES,

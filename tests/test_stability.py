@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from config.settings import ConfigError, PipelineConfig, StabilityConfig
+from config.validation import validate_stability
 from models.stability import (
     DivergenceReport,
     SpikeEvent,
@@ -18,7 +19,6 @@ from models.stability import (
     gate_verdict,
     is_finite_loss,
     training_report_path,
-    validate_stability_config,
 )
 
 N = 100
@@ -227,7 +227,7 @@ def test_mismatched_lengths_raise():
 
 def test_impossible_thresholds_name_the_field():
     with pytest.raises(ConfigError, match="spike_ratio"):
-        validate_stability_config(StabilityConfig(spike_ratio=1.1, recovery_ratio=1.2))
+        validate_stability(StabilityConfig(spike_ratio=1.1, recovery_ratio=1.2))
     with pytest.raises(ConfigError, match="ema_alpha"):
         detect_divergence([0], [1.0], config=StabilityConfig(ema_alpha=0.0))
 

@@ -120,7 +120,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from config.settings import SHOCK_KINDS, ConfigError, WorldConfig
+from config.settings import WorldConfig
+from config.validation import validate_world
 from logformat.schema import (
     AGE_BUCKETS,
     CORE_RECORD_ORDER,
@@ -131,7 +132,6 @@ from logformat.schema import (
     FIELD_TYPES,
     FLOAT_FEATURE_FIELDS,
     LANGUAGES,
-    MAX_EXTRA_FEATURES,
     SURFACES,
     LogFormat,
     log_format,
@@ -151,13 +151,6 @@ INITIAL_AGE_MEAN_DAYS = 60.0
 MAX_SECONDARY_TOPIC_WEIGHT = 0.4
 CATEGORICAL_CARDINALITIES = (5, 20, 100, 1000)
 LATENT_DIM = 7
-# Int counters a `counter_rescale` shock may rescale.
-RESCALABLE_COUNTERS: tuple[str, ...] = (
-    "video_views",
-    "creator_subscribers",
-    "user_watch_count",
-    "user_num_subscriptions",
-)
 # Local-hour distribution of requests: quiet at night, peak in the evening.
 _HOUR_WEIGHTS = np.array(
     [3, 2, 1.5, 1, 1, 1.5, 2.5, 4, 5, 5, 5, 5.5, 6, 6, 6, 6, 6.5, 7, 8, 9, 9.5, 9, 7, 5], dtype=np.float64
@@ -189,87 +182,6 @@ def _sample(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:
 
 def _rng(seed: int, *key: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=tuple(int(k) for k in key))))
-
-
-def _fail(field: str, why: str) -> None:
-    raise ConfigError(why, field=f"world.{field}")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def validate_world(cfg: WorldConfig) -> None:
-    """Raises ConfigError naming the first invalid field of `cfg`."""
-    positive = ("num_users", "num_videos", "num_creators", "num_topics", "num_countries")
-    positive += ("impressions_per_day", "candidates_per_request", "num_shards", "num_days")
-    for name in positive:
-        value = getattr(cfg, name)
-        if not _is_int(value) or value < 1:
-            _fail(name, f"must be a positive integer, got {value!r}")
-    for name in ("seed", "start_day", "uploads_per_day", "num_extra_dense_features", "num_extra_categorical_features"):
-        value = getattr(cfg, name)
-        if not _is_int(value) or value < 0:
-            _fail(name, f"must be a non-negative integer, got {value!r}")
-    for name in ("num_extra_dense_features", "num_extra_categorical_features"):
-        if getattr(cfg, name) > MAX_EXTRA_FEATURES:
-            _fail(name, f"must be <= {MAX_EXTRA_FEATURES} (names have three digits), got {getattr(cfg, name)}")
-    if cfg.num_countries > len(COUNTRIES):
-        _fail("num_countries", f"must be <= {len(COUNTRIES)}, got {cfg.num_countries}")
-    if cfg.num_videos < cfg.num_topics:
-        _fail("num_videos", f"({cfg.num_videos}) must be >= world.num_topics ({cfg.num_topics})")
-    if cfg.num_topics > 100:
-        _fail("num_topics", f"must be <= 100 (topics are 't00'..'t99'), got {cfg.num_topics}")
-    for name in ("survey_rate", "malformed_rate", "extra_informative_share", "label_noise_rate", "missing_rate"):
-        value = getattr(cfg, name)
-        if not _is_number(value) or not 0.0 <= value <= 1.0:
-            _fail(name, f"must be in [0, 1], got {value!r}")
-    for name in ("subscriptions_per_user", "evergreen_share", "interest_drift", "creator_growth_per_day"):
-        value = getattr(cfg, name)
-        if not _is_number(value) or value < 0:
-            _fail(name, f"must be a finite number >= 0, got {value!r}")
-    if not _is_number(cfg.popularity_peak_days) or cfg.popularity_peak_days <= 0:
-        _fail("popularity_peak_days", f"must be a finite number > 0, got {cfg.popularity_peak_days!r}")
-    _validate_shocks(cfg)
-
-
-def _validate_shocks(cfg: WorldConfig) -> None:
-    launches = 0
-    for i, shock in enumerate(cfg.shocks):
-        where = f"shocks[{i}]"
-        if shock.kind not in SHOCK_KINDS:
-            _fail(f"{where}.kind", f"must be one of {list(SHOCK_KINDS)}, got {shock.kind!r}")
-        for name in ("day", "num_days"):
-            value = getattr(shock, name)
-            if not _is_int(value) or value < 0:
-                _fail(f"{where}.{name}", f"must be a non-negative integer, got {value!r}")
-        if shock.kind == "viral_topic":
-            if not _is_int(shock.topic) or not 0 <= shock.topic < cfg.num_topics:
-                _fail(f"{where}.topic", f"must be a topic index in [0, {cfg.num_topics}), got {shock.topic!r}")
-            if not _is_number(shock.boost) or shock.boost <= 0:
-                _fail(f"{where}.boost", f"must be a finite number > 0, got {shock.boost!r}")
-        elif shock.kind == "counter_rescale":
-            if shock.field not in RESCALABLE_COUNTERS:
-                _fail(f"{where}.field", f"must be one of {list(RESCALABLE_COUNTERS)}, got {shock.field!r}")
-            if not _is_number(shock.factor) or shock.factor <= 0:
-                _fail(f"{where}.factor", f"must be a finite number > 0, got {shock.factor!r}")
-        else:
-            launches += 1
-            if not _is_number(shock.traffic_share) or not 0.0 < shock.traffic_share < 1.0:
-                _fail(f"{where}.traffic_share", f"must be in (0, 1), got {shock.traffic_share!r}")
-    if cfg.num_countries + launches > len(COUNTRIES):
-        _fail(
-            "shocks",
-            f"{launches} new_country launches need {launches} unused countries; world.num_countries="
-            f"{cfg.num_countries} leaves {len(COUNTRIES) - cfg.num_countries} of {len(COUNTRIES)}",
-        )
-    shares = sum(s.traffic_share for s in cfg.shocks if s.kind == "new_country")
-    if shares >= 1.0:
-        _fail("shocks", f"new_country traffic shares add up to {shares:.2f}; they must stay below 1")
 
 
 @dataclass(frozen=True)

@@ -27,16 +27,12 @@ from typing import Any
 
 import tensorflow as tf
 
+from config.vocabulary import OPTIMIZER_NAMES, OPTIMIZER_PARAMETERS
 from models.optimizers.clippy_adagrad import ClippyAdagrad
 from models.optimizers.clippy_adam import ClippyAdam, ScaledAdam
 from models.optimizers.core import LearningRate, ScaledAdagrad, check_learning_rate
 from models.optimizers.rules import AdaptiveGradientClipRule, GradientClipRule, LambRule
 from models.optimizers.schedules import LinearWarmup
-
-_ADAGRAD = ("initial_accumulator_value", "epsilon", "use_standard_accumulator_update", "clip_accumulator_update")
-_ADAM = ("beta_1", "beta_2", "epsilon")
-_COMMON = ("export_clipping_factors",)
-_CLIPPY = ("variable_relative_threshold", "absolute_threshold")
 
 
 def _pop(params: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -51,31 +47,23 @@ def _adagrad_with(rule_class: type, rule_keys: tuple[str, ...], display: str) ->
     return build
 
 
-_BUILDERS: dict[str, tuple[tuple[str, ...], Callable[..., Any]]] = {
-    "adagrad": (_ADAGRAD, lambda lr, params: ScaledAdagrad(lr, rule="naive", name="Adagrad", **params)),
-    "gc": (_ADAGRAD + ("clip_norm",), _adagrad_with(GradientClipRule, ("clip_norm",), "GCAdagrad")),
-    "agc": (
-        _ADAGRAD + ("clipping", "eps", "unitwise"),
-        _adagrad_with(AdaptiveGradientClipRule, ("clipping", "eps", "unitwise"), "AGCAdagrad"),
-    ),
-    "lamb": (_ADAGRAD + ("mu",), _adagrad_with(LambRule, ("mu",), "LambAdagrad")),
-    "clippy": (
-        _ADAGRAD + _CLIPPY + ("accumulator_relative_threshold",),
-        lambda lr, params: ClippyAdagrad(lr, **params),
-    ),
-    "clippy_adam": (_ADAM + _CLIPPY, lambda lr, params: ClippyAdam(lr, **params)),
-    "adam": (_ADAM, lambda lr, params: ScaledAdam(lr, rule="naive", name="Adam", **params)),
+_BUILDERS: dict[str, Callable[..., Any]] = {
+    "adagrad": lambda lr, params: ScaledAdagrad(lr, rule="naive", name="Adagrad", **params),
+    "gc": _adagrad_with(GradientClipRule, ("clip_norm",), "GCAdagrad"),
+    "agc": _adagrad_with(AdaptiveGradientClipRule, ("clipping", "eps", "unitwise"), "AGCAdagrad"),
+    "lamb": _adagrad_with(LambRule, ("mu",), "LambAdagrad"),
+    "clippy": lambda lr, params: ClippyAdagrad(lr, **params),
+    "clippy_adam": lambda lr, params: ClippyAdam(lr, **params),
+    "adam": lambda lr, params: ScaledAdam(lr, rule="naive", name="Adam", **params),
 }
-
-#: The names ``make_optimizer`` accepts.
-OPTIMIZER_NAMES: tuple[str, ...] = tuple(_BUILDERS)
+assert tuple(_BUILDERS) == OPTIMIZER_NAMES  # one builder per optimizer of config/vocabulary.py's table
 
 
 def optimizer_parameters(name: str) -> tuple[str, ...]:
     """The keyword parameters ``make_optimizer(name, ...)`` accepts besides ``learning_rate``."""
     if name not in _BUILDERS:
         raise ValueError(f"Unknown optimizer {name!r}; known optimizers: {list(OPTIMIZER_NAMES)}.")
-    return _BUILDERS[name][0] + _COMMON + ("warmup_steps",)
+    return tuple(OPTIMIZER_PARAMETERS[name])
 
 
 def make_optimizer(name: str, learning_rate: LearningRate, **params: Any) -> tf.keras.optimizers.Optimizer:
@@ -97,6 +85,6 @@ def make_optimizer(name: str, learning_rate: LearningRate, **params: Any) -> tf.
     if "warmup_steps" in params:
         learning_rate = LinearWarmup(learning_rate, params.pop("warmup_steps"))
     try:
-        return _BUILDERS[name][1](learning_rate, params)
+        return _BUILDERS[name](learning_rate, params)
     except TypeError as error:  # e.g. a string where a number belongs, caught inside Keras
         raise ValueError(f"Invalid parameters for optimizer {name!r}: {error}") from error
