@@ -1,5 +1,6 @@
-"""Package init: tf-keras (Keras 2) must be selected before TensorFlow is first imported."""
+"""Speed and scale measurements (`make bench`). `python -m benchmarks.<name>` is an entry point: Keras 2 is selected
+here, before any benchmark imports TensorFlow."""
 
-import os
+from config.runtime import select_keras2
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+select_keras2()

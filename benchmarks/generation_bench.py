@@ -40,8 +40,6 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
 TARGET_RECORDS_PER_S = 50_000
 BEAM_MODES: dict[str, list[str]] = {
     "in_memory": ["--direct_running_mode=in_memory", "--direct_num_workers=1"],

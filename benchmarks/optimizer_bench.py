@@ -35,15 +35,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # noqa: E402
-import tensorflow_recommenders as tfrs  # noqa: E402
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
 
-from benchmarks.common import Samples, interleaved, paired_ratio  # noqa: E402
-from benchmarks.common import time_summary as _summary  # noqa: E402
-from models.optimizers import make_optimizer, split_optimizer  # noqa: E402
+from benchmarks.common import Samples, interleaved, paired_ratio
+from benchmarks.common import time_summary as _summary
+from models.optimizers import make_optimizer, split_optimizer
 
 LEARNING_RATE = 0.05
 TARGETS = {"clippy_vs_adagrad": 1.10, "clippy_vs_tfrs": 1.0, "table_1e6_vs_1e4": 1.2}

@@ -29,10 +29,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from benchmarks.common import command_line, load_average, machine_facts, write_json  # noqa: E402
+from benchmarks.common import command_line, load_average, machine_facts, write_json
 
 MULTIPLIERS: tuple[int, ...] = (1, 4, 16)
 

@@ -21,10 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from benchmarks.common import command_line, latency_summary, machine_facts, write_json  # noqa: E402
+from benchmarks.common import command_line, latency_summary, machine_facts, write_json
 
 BATCH_SIZES: tuple[int, ...] = (1, 32, 256)
 

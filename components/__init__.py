@@ -1,11 +1,9 @@
-"""Package init: tf-keras (Keras 2) must be selected before TensorFlow is first imported."""
+"""Thin TFX components and executors: each takes its own settings and calls the domain packages.
 
-import os
+Custom artifact types are importable as `components.<Class>`: their TYPE_NAME is that path, which Kubeflow V2 uses
+to find the class inside the container.
+"""
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-# Custom artifact types, importable as `components.<Class>`: their TYPE_NAME is that path, which Kubeflow V2
-# uses to find the class inside the container.
-from components.types import QuarantinedRecords, RawLogs  # noqa: E402
+from components.types import QuarantinedRecords, RawLogs
 
 __all__ = ["QuarantinedRecords", "RawLogs"]

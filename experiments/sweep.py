@@ -53,7 +53,6 @@ _WORKER: dict[str, Any] = {}
 
 
 def _worker_init(out_dir: str, preset_name: str, threads: int) -> None:
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     import tensorflow as tf
 
     from experiments.data import prepare_data

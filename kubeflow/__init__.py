@@ -1,5 +1,1 @@
-"""Package init: tf-keras (Keras 2) must be selected before TensorFlow is first imported."""
-
-import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+"""Kubeflow Pipelines V2: compile create_pipeline() for Vertex AI / open-source KFP; TF Serving manifests."""

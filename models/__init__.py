@@ -1,5 +1,2 @@
-"""Package init: tf-keras (Keras 2) must be selected before TensorFlow is first imported."""
-
-import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+"""Everything that runs inside Transform and the Trainer: features, preprocessing_fn, the ranker, optimizers/,
+the trainer run_fn, the divergence detector."""

@@ -1,5 +1,1 @@
-"""Package init: tf-keras (Keras 2) must be selected before TensorFlow is first imported."""
-
-import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+"""The top: create_pipeline() shared by every runner, the local runner, the CLI, MLMD readers."""

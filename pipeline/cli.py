@@ -17,19 +17,19 @@ ranker predict --model-dir DIR --input LOGS.jsonl | query --url URL --model NAME
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import json
+import logging
 import os
+import sys
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before anything imports TensorFlow
+from config.overrides import apply_overrides, read_overrides
+from config.runtime import select_keras2
+from config.settings import PRESETS, ConfigError, PipelineConfig, get_preset
+from config.validation import validate_config, validate_paths
 
-import argparse  # noqa: E402
-import dataclasses  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import sys  # noqa: E402
-
-from config.overrides import apply_overrides, read_overrides  # noqa: E402
-from config.settings import PRESETS, ConfigError, PipelineConfig, get_preset  # noqa: E402
-from config.validation import validate_config, validate_paths  # noqa: E402
+select_keras2()  # the console entry point: nothing above imports TensorFlow; everything below may
 
 
 def _load_config(args: argparse.Namespace) -> PipelineConfig:

@@ -5,7 +5,9 @@ from dataclasses import dataclass
 
 import pytest
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+from config.runtime import select_keras2
+
+select_keras2()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 

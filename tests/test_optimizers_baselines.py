@@ -1,14 +1,10 @@
 """Each baseline of the paper's Section 4.3 (and Adam / Clippy-on-Adam, warm-up) against its formula, by hand."""
 
-import os
+import numpy as np
+import pytest
+import tensorflow as tf
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from models.optimizers import OPTIMIZER_NAMES, LinearWarmup, make_optimizer  # noqa: E402
+from models.optimizers import OPTIMIZER_NAMES, LinearWarmup, make_optimizer
 
 LR, G0 = 0.5, 0.1
 KERNEL = np.array([[0.5, -1.0], [0.0, 2.0]])

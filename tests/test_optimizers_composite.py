@@ -1,14 +1,10 @@
 """split_optimizer: Clippy (or any optimizer) on dense variables, another on embeddings, through model.fit."""
 
-import os
+import numpy as np
+import pytest
+import tensorflow as tf
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from models.optimizers import ClippyAdagrad, ScaledAdagrad, SplitOptimizer, make_optimizer, split_optimizer  # noqa: E402
+from models.optimizers import ClippyAdagrad, ScaledAdagrad, SplitOptimizer, make_optimizer, split_optimizer
 
 VOCABULARY = 50
 USED_IDS = 10  # the data only uses ids < 10: rows 10..49 must never move

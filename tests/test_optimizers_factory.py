@@ -1,14 +1,10 @@
 """make_optimizer: names, parameters, validation errors, and get_config/from_config round trips."""
 
-import os
+import numpy as np
+import pytest
+import tensorflow as tf
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from models.optimizers import (  # noqa: E402
+from models.optimizers import (
     OPTIMIZER_NAMES,
     ClippyAdagrad,
     ClippyAdam,

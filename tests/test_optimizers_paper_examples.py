@@ -1,14 +1,10 @@
 """The worked examples of paper.md §8 (TFRS/keras-rs test vectors) and Algorithm 1 by hand."""
 
-import os
+import numpy as np
+import pytest
+import tensorflow as tf
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from models.optimizers import ClippyAdagrad, shrink_by_references  # noqa: E402
+from models.optimizers import ClippyAdagrad, shrink_by_references
 
 
 def apply_once(optimizer, value, grad, dtype=tf.float32):

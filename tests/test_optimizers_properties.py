@@ -6,18 +6,14 @@ have σ ∈ (0, 1], equal plain Adagrad (σ = 1) when far inside the bound, keep
 weights by at most λ_abs. Everything runs in float64 so the float tolerance can be tight.
 """
 
-import os
+import numpy as np
+import pytest
+import tensorflow as tf
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from hypothesis.extra import numpy as hnp  # noqa: E402
-
-from models.optimizers import ClippyAdagrad, make_optimizer, shrink_by_references  # noqa: E402
+from models.optimizers import ClippyAdagrad, make_optimizer, shrink_by_references
 
 EPSILON = 1e-7
 RELATIVE_TOLERANCE = 1e-9

@@ -1,14 +1,10 @@
 """A model compiled with ClippyAdagrad saves and reloads (Keras and SavedModel formats, checkpoints)."""
 
-import os
+import numpy as np
+import pytest
+import tensorflow as tf
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from models.optimizers import ClippyAdagrad  # noqa: E402
+from models.optimizers import ClippyAdagrad
 
 CONFIG = {
     "learning_rate": 0.3,

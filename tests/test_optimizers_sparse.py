@@ -1,14 +1,10 @@
 """Sparse (tf.IndexedSlices) gradients: touched rows only, identical to dense where the maths says so."""
 
-import os
+import numpy as np
+import pytest
+import tensorflow as tf
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from models.optimizers import OPTIMIZER_NAMES, make_optimizer, split_optimizer  # noqa: E402
+from models.optimizers import OPTIMIZER_NAMES, make_optimizer, split_optimizer
 
 ROWS, COLUMNS = 20, 3
 INDICES = [3, 7, 3, 15]  # with a duplicate, which the Keras base class sums

@@ -1,15 +1,12 @@
 """Telemetry: σ and the paper's ‖g‖₂, ‖g‖₂/‖w‖₂, ‖r/w‖_∞ per variable, sampled every N steps, via a callback."""
 
 import glob
-import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import numpy as np
+import pytest
+import tensorflow as tf
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from models.optimizers import (  # noqa: E402
+from models.optimizers import (
     STAT_FIELDS,
     ClippyAdagrad,
     OptimizerTelemetry,

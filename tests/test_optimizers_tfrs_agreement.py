@@ -6,16 +6,12 @@ both accumulator orders (and TFRS's clipped-accumulator option); weights, accumu
 must agree to 1e-6 while clipping is active.
 """
 
-import os
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tensorflow_recommenders as tfrs  # noqa: E402
-
-from models.optimizers import ClippyAdagrad  # noqa: E402
+from models.optimizers import ClippyAdagrad
 
 STEPS = 50
 TOLERANCE = {"rtol": 1e-6, "atol": 1e-6}

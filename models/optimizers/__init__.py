@@ -10,16 +10,12 @@ dense/embedding optimizer (:func:`split_optimizer`) and the telemetry callback (
 Keras 2 (tf-keras) is required: ``TF_USE_LEGACY_KERAS=1`` is set here before TensorFlow is imported.
 """
 
-import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-from models.optimizers.clippy_adagrad import ClippyAdagrad  # noqa: E402
-from models.optimizers.clippy_adam import ClippyAdam, ScaledAdam  # noqa: E402
-from models.optimizers.composite import SplitOptimizer, split_optimizer  # noqa: E402
-from models.optimizers.core import ScaledAdagrad, ScaledUpdateOptimizer  # noqa: E402
-from models.optimizers.factory import OPTIMIZER_NAMES, make_optimizer, optimizer_parameters  # noqa: E402
-from models.optimizers.rules import (  # noqa: E402
+from models.optimizers.clippy_adagrad import ClippyAdagrad
+from models.optimizers.clippy_adam import ClippyAdam, ScaledAdam
+from models.optimizers.composite import SplitOptimizer, split_optimizer
+from models.optimizers.core import ScaledAdagrad, ScaledUpdateOptimizer
+from models.optimizers.factory import OPTIMIZER_NAMES, make_optimizer, optimizer_parameters
+from models.optimizers.rules import (
     AdaptiveGradientClipRule,
     ClippyRule,
     GradientClipRule,
@@ -29,8 +25,8 @@ from models.optimizers.rules import (  # noqa: E402
     UpdateContext,
     shrink_by_references,
 )
-from models.optimizers.schedules import LinearWarmup  # noqa: E402
-from models.optimizers.telemetry import STAT_FIELDS, OptimizerTelemetry  # noqa: E402
+from models.optimizers.schedules import LinearWarmup
+from models.optimizers.telemetry import STAT_FIELDS, OptimizerTelemetry
 
 __all__ = [
     "OPTIMIZER_NAMES",
