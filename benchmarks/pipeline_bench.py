@@ -88,7 +88,7 @@ def run_pipeline(preset: str, pipeline_root: str) -> dict[str, Any]:
     if os.path.exists(os.path.join(root, METADATA_FILE)):
         raise SystemExit(f"{root} already holds an MLMD store: its cache would answer; use a new --pipeline-root")
     os.makedirs(root, exist_ok=True)
-    command = [sys.executable, "-m", "pipeline.cli", "run", "--preset", preset, "--pipeline-root", root]
+    command = [sys.executable, "-m", "ranker.cli", "run", "--preset", preset, "--pipeline-root", root]
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     load_before = load_average()

@@ -11,7 +11,7 @@ import io
 import json
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 RESULTS_FILE = "results.csv"
@@ -112,3 +112,30 @@ def read_curves(out_dir: str, run_id: str) -> dict[str, Any] | None:
 def select(rows: Iterable[dict[str, Any]], **where: Any) -> list[dict[str, Any]]:
     """Rows whose fields equal every `where` value."""
     return [r for r in rows if all(r.get(k) == v for k, v in where.items())]
+
+
+# A run whose click AUC stays below this never learned: the detector cannot call it diverged (nothing to fall
+# from), and the lab labels it "≈ chance" rather than healthy.
+CHANCE_AUC = 0.55
+
+
+def _score(row: dict[str, Any]) -> tuple[float, float]:
+    auc = row["auc_click"] if isinstance(row["auc_click"], float) and math.isfinite(row["auc_click"]) else 0.0
+    rmse = row["rmse_watch_time"]
+    return (auc, -(rmse if isinstance(rmse, float) and math.isfinite(rmse) else math.inf))
+
+
+def best_configs(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per (method, size): the non-diverged grid row with the highest click AUC (then lowest RMSE); if every run
+    diverged or stayed near chance (click AUC < `CHANCE_AUC`, a run that never learned and so cannot be called
+    diverged by the detector), the lowest-multiplier run with the highest AUC, so the repeats show the failure."""
+    best: dict[tuple[str, str], dict[str, Any]] = {}
+    for key in sorted({(r["method"], r["size"]) for r in rows}):
+        group = select(rows, method=key[0], size=key[1])
+        healthy = [r for r in group if not r["diverged"] and _score(r)[0] >= CHANCE_AUC]
+        if healthy:
+            best[key] = max(healthy, key=_score)
+        else:
+            low = min(r["lr_multiplier"] for r in group)
+            best[key] = max((r for r in group if r["lr_multiplier"] == low), key=_score)
+    return best

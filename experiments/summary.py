@@ -8,7 +8,6 @@ import os
 from experiments import results as R
 from experiments import tables as T
 from experiments.presets import FAMILY_LABELS, LabPreset
-from experiments.sweep import CHANCE_AUC
 
 
 def calibration_text(out_dir: str) -> str:
@@ -43,7 +42,7 @@ def _family_text(cal: dict, family: str) -> str:
 
 #: Below this click AUC (%) a run that the detector does not call diverged still learned next to nothing: it never
 #: reached the detector's "learned" level, so its collapse cannot be told apart from not training.
-CHANCE_AUC_PCT = 100 * CHANCE_AUC
+CHANCE_AUC_PCT = 100 * R.CHANCE_AUC
 
 
 def table2_markdown(rows: list[dict]) -> str:

@@ -39,7 +39,6 @@ from experiments.runner import RunSpec
 
 CALIBRATION_JSON = "calibration.json"
 #: Click AUC below which a run counts as not trained when choosing the best configuration.
-CHANCE_AUC = 0.55
 #: The baselines' configuration run first on every size and multiplier (the thresholds of the paper's Figure 4),
 #: so that an interrupted sweep has every method; the rest of each grid follows.
 PRIMARY_PARAMS: dict[str, dict[str, float]] = {
@@ -184,7 +183,7 @@ class Sweep:
             primary = [s for s in specs if s.params == _params(PRIMARY_PARAMS.get(s.method, {}))]
             self._run(first + primary + self.seeded_repeat_specs(), base_lrs, self.results_path)
             grid = self._run(specs, base_lrs, self.results_path)
-            best = best_configs(grid)
+            best = R.best_configs(grid)
             self._run(self.repeat_specs(best), base_lrs, self.results_path)
             self._run(self.ablation_specs(), base_lrs, self.results_path)
             self._run(self.frontier_specs(best), base_lrs, self.results_path)
@@ -305,28 +304,6 @@ def _params(params: Any) -> tuple[tuple[str, float], ...]:
     if isinstance(params, str):
         params = json.loads(params)
     return tuple(sorted(params.items()))
-
-
-def _score(row: dict[str, Any]) -> tuple[float, float]:
-    auc = row["auc_click"] if isinstance(row["auc_click"], float) and math.isfinite(row["auc_click"]) else 0.0
-    rmse = row["rmse_watch_time"]
-    return (auc, -(rmse if isinstance(rmse, float) and math.isfinite(rmse) else math.inf))
-
-
-def best_configs(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Per (method, size): the non-diverged grid row with the highest click AUC (then lowest RMSE); if every run
-    diverged or stayed near chance (click AUC < `CHANCE_AUC`, a run that never learned and so cannot be called
-    diverged by the detector), the lowest-multiplier run with the highest AUC, so the repeats show the failure."""
-    best: dict[tuple[str, str], dict[str, Any]] = {}
-    for key in sorted({(r["method"], r["size"]) for r in rows}):
-        group = R.select(rows, method=key[0], size=key[1])
-        healthy = [r for r in group if not r["diverged"] and _score(r)[0] >= CHANCE_AUC]
-        if healthy:
-            best[key] = max(healthy, key=_score)
-        else:
-            low = min(r["lr_multiplier"] for r in group)
-            best[key] = max((r for r in group if r["lr_multiplier"] == low), key=_score)
-    return best
 
 
 def run_sweep(preset_name: str, out_dir: str, workers: int | None = None) -> int:

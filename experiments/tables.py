@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 
 from experiments import results as R
-from experiments.sweep import CHANCE_AUC, best_configs
 
 Row = dict[str, Any]
 LABELS = {
@@ -59,7 +58,7 @@ def table2(rows: Sequence[Row]) -> list[Row]:
     rows = table_rows(rows)
     grid = [r for r in rows if r["stage"] == "grid"]
     out = []
-    for (method, size), best in best_configs(grid).items():
+    for (method, size), best in R.best_configs(grid).items():
         key = config_key(best)
         seeds = [r for r in rows if config_key(r) == key]
         diverged = sum(bool(r["diverged"]) for r in seeds)
@@ -102,7 +101,7 @@ def divergence_counts(rows: Sequence[Row], method: str, size: str, mult: float) 
 def _trained(row: Row) -> bool:
     """Not fully diverged and above chance (a run that never learned is no more usable than a diverged one)."""
     auc = row["auc_click"]
-    return not row["diverged"] and isinstance(auc, float) and math.isfinite(auc) and auc >= CHANCE_AUC
+    return not row["diverged"] and isinstance(auc, float) and math.isfinite(auc) and auc >= R.CHANCE_AUC
 
 
 def frontier(rows: Sequence[Row]) -> list[Row]:
@@ -113,7 +112,7 @@ def frontier(rows: Sequence[Row]) -> list[Row]:
     stages = ("grid", "repeat", "frontier", "ablation")
     rows = [r for r in rows if r["variant"] == "clean" and r["stage"] in stages]
     out = []
-    for (method, size), best in best_configs([r for r in rows if r["stage"] == "grid"]).items():
+    for (method, size), best in R.best_configs([r for r in rows if r["stage"] == "grid"]).items():
         same = [r for r in rows if r["method"] == method and r["size"] == size and r["params"] == best["params"]]
         mults = sorted({float(r["lr_multiplier"]) for r in same})
         ok = [m for m in mults if all(_trained(r) for r in same if float(r["lr_multiplier"]) == m)]

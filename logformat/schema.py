@@ -100,6 +100,8 @@ EXAMPLE_INT_FEATURES: tuple[str, ...] = (
 )
 EXAMPLE_FLOAT_FEATURES: tuple[str, ...] = (*FLOAT_FEATURE_FIELDS, "watch_time_s", "survey_rating")
 EXAMPLE_BYTES_FEATURES: tuple[str, ...] = ("impression_id", *ID_FIELDS, *CATEGORICAL_FIELDS)
+# The label features of an example (never sent by serving clients): the binary labels, the watch time, the survey.
+EXAMPLE_LABEL_FEATURES: tuple[str, ...] = (*BINARY_LABEL_FIELDS, "watch_time_s", "survey_rating", "has_survey")
 
 
 # -- world fields: what the simulated world logs beyond the core (v1) fields above ---------------------------

@@ -27,7 +27,6 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 
 from logformat import schema as L
 from logformat.schema import CORE_FORMAT, LogFormat, world_field_spec
-from models.features import RAW_LABEL_KEYS
 
 SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema.pbtxt")
 
@@ -69,7 +68,7 @@ def build_schema(fmt: LogFormat = CORE_FORMAT) -> schema_pb2.Schema:
         feature.presence.min_fraction = 1.0
         feature.presence.min_count = 1
         feature.shape.dim.add(size=1)
-        if name in RAW_LABEL_KEYS:
+        if name in L.EXAMPLE_LABEL_FEATURES:
             feature.not_in_environment.append("SERVING")
         return feature
 

@@ -42,7 +42,7 @@ LINEAR_DENSE_FEATURES: tuple[str, ...] = ("user_topic_share",)
 DENSE_FEATURES: tuple[str, ...] = LOG_DENSE_FEATURES + LINEAR_DENSE_FEATURES
 
 # Raw tf.Example keys of the labels (never needed at serving time).
-RAW_LABEL_KEYS: tuple[str, ...] = (*BINARY_TASKS, "watch_time_s", "survey_rating", "has_survey")
+RAW_LABEL_KEYS: tuple[str, ...] = log_schema.EXAMPLE_LABEL_FEATURES
 # Raw keys a client must send to `serving_default`.
 SERVING_FEATURES: tuple[str, ...] = (
     *ID_FEATURES,

@@ -14,7 +14,7 @@ import pytest
 from config.overrides import apply_overrides
 from config.settings import PRESETS, ConfigError, PipelineConfig, tiny_preset
 from config.validation import validate_config, validate_paths
-from pipeline import cli
+from ranker import cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -247,7 +247,7 @@ def test_installed_cli_exits_2_naming_the_optimizer(tmp_path):
     overrides = tmp_path / "overrides.json"
     overrides.write_text(json.dumps({"train": {"optimizer": "sgd"}}))
     root = tmp_path / "root"
-    argv = [sys.executable, "-m", "pipeline.cli", "run", "--preset", "tiny", "--config", str(overrides)]
+    argv = [sys.executable, "-m", "ranker.cli", "run", "--preset", "tiny", "--config", str(overrides)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     done = subprocess.run([*argv, "--pipeline-root", str(root)], cwd=REPO, env=env, capture_output=True, text=True)
     assert done.returncode == 2, done.stderr[-2000:]

@@ -161,7 +161,7 @@ def test_underscore_message_says_to_use_hyphens():
 
 
 def test_cli_rejects_an_underscored_name(tmp_path, capsys):
-    from pipeline.cli import main
+    from ranker.cli import main
 
     overrides = tmp_path / "overrides.json"
     overrides.write_text(json.dumps({"name": "stable_ranker"}))

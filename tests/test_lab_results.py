@@ -87,7 +87,7 @@ def test_best_config_prefers_healthy_then_auc():
         _row(RunSpec("adagrad", "small", 1.0, 0), diverged=True, auc=0.5),
         _row(RunSpec("adagrad", "small", 2.0, 0), diverged=True, auc=0.5),
     ]
-    best = S.best_configs(rows)
+    best = R.best_configs(rows)
     assert best[("gc", "small")]["params"] == '{"clip_norm": 0.01}'
     assert best[("adagrad", "small")]["lr_multiplier"] == 1.0  # all diverged: the lowest multiplier
 

@@ -27,7 +27,7 @@ State = metadata_store_pb2.Execution
 
 def ranker_run(root: Path, log_file: Path) -> subprocess.Popen:
     """`ranker run --preset tiny` in its own process group (so that it and its children can be killed at once)."""
-    argv = [sys.executable, "-m", "pipeline.cli", "run", "--preset", "tiny", "--pipeline-root", str(root / "pipeline")]
+    argv = [sys.executable, "-m", "ranker.cli", "run", "--preset", "tiny", "--pipeline-root", str(root / "pipeline")]
     argv += ["--serving-root", str(root / "serving")]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
     with open(log_file, "wb") as log:

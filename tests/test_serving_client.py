@@ -28,7 +28,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from config.settings import BINARY_TASKS, TASKS, tiny_preset
 from logformat.tf_schema import SCHEMA_PATH
 from models.serving import export_serving_model
-from pipeline.cli import main
+from ranker.cli import main
 from serving import client as client
 from serving import export as serving_export
 from serving import server as model_server
