@@ -1,6 +1,5 @@
 # One command per job. Every target bootstraps .venv from requirements.lock first.
 export TF_USE_LEGACY_KERAS := 1
-export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED ?= 0
 
 VENV   := .venv

@@ -31,6 +31,7 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
+from config.settings import DriftConfig, section_from_json
 from config.validation import parse_acknowledgement
 
 REPORT_FILE = "drift_report.json"
@@ -172,15 +173,13 @@ def DriftGate(
     statistics: InputArtifact[standard_artifacts.ExampleStatistics],
     schema: InputArtifact[standard_artifacts.Schema],
     report: OutputArtifact[standard_artifacts.ExampleAnomalies],
-    config_json: Parameter[str],
+    drift_json: Parameter[str],
     day: Parameter[int],
     previous_statistics: InputArtifact[standard_artifacts.ExampleStatistics] = None,
     next_statistics: InputArtifact[standard_artifacts.ExampleStatistics] = None,
 ) -> None:
     """Compares span `day` with its neighbours (see the module docstring); raises DriftError on a violation."""
-    from config.settings import PipelineConfig
-
-    drift = PipelineConfig.from_json(config_json).drift
+    drift = section_from_json(DriftConfig, drift_json, "drift")
     schema_proto = io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(schema.uri))
     split = drift.split
     comparisons, anomalies, skipped = compare(

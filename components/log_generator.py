@@ -37,7 +37,7 @@ from tfx.types import artifact_utils
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components.types import GENERATION_SUMMARY_FILE, RawLogs, day_dir, join, shard_path
-from config.settings import PipelineConfig, WorldConfig
+from config.settings import PipelineConfig, WorldConfig, section_from_json, section_json
 from world.simulator import World
 
 _WRITE_CHUNK_BYTES = 1 << 20
@@ -190,10 +190,10 @@ def run_generation(
 
 
 class LogGenSpec(types.ComponentSpec):
-    """LogGen: exec properties `config_json` (PipelineConfig JSON) and optional `day`; output `logs`."""
+    """LogGen: exec properties `world_json` (section_json of a WorldConfig) and optional `day`; output `logs`."""
 
     PARAMETERS = {
-        "config_json": ExecutionParameter(type=str),
+        "world_json": ExecutionParameter(type=str),
         "day": ExecutionParameter(type=int, optional=True),
     }
     INPUTS: dict[str, ChannelParameter] = {}
@@ -209,30 +209,31 @@ class LogGenExecutor(base_beam_executor.BaseBeamExecutor):
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
     ) -> None:
-        config = PipelineConfig.from_json(exec_properties["config_json"])
+        world = section_from_json(WorldConfig, exec_properties["world_json"], "world")
         day = exec_properties.get("day")
-        day = config.world.start_day if day is None else int(day)
+        day = world.start_day if day is None else int(day)
         logs = artifact_utils.get_single_instance(output_dict["logs"])
         with self._make_beam_pipeline() as pipeline:
-            _ = pipeline | "GenerateLogs" >> GenerateLogs(config.world, [day], logs.uri)
+            _ = pipeline | "GenerateLogs" >> GenerateLogs(world, [day], logs.uri)
         summary = read_generation_summary(logs.uri)
         logs.span = day
         logs.set_int_custom_property("day", day)
         logs.set_int_custom_property("num_lines", summary["lines"])
-        logs.set_int_custom_property("num_shards", config.world.num_shards)
+        logs.set_int_custom_property("num_shards", world.num_shards)
         logs.set_int_custom_property("num_corrupted", summary["num_corrupted"])
-        logs.set_int_custom_property("seed", config.world.seed)
+        logs.set_int_custom_property("seed", world.seed)
 
 
 class LogGen(base_beam_component.BaseBeamComponent):
     """Generates one day (span) of synthetic impression logs with Beam.
 
-    Exec properties: `config_json` (PipelineConfig.to_json(); only `world` is used) and `day` (optional
-    int, default `world.start_day`). Output: `logs` (RawLogs). `beam_pipeline_args` apply.
+    Settings: the world (exec property `world_json`) and `day` (optional int, default `world.start_day`).
+    Output: `logs` (RawLogs). `beam_pipeline_args` apply.
     """
 
     SPEC_CLASS = LogGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(LogGenExecutor)
 
-    def __init__(self, config_json: str, day: int | None = None):
-        super().__init__(spec=LogGenSpec(config_json=config_json, day=day, logs=types.Channel(type=RawLogs)))
+    def __init__(self, world: WorldConfig, day: int | None = None):
+        spec = LogGenSpec(world_json=section_json(world), day=day, logs=types.Channel(type=RawLogs))
+        super().__init__(spec=spec)

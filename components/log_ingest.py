@@ -77,7 +77,7 @@ from components.types import (
     join,
     raw_log_pattern,
 )
-from config.settings import IngestConfig, PipelineConfig
+from config.settings import IngestConfig, PipelineConfig, section_from_json, section_json
 from config.validation import validate_ingest
 from logformat.line_reader import READ_ERRORS, open_log, read_bounded_lines
 from logformat.parser import REASONS, check_line, encode_examples, record_to_example
@@ -534,9 +534,9 @@ def run_ingest(
 
 
 class LogIngestSpec(types.ComponentSpec):
-    """LogIngest: input `logs`; exec property `config_json`; outputs `examples`, `quarantine`."""
+    """LogIngest: input `logs`; exec property `ingest_json` (an IngestConfig); outputs `examples`, `quarantine`."""
 
-    PARAMETERS = {"config_json": ExecutionParameter(type=str)}
+    PARAMETERS = {"ingest_json": ExecutionParameter(type=str)}
     INPUTS = {"logs": ChannelParameter(type=RawLogs)}
     OUTPUTS = {
         "examples": ChannelParameter(type=standard_artifacts.Examples),
@@ -572,32 +572,32 @@ class LogIngestExecutor(base_beam_executor.BaseBeamExecutor):
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
     ) -> None:
-        config = PipelineConfig.from_json(exec_properties["config_json"])
+        ingest = section_from_json(IngestConfig, exec_properties["ingest_json"], "ingest")
         logs = artifact_utils.get_single_instance(input_dict["logs"])
         examples = artifact_utils.get_single_instance(output_dict["examples"])
         quarantine = artifact_utils.get_single_instance(output_dict["quarantine"])
         with self._make_beam_pipeline() as pipeline:
-            _ = pipeline | "IngestLogs" >> IngestLogs(logs.uri, config.ingest, examples.uri, quarantine.uri)
+            _ = pipeline | "IngestLogs" >> IngestLogs(logs.uri, ingest, examples.uri, quarantine.uri)
         counts = read_counts(quarantine.uri)
         _annotate(examples, quarantine, int(logs.span or 0), counts)
-        check_bad_fraction(counts, config.ingest, quarantine.uri)
+        check_bad_fraction(counts, ingest, quarantine.uri)
 
 
 class LogIngest(base_beam_component.BaseBeamComponent):
     """Parses RawLogs into train/eval tf.Examples and quarantines malformed lines, with Beam.
 
-    Input: `logs` (RawLogs). Exec property: `config_json` (PipelineConfig.to_json(); only `ingest` is
-    used). Outputs: `examples` (Examples, splits train/eval) and `quarantine` (QuarantinedRecords).
+    Input: `logs` (RawLogs). Settings: the ingest section (exec property `ingest_json`). Outputs: `examples`
+    (Examples, splits train/eval) and `quarantine` (QuarantinedRecords).
     """
 
     SPEC_CLASS = LogIngestSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(LogIngestExecutor)
 
-    def __init__(self, logs: types.Channel, config_json: str):
+    def __init__(self, logs: types.Channel, ingest: IngestConfig):
         super().__init__(
             spec=LogIngestSpec(
                 logs=logs,
-                config_json=config_json,
+                ingest_json=section_json(ingest),
                 examples=types.Channel(type=standard_artifacts.Examples),
                 quarantine=types.Channel(type=QuarantinedRecords),
             )

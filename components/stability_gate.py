@@ -30,11 +30,11 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import io_utils
 
-from config.settings import PipelineConfig, StabilityConfig
+from config.settings import StabilityConfig, section_from_json, section_json
 from models.stability import TrainingReport, gate_verdict, json_safe, training_report_path
 
 MODEL_RUN_KEY = "model_run"
-CONFIG_JSON_KEY = "config_json"
+STABILITY_JSON_KEY = "stability_json"
 BLESSING_KEY = "blessing"
 VERDICT_FILE = "stability_verdict.json"
 BLESSED_FILE = "BLESSED"
@@ -86,7 +86,7 @@ def judge_model_run(model_run_dir: str | None, config: StabilityConfig) -> Stabi
 
 
 class StabilityGateSpec(types.ComponentSpec):
-    PARAMETERS = {CONFIG_JSON_KEY: ExecutionParameter(type=str)}
+    PARAMETERS = {STABILITY_JSON_KEY: ExecutionParameter(type=str)}
     INPUTS = {MODEL_RUN_KEY: ChannelParameter(type=standard_artifacts.ModelRun)}
     OUTPUTS = {BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing)}
 
@@ -101,7 +101,7 @@ class Executor(base_executor.BaseExecutor):
         exec_properties: dict[str, Any],
     ) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
-        config = PipelineConfig.from_json(exec_properties[CONFIG_JSON_KEY]).stability
+        config = section_from_json(StabilityConfig, exec_properties[STABILITY_JSON_KEY], "stability")
         blessing = artifact_utils.get_single_instance(output_dict[BLESSING_KEY])
         runs = input_dict.get(MODEL_RUN_KEY) or []
         verdict = judge_model_run(runs[0].uri if runs else None, config)
@@ -123,18 +123,18 @@ class Executor(base_executor.BaseExecutor):
 class StabilityGate(base_component.BaseComponent):
     """Blesses a trained model only when its training did not fully diverge.
 
-    Inputs: `model_run` (ModelRun holding training_report.json). Exec property: `config_json`
-    (PipelineConfig.to_json(); its `stability` section holds the thresholds). Output: `blessing` (ModelBlessing).
+    Inputs: `model_run` (ModelRun holding training_report.json). Settings: the detector's thresholds (exec property
+    `stability_json`, a StabilityConfig). Output: `blessing` (ModelBlessing).
     """
 
     SPEC_CLASS = StabilityGateSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
 
-    def __init__(self, model_run: types.BaseChannel, config_json: str):
+    def __init__(self, model_run: types.BaseChannel, stability: StabilityConfig):
         super().__init__(
             spec=StabilityGateSpec(
                 model_run=model_run,
-                config_json=config_json,
+                stability_json=section_json(stability),
                 blessing=types.Channel(type=standard_artifacts.ModelBlessing),
             )
         )

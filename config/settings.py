@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -309,14 +310,34 @@ class PipelineConfig:
     def replace(self, **sections: Any) -> PipelineConfig:
         return dataclasses.replace(self, **sections)
 
-    def only(self, *sections: str) -> PipelineConfig:
-        """A copy keeping `sections` (and the names) and defaults elsewhere.
+    def sections_json(self, names: Sequence[str]) -> dict[str, str]:
+        """{section name: section_json(section)} for `names`: what the Trainer and Transform get as custom_config."""
+        return {name: section_json(getattr(self, name)) for name in names}
 
-        Components receive only the sections they read, so changing e.g. the learning rate leaves the
-        data components' exec properties, and hence their MLMD cache entries, unchanged.
-        """
-        base = PipelineConfig(name=self.name, model_name=self.model_name)
-        return dataclasses.replace(base, **{s: getattr(self, s) for s in sections})
+    @classmethod
+    def from_sections_json(cls, sections: Mapping[str, str]) -> PipelineConfig:
+        """A PipelineConfig with the given sections ({name: JSON}) and defaults elsewhere."""
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(sections) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown section(s) {unknown}", field="custom_config")
+        return cls(
+            **{name: section_from_json(type(getattr(cls(), name)), text, name) for name, text in sections.items()}
+        )
+
+
+def section_json(section: Any) -> str:
+    """A configuration section (a frozen dataclass) as canonical JSON: the exec property a component receives.
+
+    Each component gets only the sections it reads, so its MLMD cache key is exactly what its output depends on:
+    changing the learning rate re-runs the Trainer, not the ingest.
+    """
+    return json.dumps(dataclasses.asdict(section), sort_keys=True)
+
+
+def section_from_json(cls: type, text: str, field: str) -> Any:
+    """The section `cls` from `section_json` output; ConfigError naming `field` on unknown keys."""
+    return from_dict(cls, json.loads(text), field)
 
 
 def from_dict(cls: type, data: dict[str, Any], prefix: str = ""):

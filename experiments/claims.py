@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from experiments import tables as T
+from experiments.figures import implied_sigmas, layer_series, top_shared_kernel
 
 Row = dict[str, Any]
 Verdict = tuple[str, str]
@@ -152,8 +153,6 @@ def c6(table: Sequence[Row]) -> Verdict:
 def onset_ratios(probe: dict[str, Any]) -> dict[str, float] | None:
     """Figure 4 numbers from the probe: each measurement's jump at onset (max within ±10 steps of the detector's
     onset over the median before it), the implied σ at onset, and ‖g‖₂ after divergence over before."""
-    from experiments.figures import implied_sigmas, layer_series, top_shared_kernel
-
     onset = (probe.get("divergence") or {}).get("onset_step")
     var = top_shared_kernel(probe)
     if onset is None or var is None:

@@ -14,6 +14,8 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from models.stability import json_safe
+
 RESULTS_FILE = "results.csv"
 CALIBRATION_FILE = "calibration.csv"
 CURVES_DIR = "curves"
@@ -89,8 +91,6 @@ def done_run_ids(path: str) -> set[str]:
 
 def write_curves(out_dir: str, run_id: str, curves: dict[str, Any]) -> str:
     """Writes curves/<run_id>.json atomically (tmp file + rename); NaN/inf become strings."""
-    from models.stability import json_safe
-
     directory = os.path.join(out_dir, CURVES_DIR)
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, f"{run_id}.json")

@@ -141,9 +141,9 @@ def train_run(spec: RunSpec, data: LabData, preset: LabPreset, base_lr: float) -
     model = build_ranker(config, data.vocab_sizes, features)
     lr = base_lr * spec.lr_multiplier
     warmup = {"warmup_steps": preset.warmup_steps} if preset.warmup_steps else {}
-    dense = optimizers.make_optimizer(spec.method, lr, **spec.params_dict(), **warmup)
-    embedding = optimizers.make_optimizer("adagrad", preset.embedding_learning_rate)
-    optimizer = optimizers.split_optimizer(dense, embedding)
+    optimizer = optimizers.make_paper_optimizer(
+        spec.method, lr, preset.embedding_learning_rate, **spec.params_dict(), **warmup
+    )
     compile_ranker(model, optimizer, config)
 
     stream, total_steps, day_ends = _train_stream(data, preset, spec.seed)

@@ -26,6 +26,7 @@ import yaml
 
 from config.settings import ConfigError, PipelineConfig
 from config.validation import validate_pipeline_name
+from pipeline.pipeline import create_pipeline
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,6 @@ def compile_kubeflow(
         raise ConfigError("is required (e.g. gs://bucket/root)", field="pipeline_root")
     # Imported here: TFX's V2 runner pulls in kfp and the whole DSL, which the CLI's other commands do not need.
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
-
-    from pipeline.pipeline import create_pipeline
 
     serving_root = serving_root or pipeline_root.rstrip("/") + "/serving"
     pipeline = create_pipeline(

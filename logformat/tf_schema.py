@@ -25,6 +25,7 @@ import os
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from config.settings import get_preset
 from logformat import schema as L
 from logformat.schema import CORE_FORMAT, LogFormat, world_field_spec
 
@@ -142,8 +143,6 @@ def main() -> None:
     parser.add_argument("--preset", help="print the schema of this preset's world instead of the core schema")
     args = parser.parse_args()
     if args.preset:
-        from config.settings import get_preset
-
         print(schema_text(L.log_format(get_preset(args.preset).world)))
     elif args.write:
         os.makedirs(os.path.dirname(SCHEMA_PATH), exist_ok=True)

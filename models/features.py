@@ -32,6 +32,7 @@ import tensorflow as tf
 
 from config.settings import BINARY_TASKS, REGRESSION_TASKS, TASKS
 from logformat import schema as log_schema
+from logformat.tf_schema import world_schema
 
 ID_FEATURES: tuple[str, ...] = log_schema.ID_FIELDS
 CATEGORICAL_FEATURES: tuple[str, ...] = log_schema.CATEGORICAL_FIELDS
@@ -153,8 +154,6 @@ def feature_set_from_spec(raw_spec: Mapping[str, Any]) -> FeatureSet:
 def feature_set(world: Any) -> FeatureSet:
     """The FeatureSet of what a WorldConfig writes (through its curated schema, as the pipeline derives it)."""
     from tensorflow_transform.tf_metadata import schema_utils
-
-    from logformat.tf_schema import world_schema
 
     return feature_set_from_spec(schema_utils.schema_as_feature_spec(world_schema(world)).feature_spec)
 

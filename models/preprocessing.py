@@ -17,18 +17,17 @@ entry of its own.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from config.settings import BINARY_TASKS, PipelineConfig, TransformConfig
+from config.settings import BINARY_TASKS, TransformConfig, section_from_json
 from models import features as F
 
-# Transform passes custom config through `custom_config`; the env var is a fallback for direct calls.
-_CONFIG_ENV = "RANKER_TRANSFORM_CONFIG"
+# The configuration sections Transform reads (its custom_config, and so its cache key, holds exactly these).
+TRANSFORM_SECTIONS: tuple[str, ...] = ("transform",)
 
 
 def _squeeze(x: tf.Tensor) -> tf.Tensor:
@@ -124,16 +123,11 @@ def build_preprocessing_fn(config: TransformConfig):
 def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict | None = None) -> dict[str, tf.Tensor]:
     """Entry point for `Transform(preprocessing_fn='models.preprocessing.preprocessing_fn')`.
 
-    The pipeline passes `custom_config={'config_json': PipelineConfig.to_json()}`.
+    The pipeline passes the sections it reads, `custom_config=PipelineConfig.sections_json(TRANSFORM_SECTIONS)`.
     """
-    text = (custom_config or {}).get("config_json") or os.environ.get(_CONFIG_ENV)
-    config = PipelineConfig.from_json(text).transform if text else TransformConfig()
+    text = (custom_config or {}).get("transform")
+    config = section_from_json(TransformConfig, text, "transform") if text else TransformConfig()
     return build_preprocessing_fn(config)(inputs)
 
 
-def config_from_custom(custom_config: dict | None) -> PipelineConfig:
-    text = (custom_config or {}).get("config_json")
-    return PipelineConfig.from_json(text) if text else PipelineConfig()
-
-
-__all__ = ["preprocessing_fn", "build_preprocessing_fn", "config_from_custom"]
+__all__ = ["TRANSFORM_SECTIONS", "preprocessing_fn", "build_preprocessing_fn"]

@@ -15,6 +15,7 @@ configuration and data give the same weights.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import os
@@ -35,6 +36,9 @@ from models.serving import export_serving_model
 from models.stability import TRAINING_REPORT_FILE, TrainingReport, detect_divergence
 
 log = logging.getLogger(__name__)
+
+# The configuration sections the Trainer reads: its custom_config (and so its cache key) holds exactly these.
+TRAINER_SECTIONS: tuple[str, ...] = ("model", "train", "transform", "stability", "sequential")
 
 
 class TrajectoryRecorder(tf.keras.callbacks.Callback):
@@ -134,9 +138,9 @@ def vocab_sizes(
 
 def build_optimizer(train: TrainConfig) -> tf.keras.optimizers.Optimizer:
     """The paper's split: the configured rule on non-embedding variables, Adagrad on embeddings."""
-    dense = optimizers.make_optimizer(train.optimizer, train.learning_rate, **train.optimizer_params)
-    embedding = optimizers.make_optimizer("adagrad", train.embedding_learning_rate)
-    return optimizers.split_optimizer(dense, embedding)
+    return optimizers.make_paper_optimizer(
+        train.optimizer, train.learning_rate, train.embedding_learning_rate, **train.optimizer_params
+    )
 
 
 def train_and_export(
@@ -165,7 +169,13 @@ def train_and_export(
     window = max(1, min(train.log_every_steps, train.train_steps))
     windows = max(1, train.train_steps // window)
     resumption = checkpointing.prepare_resumption(
-        config.to_json(), train.backup_dir, model_run_dir, transform_output_dir, train_files, window, base_model
+        json.dumps(config.sections_json(TRAINER_SECTIONS), sort_keys=True),
+        train.backup_dir,
+        model_run_dir,
+        transform_output_dir,
+        train_files,
+        window,
+        base_model,
     )
     tf_transform_output = tft.TFTransformOutput(transform_output_dir)
     spec = tf_transform_output.transformed_feature_spec()
@@ -230,8 +240,8 @@ def train_and_export(
 
 
 def run_fn(fn_args) -> None:
-    """TFX Trainer hook. `custom_config={'config_json': PipelineConfig.to_json()}`."""
-    config = PipelineConfig.from_json(fn_args.custom_config["config_json"])
+    """TFX Trainer hook. `custom_config=PipelineConfig.sections_json(TRAINER_SECTIONS)`."""
+    config = PipelineConfig.from_sections_json(fn_args.custom_config)
     train_and_export(
         config,
         transform_output_dir=fn_args.transform_output,

@@ -18,11 +18,10 @@ from typing import Any
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline.summary import _props, read_evaluation
+from pipeline.local_runner import LocalPaths
+from pipeline.mlmd import DONE_STATES, INPUT_EVENTS, OUTPUT_EVENTS, artifact_properties, open_store
+from pipeline.summary import read_evaluation
 
-_INPUTS = (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
-_OUTPUTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
-_DONE = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
 METRIC_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("click", "auc", "click_auc"),
     ("like", "auc", "like_auc"),
@@ -59,17 +58,8 @@ class DayRecord:
         return self.metrics.get(output, {}).get(name)
 
 
-def _store(metadata_path: str) -> mlmd.MetadataStore:
-    if not os.path.exists(metadata_path):
-        raise FileNotFoundError(f"no MLMD store at {metadata_path} (run `ranker run` first)")
-    cfg = metadata_store_pb2.ConnectionConfig()
-    cfg.sqlite.filename_uri = metadata_path
-    cfg.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return mlmd.MetadataStore(cfg)
-
-
 def _span(artifact: metadata_store_pb2.Artifact) -> int | None:
-    props = _props(artifact)
+    props = artifact_properties(artifact)
     return int(props["span"]) if props.get("span") is not None else None
 
 
@@ -92,10 +82,10 @@ class _Reader:
         for execution_id, node in self.node_of.items():
             if node != "RankerPusher":
                 continue
-            model = self.io(execution_id, "model", _INPUTS)
-            pushed = self.io(execution_id, "pushed_model", _OUTPUTS)
-            if model and pushed and _props(pushed[0]).get("pushed"):
-                self.version_of_model[model[0].id] = str(_props(pushed[0]).get("pushed_version"))
+            model = self.io(execution_id, "model", INPUT_EVENTS)
+            pushed = self.io(execution_id, "pushed_model", OUTPUT_EVENTS)
+            if model and pushed and artifact_properties(pushed[0]).get("pushed"):
+                self.version_of_model[model[0].id] = str(artifact_properties(pushed[0]).get("pushed_version"))
 
     def io(self, execution_id: int, key: str, kinds: tuple) -> list[metadata_store_pb2.Artifact]:
         ids = [
@@ -108,7 +98,7 @@ class _Reader:
 
 def read_history(metadata_path: str) -> list[DayRecord]:
     """One DayRecord per pipeline run in the store, oldest first."""
-    store = _store(metadata_path)
+    store = open_store(metadata_path)
     reader = _Reader(store)
     records = []
     for run in sorted(store.get_contexts_by_type("pipeline_run"), key=lambda c: c.create_time_since_epoch):
@@ -122,7 +112,7 @@ def read_history(metadata_path: str) -> list[DayRecord]:
         failed = False
         for execution in store.get_executions_by_context(run.id):
             node = reader.node_of.get(execution.id, "")
-            done = execution.last_known_state in _DONE
+            done = execution.last_known_state in DONE_STATES
             failed |= execution.last_known_state == metadata_store_pb2.Execution.FAILED
             _absorb(record, reader, node, execution, done)
         if record.status is None:
@@ -143,37 +133,37 @@ def _absorb(record: DayRecord, reader: _Reader, node: str, execution: metadata_s
         if day is not None and day.HasField("int_value"):
             record.day = day.int_value
     elif node == "Transform":
-        spans = [_span(a) for a in reader.io(execution.id, "examples", _INPUTS)]
+        spans = [_span(a) for a in reader.io(execution.id, "examples", INPUT_EVENTS)]
         record.train_spans = sorted(s for s in spans if s is not None)
     elif node == "Trainer":
-        base = reader.io(execution.id, "base_model", _INPUTS)
+        base = reader.io(execution.id, "base_model", INPUT_EVENTS)
         if base:
             record.warm_start_from = reader.version_of_model.get(base[0].id, f"model #{base[0].id}")
     elif node == "ValidationGate":
         record.schema_check = verdict
     elif node == "DriftGate":
         record.drift_check = verdict
-        report = reader.io(execution.id, "report", _OUTPUTS)
+        report = reader.io(execution.id, "report", OUTPUT_EVENTS)
         if report:
-            props = _props(report[0])
+            props = artifact_properties(report[0])
             record.drift_worst = props.get("worst")
             if props.get("num_acknowledged"):
                 record.drift_check = f"ok ({props['num_acknowledged']} acknowledged)"
     elif node == "StabilityGate" and done:
-        for blessing in reader.io(execution.id, "blessing", _OUTPUTS):
-            props = _props(blessing)
+        for blessing in reader.io(execution.id, "blessing", OUTPUT_EVENTS):
+            props = artifact_properties(blessing)
             record.stability = "BLESSED" if props.get("blessed") else "NOT BLESSED"
             record.stability_reason = props.get("reason")
     elif node == "Evaluator" and done:
-        examples = reader.io(execution.id, "examples", _INPUTS)
+        examples = reader.io(execution.id, "examples", INPUT_EVENTS)
         record.eval_span = _span(examples[0]) if examples else None
-        for blessing in reader.io(execution.id, "blessing", _OUTPUTS):
-            record.evaluator = "BLESSED" if _props(blessing).get("blessed") else "NOT BLESSED"
-        for evaluation in reader.io(execution.id, "evaluation", _OUTPUTS):
+        for blessing in reader.io(execution.id, "blessing", OUTPUT_EVENTS):
+            record.evaluator = "BLESSED" if artifact_properties(blessing).get("blessed") else "NOT BLESSED"
+        for evaluation in reader.io(execution.id, "evaluation", OUTPUT_EVENTS):
             record.metrics, record.evaluator_failures = read_evaluation(evaluation.uri)
     elif node == "RankerPusher" and done:
-        for pushed in reader.io(execution.id, "pushed_model", _OUTPUTS):
-            props = _props(pushed)
+        for pushed in reader.io(execution.id, "pushed_model", OUTPUT_EVENTS):
+            props = artifact_properties(pushed)
             if props.get("pushed"):
                 record.pushed_version = str(props.get("pushed_version"))
 
@@ -274,8 +264,6 @@ def _json_default(value: Any) -> Any:
 
 def cmd_history(args: Any) -> int:
     """`ranker history --pipeline-root DIR [--png FILE] [--json]`."""
-    from pipeline.local_runner import LocalPaths
-
     paths = LocalPaths.under(args.pipeline_root)
     try:
         records = read_history(paths.metadata_path)

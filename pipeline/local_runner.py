@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tfx import v1 as tfx
 
 from config.settings import PipelineConfig
 from pipeline.pipeline import create_pipeline
+from pipeline.progress import ProgressDagRunner
 from pipeline.summary import RunSummary, summarize_run
 
 log = logging.getLogger(__name__)
@@ -37,9 +39,13 @@ def run_local(
     beam_args: list[str] | None = None,
     enable_cache: bool = True,
     day: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> RunSummary:
     """Runs the whole pipeline once, for `day` (default `world.start_day`), and returns what it pushed, the gates'
-    verdicts and the metrics. pipeline/sequential.py runs it day after day."""
+    verdicts and the metrics. pipeline/sequential.py runs it day after day.
+
+    `progress` receives one line per component (`[k/N] Node: executed in S s`); None: no progress lines.
+    """
     os.makedirs(paths.pipeline_root, exist_ok=True)
     pipeline = create_pipeline(
         config,
@@ -51,6 +57,6 @@ def run_local(
         day=config.world.start_day if day is None else day,
     )
     started = time.time()
-    tfx.orchestration.LocalDagRunner().run(pipeline)
+    ProgressDagRunner(progress or (lambda line: None)).run(pipeline)
     elapsed = time.time() - started
     return summarize_run(paths.metadata_path, elapsed_s=elapsed)

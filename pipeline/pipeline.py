@@ -22,9 +22,12 @@ being served, and a rerun of a day resolves the same base (its Trainer comes fro
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from tfx import v1 as tfx
 from tfx.dsl.input_resolution.canned_resolver_functions import static_range
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
+from tfx.types import standard_artifacts
 
 from components.drift_gate import DriftGate
 from components.log_generator import LogGen
@@ -35,8 +38,40 @@ from components.served_model import LatestPushedModelStrategy
 from components.span_resolver import SpanStrategy
 from components.stability_gate import StabilityGate
 from components.validation_gate import ValidationGate
-from config.settings import PipelineConfig
+from config.settings import PipelineConfig, section_json
+from models.preprocessing import TRANSFORM_SECTIONS
+from models.trainer import TRAINER_SECTIONS
 from pipeline.eval_config import build_eval_config
+
+TRAINER_ID = "Trainer"
+
+
+@dataclass(frozen=True)
+class DataNodes:
+    """The day's span and the next day's (the Evaluator's data)."""
+
+    nodes: list
+    ingest: LogIngest
+    examples: tfx.dsl.Channel
+    next_examples: tfx.dsl.Channel
+
+
+@dataclass(frozen=True)
+class ValidationNodes:
+    """Statistics, schema and the gates that stop a bad span before Transform."""
+
+    nodes: list
+    statistics: tfx.components.StatisticsGen
+    schema: tfx.dsl.Channel
+    gates: list
+
+
+@dataclass(frozen=True)
+class TrainingNodes:
+    nodes: list
+    trainer: tfx.components.Trainer
+    stability_gate: StabilityGate
+    baseline: tfx.dsl.Channel
 
 
 def create_pipeline(
@@ -49,7 +84,7 @@ def create_pipeline(
     schema_path: str | None = None,
     day: int | None = None,
 ) -> tfx.dsl.Pipeline:
-    """Builds the pipeline for `config`. Runner-specific settings come in as arguments.
+    """Builds the pipeline for a validated `config` (config/validation.py; the entry points validate it once).
 
     `day`: the day (span) of this run. Given (the local and sequential runners), Transform and the Trainer read the
     spans [day - K + 1, day] that LogIngest produced in this and earlier runs (K = `sequential.window_days`, resolved
@@ -60,142 +95,158 @@ def create_pipeline(
     Evaluator scores span day + 1.
     `schema_path`: import this schema file instead of the world's generated curated schema.
     """
-    config_json = config.to_json()
-    data_json = config.only("world", "ingest").to_json()
     run_day = config.world.start_day if day is None else day
-    log_gen = LogGen(config_json=data_json, day=run_day)
-    ingest = LogIngest(logs=log_gen.outputs["logs"], config_json=data_json)
-    examples = ingest.outputs["examples"]
-    # The next day's span: the Evaluator's data (the paper trains on days 1..N-1 and evaluates on day N).
-    next_gen = LogGen(config_json=data_json, day=run_day + 1).with_id("NextDayLogGen")
-    next_ingest = LogIngest(logs=next_gen.outputs["logs"], config_json=data_json).with_id("NextDayLogIngest")
-    next_examples = next_ingest.outputs["examples"]
-
-    statistics = tfx.components.StatisticsGen(examples=examples)
-    if schema_path:
-        schema = tfx.components.ImportSchemaGen(schema_file=schema_path)
-    else:
-        # The node keeps the id of the stock ImportSchemaGen it replaces (caches, MLMD history, Kubeflow task names).
-        schema = CuratedSchemaGen(config_json=config.only("world").to_json()).with_id("ImportSchemaGen")
-    validator = tfx.components.ExampleValidator(
-        statistics=statistics.outputs["statistics"], schema=schema.outputs["schema"]
-    )
-    validation_gate = ValidationGate(anomalies=validator.outputs["anomalies"])
-    gates: list = [validation_gate]
-    drift_nodes: list = []
-    if config.drift.enabled:
-        next_statistics = tfx.components.StatisticsGen(examples=next_examples).with_id("NextDayStatisticsGen")
-        previous: list = []
-        if day is not None and day > 0:  # span d-1's statistics, from an earlier run
-            previous = [
-                tfx.dsl.Resolver(
-                    strategy_class=SpanStrategy,
-                    config={"span": day - 1},
-                    statistics=tfx.dsl.Channel(
-                        type=tfx.types.standard_artifacts.ExampleStatistics,
-                        producer_component_id=statistics.id,
-                        output_key="statistics",
-                    ),
-                ).with_id("previous_statistics_resolver")
-            ]
-        drift_gate = DriftGate(
-            statistics=statistics.outputs["statistics"],
-            schema=schema.outputs["schema"],
-            previous_statistics=previous[0].outputs["statistics"] if previous else None,
-            next_statistics=next_statistics.outputs["statistics"],
-            config_json=config.only("drift").to_json(),
-            day=run_day,
-        )
-        drift_gate.add_upstream_node(statistics)
-        gates.append(drift_gate)
-        drift_nodes = [next_statistics, *previous, drift_gate]
-
-    if day is None:
-        train_examples = examples
-    else:  # the rolling window: the latest version of each span in [day - K + 1, day]
-        train_examples = static_range(
-            tfx.dsl.Channel(
-                type=tfx.types.standard_artifacts.Examples, producer_component_id=ingest.id, output_key="examples"
-            ),
-            start_span_number=max(0, day - config.sequential.window_days + 1),
-            end_span_number=day,
-            min_spans=1,
-        )
-    transform = tfx.components.Transform(
-        examples=train_examples,
-        schema=schema.outputs["schema"],
-        preprocessing_fn="models.preprocessing.preprocessing_fn",
-        custom_config={"config_json": config.only("transform").to_json()},
-    )
-    for gate in (*gates, ingest):
-        transform.add_upstream_node(gate)
-
-    trainer_id = "Trainer"
-    if day is None:
-        baseline = tfx.dsl.Resolver(
-            strategy_class=LatestBlessedModelStrategy,
-            model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model, producer_component_id=trainer_id),
-            model_blessing=tfx.dsl.Channel(
-                type=tfx.types.standard_artifacts.ModelBlessing, producer_component_id="Evaluator"
-            ),
-        ).with_id("latest_blessed_model_resolver")
-    else:  # the model served before this day: blessed by both gates, pushed by an earlier day's run
-        baseline = tfx.dsl.Resolver(
-            strategy_class=LatestPushedModelStrategy,
-            config={"before_day": day},
-            model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model, producer_component_id=trainer_id),
-            pushed_model=tfx.dsl.Channel(
-                type=tfx.types.standard_artifacts.PushedModel, producer_component_id="RankerPusher"
-            ),
-        ).with_id("latest_pushed_model_resolver")
-    trainer = tfx.components.Trainer(
-        run_fn="models.trainer.run_fn",
-        examples=transform.outputs["transformed_examples"],
-        transform_graph=transform.outputs["transform_graph"],
-        schema=schema.outputs["schema"],
-        base_model=baseline.outputs["model"],
-        train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=config.train.train_steps),
-        eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=config.train.eval_steps),
-        custom_config={"config_json": config_json},
-    ).with_id(trainer_id)
-    stability_gate = StabilityGate(model_run=trainer.outputs["model_run"], config_json=config_json)
-
-    evaluator = tfx.components.Evaluator(
-        examples=next_examples,
-        model=trainer.outputs["model"],
-        baseline_model=baseline.outputs["model"],
-        eval_config=build_eval_config(config.gates),
-    )
-    pusher = RankerPusher(
-        model=trainer.outputs["model"],
-        model_blessing=evaluator.outputs["blessing"],
-        stability_blessing=stability_gate.outputs["blessing"],
-        examples=next_examples,
-        serving_root=serving_root,
-        model_name=config.model_name,
-    )
-    components = [
-        log_gen,
-        ingest,
-        next_gen,
-        next_ingest,
-        statistics,
-        schema,
-        validator,
-        validation_gate,
-        *drift_nodes,
-        transform,
-        trainer,
-        stability_gate,
-        baseline,
-        evaluator,
-        pusher,
-    ]
+    data = _data_nodes(config, run_day)
+    validation = _validation_nodes(config, data, day, schema_path)
+    training = _training_nodes(config, data, validation, day)
+    release = _release_nodes(config, data, training, serving_root)
     return tfx.dsl.Pipeline(
         pipeline_name=config.name,
         pipeline_root=pipeline_root,
-        components=components,
+        components=[*data.nodes, *validation.nodes, *training.nodes, *release],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args or [],
     )
+
+
+def _data_nodes(config: PipelineConfig, run_day: int) -> DataNodes:
+    """LogGen -> LogIngest for the run's day, and again for day + 1 (the paper trains on days 1..N-1 and evaluates
+    on day N)."""
+    log_gen = LogGen(world=config.world, day=run_day)
+    ingest = LogIngest(logs=log_gen.outputs["logs"], ingest=config.ingest)
+    next_gen = LogGen(world=config.world, day=run_day + 1).with_id("NextDayLogGen")
+    next_ingest = LogIngest(logs=next_gen.outputs["logs"], ingest=config.ingest).with_id("NextDayLogIngest")
+    return DataNodes(
+        nodes=[log_gen, ingest, next_gen, next_ingest],
+        ingest=ingest,
+        examples=ingest.outputs["examples"],
+        next_examples=next_ingest.outputs["examples"],
+    )
+
+
+def _validation_nodes(config: PipelineConfig, data: DataNodes, day: int | None, schema_path: str | None):
+    """StatisticsGen -> ExampleValidator against the curated schema -> ValidationGate; the DriftGate when enabled."""
+    statistics = tfx.components.StatisticsGen(examples=data.examples)
+    if schema_path:
+        schema = tfx.components.ImportSchemaGen(schema_file=schema_path)
+    else:
+        # The node keeps the id of the stock ImportSchemaGen it replaces (caches, MLMD history, Kubeflow task names).
+        schema = CuratedSchemaGen(world_json=section_json(config.world)).with_id("ImportSchemaGen")
+    validator = tfx.components.ExampleValidator(
+        statistics=statistics.outputs["statistics"], schema=schema.outputs["schema"]
+    )
+    validation_gate = ValidationGate(anomalies=validator.outputs["anomalies"])
+    nodes: list = [statistics, schema, validator, validation_gate]
+    gates: list = [validation_gate]
+    if config.drift.enabled:
+        drift_nodes = _drift_nodes(config, data, statistics, schema.outputs["schema"], day)
+        nodes += drift_nodes
+        gates.append(drift_nodes[-1])
+    return ValidationNodes(nodes=nodes, statistics=statistics, schema=schema.outputs["schema"], gates=gates)
+
+
+def _drift_nodes(config: PipelineConfig, data: DataNodes, statistics, schema: tfx.dsl.Channel, day: int | None):
+    """The DriftGate (last in the list): span d against d - 1 (drift, when an earlier run made it) and d + 1 (skew)."""
+    next_statistics = tfx.components.StatisticsGen(examples=data.next_examples).with_id("NextDayStatisticsGen")
+    previous: list = []
+    if day is not None and day > 0:  # span d-1's statistics, from an earlier run
+        previous = [
+            tfx.dsl.Resolver(
+                strategy_class=SpanStrategy,
+                config={"span": day - 1},
+                statistics=tfx.dsl.Channel(
+                    type=standard_artifacts.ExampleStatistics,
+                    producer_component_id=statistics.id,
+                    output_key="statistics",
+                ),
+            ).with_id("previous_statistics_resolver")
+        ]
+    drift_gate = DriftGate(
+        statistics=statistics.outputs["statistics"],
+        schema=schema,
+        previous_statistics=previous[0].outputs["statistics"] if previous else None,
+        next_statistics=next_statistics.outputs["statistics"],
+        drift_json=section_json(config.drift),
+        day=config.world.start_day if day is None else day,
+    )
+    drift_gate.add_upstream_node(statistics)
+    return [next_statistics, *previous, drift_gate]
+
+
+def _training_window(config: PipelineConfig, data: DataNodes, day: int | None) -> tfx.dsl.Channel:
+    """The run's own span (day None), or the latest version of each span in [day - K + 1, day]."""
+    if day is None:
+        return data.examples
+    return static_range(
+        tfx.dsl.Channel(type=standard_artifacts.Examples, producer_component_id=data.ingest.id, output_key="examples"),
+        start_span_number=max(0, day - config.sequential.window_days + 1),
+        end_span_number=day,
+        min_spans=1,
+    )
+
+
+def _baseline(day: int | None):
+    """The model served before this day: the Evaluator's baseline and the Trainer's warm-start base."""
+    if day is None:
+        return tfx.dsl.Resolver(
+            strategy_class=LatestBlessedModelStrategy,
+            model=tfx.dsl.Channel(type=standard_artifacts.Model, producer_component_id=TRAINER_ID),
+            model_blessing=tfx.dsl.Channel(type=standard_artifacts.ModelBlessing, producer_component_id="Evaluator"),
+        ).with_id("latest_blessed_model_resolver")
+    # blessed by both gates, pushed by an earlier day's run
+    return tfx.dsl.Resolver(
+        strategy_class=LatestPushedModelStrategy,
+        config={"before_day": day},
+        model=tfx.dsl.Channel(type=standard_artifacts.Model, producer_component_id=TRAINER_ID),
+        pushed_model=tfx.dsl.Channel(type=standard_artifacts.PushedModel, producer_component_id="RankerPusher"),
+    ).with_id("latest_pushed_model_resolver")
+
+
+def _training_nodes(config: PipelineConfig, data: DataNodes, validation: ValidationNodes, day: int | None):
+    """Transform (after every gate passed) -> Trainer (warm-started from the baseline) -> StabilityGate."""
+    transform = tfx.components.Transform(
+        examples=_training_window(config, data, day),
+        schema=validation.schema,
+        preprocessing_fn="models.preprocessing.preprocessing_fn",
+        custom_config=config.sections_json(TRANSFORM_SECTIONS),
+    )
+    for gate in (*validation.gates, data.ingest):
+        transform.add_upstream_node(gate)
+    baseline = _baseline(day)
+    trainer = tfx.components.Trainer(
+        run_fn="models.trainer.run_fn",
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=validation.schema,
+        base_model=baseline.outputs["model"],
+        train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=config.train.train_steps),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=config.train.eval_steps),
+        custom_config=config.sections_json(TRAINER_SECTIONS),
+    ).with_id(TRAINER_ID)
+    stability_gate = StabilityGate(model_run=trainer.outputs["model_run"], stability=config.stability)
+    return TrainingNodes(
+        nodes=[transform, trainer, stability_gate, baseline],
+        trainer=trainer,
+        stability_gate=stability_gate,
+        baseline=baseline.outputs["model"],
+    )
+
+
+def _release_nodes(config: PipelineConfig, data: DataNodes, training: TrainingNodes, serving_root: str) -> list:
+    """Evaluator on the next day's span (TFMA thresholds, change threshold against the baseline) -> RankerPusher."""
+    evaluator = tfx.components.Evaluator(
+        examples=data.next_examples,
+        model=training.trainer.outputs["model"],
+        baseline_model=training.baseline,
+        eval_config=build_eval_config(config.gates),
+    )
+    pusher = RankerPusher(
+        model=training.trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        stability_blessing=training.stability_gate.outputs["blessing"],
+        examples=data.next_examples,
+        serving_root=serving_root,
+        model_name=config.model_name,
+    )
+    return [evaluator, pusher]

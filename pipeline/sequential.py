@@ -30,11 +30,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import ml_metadata as mlmd
-from ml_metadata.proto import metadata_store_pb2
-
 from config.settings import ConfigError, PipelineConfig
+from pipeline.history import read_history, render_table
 from pipeline.local_runner import LocalPaths, run_local
+from pipeline.mlmd import open_store
 from pipeline.summary import RunSummary
 
 log = logging.getLogger(__name__)
@@ -89,16 +88,9 @@ def parse_days(text: str) -> list[int]:
     raise ConfigError(f"expected A-B, A or A,B,C (non-negative day numbers), got {text!r}", field="--days")
 
 
-def _store(metadata_path: str) -> mlmd.MetadataStore:
-    cfg = metadata_store_pb2.ConnectionConfig()
-    cfg.sqlite.filename_uri = metadata_path
-    cfg.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
-    return mlmd.MetadataStore(cfg)
-
-
 def _run_context_ids(metadata_path: str) -> set[int]:
     try:
-        return {c.id for c in _store(metadata_path).get_contexts_by_type(RUN_CONTEXT_TYPE)}
+        return {c.id for c in open_store(metadata_path, writable=True).get_contexts_by_type(RUN_CONTEXT_TYPE)}
     except Exception:  # noqa: BLE001 - no store yet
         return set()
 
@@ -107,7 +99,7 @@ def mark_runs(metadata_path: str, context_ids: set[int], day: int, status: str, 
     """Records `day`, `status` and `error` on the given pipeline_run contexts; returns the newest run's name."""
     if not context_ids:
         return None
-    store = _store(metadata_path)
+    store = open_store(metadata_path, writable=True)
     contexts = store.get_contexts_by_id(sorted(context_ids))
     for context in contexts:
         context.custom_properties["day"].int_value = day
@@ -126,11 +118,13 @@ def run_days(
     beam_args: list[str] | None = None,
     stop_on_failure: bool = True,
     on_day: Callable[[DayResult], None] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> list[DayResult]:
     """Runs the pipeline for each day in order (see the module docstring); returns one DayResult per day run.
 
     `config_for_day(d)` may change the config of single days (the stability lab and tests use it, e.g. a learning
-    rate that makes one day diverge); by default every day uses `config`. `on_day` is called after each day.
+    rate that makes one day diverge); by default every day uses `config`. `on_day` is called after each day;
+    `progress` gets run_local's per-component lines.
     """
     results = []
     for day in days:
@@ -139,7 +133,7 @@ def run_days(
         started = time.time()
         log.info("=== sequential training: day %d (window %d days) ===", day, day_config.sequential.window_days)
         try:
-            summary = run_local(day_config, paths, beam_args=beam_args, day=day)
+            summary = run_local(day_config, paths, beam_args=beam_args, day=day, progress=progress)
         except Exception as err:  # noqa: BLE001 - recorded, reported, and (by default) the sequence stops
             result = DayResult(
                 day, STATUS_FAILED, error=f"{type(err).__name__}: {err}", elapsed_s=time.time() - started
@@ -158,14 +152,14 @@ def run_days(
     return results
 
 
-def run_days_command(config: PipelineConfig, paths: LocalPaths, days_text: str) -> int:
+def run_days_command(
+    config: PipelineConfig, paths: LocalPaths, days_text: str, progress: Callable[[str], None] | None = None
+) -> int:
     """`ranker run --days A-B`: runs the days, prints one line per day and the history table; exit status 1 when a
     day failed."""
-    from pipeline.history import read_history, render_table
-
     days = parse_days(days_text)
     print(f"sequential training over days {days[0]}..{days[-1]} (window {config.sequential.window_days} days)")
-    results = run_days(config, paths, days, on_day=lambda r: print(r.line(), flush=True))
+    results = run_days(config, paths, days, on_day=lambda r: print(r.line(), flush=True), progress=progress)
     print()
     print(render_table([r for r in read_history(paths.metadata_path) if r.day in set(days)]))
     failed = [r for r in results if r.status == STATUS_FAILED]

@@ -6,10 +6,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
-_OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
+from pipeline.mlmd import OUTPUT_EVENTS, artifact_properties, node_id_of, open_store
 
 
 @dataclass
@@ -55,21 +54,9 @@ def _suffix(reason: str | None) -> str:
     return f" ({reason})" if reason else ""
 
 
-def _props(artifact: metadata_store_pb2.Artifact) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for source in (artifact.properties, artifact.custom_properties):
-        for key, value in source.items():
-            kind = value.WhichOneof("value")
-            out[key] = getattr(value, kind) if kind else None
-    return out
-
-
 def summarize_run(metadata_path: str, elapsed_s: float | None = None) -> RunSummary:
     """Summary of the newest `pipeline_run` context in the SQLite MLMD store at `metadata_path`."""
-    cfg = metadata_store_pb2.ConnectionConfig()
-    cfg.sqlite.filename_uri = metadata_path
-    cfg.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    store = mlmd.MetadataStore(cfg)
+    store = open_store(metadata_path)
     runs = store.get_contexts_by_type("pipeline_run")
     summary = RunSummary(elapsed_s=elapsed_s)
     if not runs:
@@ -78,17 +65,15 @@ def summarize_run(metadata_path: str, elapsed_s: float | None = None) -> RunSumm
     summary.run_id = run.name
     executions = store.get_executions_by_context(run.id)
     types = {t.id: t.name for t in store.get_execution_types()}
-    node_type = store.get_context_type("node").id
     for execution in executions:
         component = types.get(execution.type_id, "").rsplit(".", 1)[-1]
         if execution.last_update_time_since_epoch and execution.create_time_since_epoch:
             # Keyed by pipeline node, not component type: LogGen, LogIngest and StatisticsGen run twice (the
             # training day and the next day, e.g. `NextDayLogIngest`).
-            nodes = [c.name for c in store.get_contexts_by_execution(execution.id) if c.type_id == node_type]
-            node = nodes[0].rsplit(".", 1)[-1] if nodes else component
+            node = node_id_of(store, execution, default=component)
             seconds = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
             summary.component_seconds[node] = seconds
-        events = [e for e in store.get_events_by_execution_ids([execution.id]) if e.type in _OUTPUT_EVENTS]
+        events = [e for e in store.get_events_by_execution_ids([execution.id]) if e.type in OUTPUT_EVENTS]
         artifacts = store.get_artifacts_by_id([e.artifact_id for e in events])
         for artifact in artifacts:
             _absorb(summary, component, artifact)
@@ -96,7 +81,7 @@ def summarize_run(metadata_path: str, elapsed_s: float | None = None) -> RunSumm
 
 
 def _absorb(summary: RunSummary, component: str, artifact: metadata_store_pb2.Artifact) -> None:
-    props = _props(artifact)
+    props = artifact_properties(artifact)
     if component == "RankerPusher":
         summary.pushed = bool(props.get("pushed", 0))
         summary.pushed_destination = props.get("pushed_destination")

@@ -20,12 +20,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import logging
 import os
 import sys
 
 from config.overrides import apply_overrides, read_overrides
-from config.runtime import select_keras2
+from config.runtime import configure_logging, select_keras2
 from config.settings import PRESETS, ConfigError, PipelineConfig, get_preset
 from config.validation import validate_config, validate_paths
 
@@ -56,14 +55,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     validate_paths(args.pipeline_root, serving_root)
 
     from pipeline.local_runner import LocalPaths, run_local
+    from pipeline.progress import print_progress
 
     paths = LocalPaths.under(args.pipeline_root, args.serving_root)
     print(f"running preset {args.preset!r}: pipeline root {paths.pipeline_root}, serving root {paths.serving_root}")
     if args.days:
         from pipeline.sequential import run_days_command
 
-        return run_days_command(config, paths, args.days)
-    summary = run_local(config, paths)
+        return run_days_command(config, paths, args.days, progress=print_progress)
+    summary = run_local(config, paths, progress=print_progress)
     print(summary.render())
     return 0
 
@@ -193,29 +193,13 @@ def _add_serving_commands(sub: argparse._SubParsersAction) -> None:
     serve.set_defaults(func=cmd_serve)
 
 
-class _ProgressFilter(logging.Filter):
-    """Keeps TFX's component start/finish lines and real errors from absl; drops its warning chatter."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.ERROR:
-            return True
-        return str(record.msg).startswith("Component ")
-
-
-def configure_logging(level: int = logging.INFO) -> None:
-    """Progress output: our own loggers at INFO, TFX component start/finish, errors from everything."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    absl_logger = logging.getLogger("absl")
-    absl_logger.setLevel(logging.INFO)
-    absl_logger.addFilter(_ProgressFilter())
-    for noisy in ("apache_beam", "tensorflow"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ranker",
         description="Stable multitask ranking: a TFX pipeline with Clippy (Tang et al., KDD 2023).",
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="show third-party INFO logs (TFX, Beam, TensorFlow start-up notes)"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -277,8 +261,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    configure_logging()
     args = build_parser().parse_args(argv)
+    configure_logging(verbose=args.verbose)
     try:
         return args.func(args)
     except ConfigError as err:

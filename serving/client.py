@@ -36,14 +36,17 @@ from typing import Any
 
 import numpy as np
 
-from config.settings import IngestConfig
+from config.settings import TASKS, IngestConfig
 from logformat.parser import parse_line
 from serving.export import (
     LABEL_FEATURES,
     SERVING_INPUT_KEY,
     SERVING_SIGNATURE,
+    WARMUP_DIR,
+    WARMUP_FILE,
     check_serving_signature,
     list_versions,
+    read_warmup_requests,
     strip_features,
 )
 
@@ -144,8 +147,6 @@ def replay_warmup_requests(version_dir: str) -> int:
     """Replays `assets.extra/tf_serving_warmup_requests` through the loaded SavedModel, as TF Serving does at
     load time; returns the number of records replayed. Raises on the first request that fails."""
     import tensorflow as tf
-
-    from serving.export import WARMUP_DIR, WARMUP_FILE, read_warmup_requests
 
     loaded = tf.saved_model.load(version_dir)
     logs = read_warmup_requests(os.path.join(version_dir, WARMUP_DIR, WARMUP_FILE))
@@ -368,8 +369,6 @@ def check_request_against_signature(body: dict[str, Any], metadata: dict[str, An
 
 def output_order(names: Sequence[str]) -> list[str]:
     """The task outputs in TASKS order, then `score`, then anything else (sorted)."""
-    from config.settings import TASKS
-
     known = [n for n in (*TASKS, "score") if n in names]
     return known + sorted(set(names) - set(known))
 

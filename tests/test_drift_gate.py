@@ -21,7 +21,7 @@ from components.drift_gate import (
     failure_message,
     is_acknowledged,
 )
-from config.settings import ConfigError, DriftConfig, ShockConfig, tiny_preset
+from config.settings import ConfigError, DriftConfig, ShockConfig, section_json, tiny_preset
 from config.validation import parse_acknowledgement, validate_drift
 from logformat.parser import parse_line
 from logformat.tf_schema import world_schema
@@ -125,7 +125,7 @@ def test_the_component_writes_its_report_and_stops_the_run(stats, tmp_path):
     config = tiny_preset()
     executor = DriftGate.EXECUTOR_SPEC.executor_class()
     with pytest.raises(DriftError, match=r"video_views: Jensen-Shannon divergence 0\.9\d+ between span 2 and span 1"):
-        executor.Do(inputs, {"report": [report]}, {"config_json": config.to_json(), "day": 2})
+        executor.Do(inputs, {"report": [report]}, {"drift_json": section_json(config.drift), "day": 2})
     with open(os.path.join(report.uri, REPORT_FILE)) as f:
         written = json.load(f)
     assert written["previous_span"] == 1 and any(c["violated"] for c in written["comparisons"])
@@ -133,7 +133,7 @@ def test_the_component_writes_its_report_and_stops_the_run(stats, tmp_path):
     acknowledged = config.replace(drift=DriftConfig(acknowledged=("video_views@2",)))
     report2 = standard_artifacts.ExampleAnomalies()
     report2.uri = str(tmp_path / "report2")
-    executor.Do(inputs, {"report": [report2]}, {"config_json": acknowledged.to_json(), "day": 2})
+    executor.Do(inputs, {"report": [report2]}, {"drift_json": section_json(acknowledged.drift), "day": 2})
     assert report2.get_int_custom_property("num_violations") == 0
     assert report2.get_int_custom_property("num_acknowledged") == 1
 

@@ -29,9 +29,10 @@ from components.log_ingest import (
     split_of,
 )
 from components.types import QuarantinedRecords, RawLogs, shard_path
-from config.settings import IngestConfig, PipelineConfig, tiny_preset
+from config.settings import IngestConfig, PipelineConfig, section_json, tiny_preset
 from logformat.parser import parse_line
-from world.simulator import World, encode_line
+from world.encoding import encode_line
+from world.simulator import World
 
 BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 DAY = 1
@@ -58,7 +59,7 @@ def _ingest(config: PipelineConfig, logs: RawLogs, root: str):
     examples = _artifact(standard_artifacts.Examples, os.path.join(root, "examples"))
     quarantine = _artifact(QuarantinedRecords, os.path.join(root, "quarantine"))
     outputs = {"examples": [examples], "quarantine": [quarantine]}
-    LogIngestExecutor(_context()).Do({"logs": [logs]}, outputs, {"config_json": config.to_json()})
+    LogIngestExecutor(_context()).Do({"logs": [logs]}, outputs, {"ingest_json": section_json(config.ingest)})
     return examples, quarantine
 
 
@@ -83,7 +84,7 @@ def run(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("loggen"))
     config = _config()
     logs = _artifact(RawLogs, os.path.join(root, "logs"))
-    LogGenExecutor(_context()).Do({}, {"logs": [logs]}, {"config_json": config.to_json(), "day": DAY})
+    LogGenExecutor(_context()).Do({}, {"logs": [logs]}, {"world_json": section_json(config.world), "day": DAY})
     examples, quarantine = _ingest(config, logs, root)
     return config, root, logs, examples, quarantine
 
@@ -239,11 +240,11 @@ def test_below_threshold_passes_and_empty_or_missing_logs_fail(tmp_path):
 
 
 def test_component_interfaces():
-    config_json = _config().to_json()
-    gen = LogGen(config_json=config_json, day=3).with_beam_pipeline_args(["--direct_num_workers=1"])
+    config = _config()
+    gen = LogGen(world=config.world, day=3).with_beam_pipeline_args(["--direct_num_workers=1"])
     assert set(gen.outputs) == {"logs"} and gen.outputs["logs"].type is RawLogs
-    assert gen.exec_properties["day"] == 3 and gen.exec_properties["config_json"] == config_json
-    ingest = LogIngest(logs=gen.outputs["logs"], config_json=config_json)
+    assert gen.exec_properties["day"] == 3 and gen.exec_properties["world_json"] == section_json(config.world)
+    ingest = LogIngest(logs=gen.outputs["logs"], ingest=config.ingest)
     assert set(ingest.inputs) == {"logs"}
     assert ingest.outputs["examples"].type is standard_artifacts.Examples
     assert ingest.outputs["quarantine"].type is QuarantinedRecords
@@ -251,8 +252,8 @@ def test_component_interfaces():
 
 def test_components_run_in_local_dag_runner(tmp_path):
     config = _config()
-    gen = LogGen(config_json=config.to_json(), day=2)
-    ingest = LogIngest(logs=gen.outputs["logs"], config_json=config.to_json())
+    gen = LogGen(world=config.world, day=2)
+    ingest = LogIngest(logs=gen.outputs["logs"], ingest=config.ingest)
     connection = metadata.sqlite_metadata_connection_config(str(tmp_path / "mlmd.db"))
     pipeline = tfx_pipeline.Pipeline(
         pipeline_name="loggen-ingest",

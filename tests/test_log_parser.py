@@ -17,7 +17,9 @@ from logformat.schema import (
     EXAMPLE_FLOAT_FEATURES,
     EXAMPLE_INT_FEATURES,
 )
-from world.simulator import EXPECTED_REASON_PREFIX, World, encode_line, encode_record
+from world.corruption import EXPECTED_REASON_PREFIX
+from world.encoding import encode_line, encode_record
+from world.simulator import World
 
 INGEST = IngestConfig()
 GOOD = {

@@ -17,7 +17,7 @@ from tfx.types import artifact_utils, standard_artifacts
 
 from components.pusher import Executor, RankerPusher
 from components.stability_gate import Executor as GateExecutor
-from config.settings import PipelineConfig
+from config.settings import PipelineConfig, section_json
 from models.stability import TrainingReport, training_report_path
 from serving import export as serving_export
 
@@ -100,7 +100,11 @@ def stability_blessing(root: Path, diverged: bool) -> standard_artifacts.ModelBl
     TrainingReport(steps, loss).save(training_report_path(str(root / "model_run")))
     model_run, blessing = standard_artifacts.ModelRun(), standard_artifacts.ModelBlessing()
     model_run.uri, blessing.uri = str(root / "model_run"), str(root / "stability_blessing")
-    GateExecutor().Do({"model_run": [model_run]}, {"blessing": [blessing]}, {"config_json": PipelineConfig().to_json()})
+    GateExecutor().Do(
+        {"model_run": [model_run]},
+        {"blessing": [blessing]},
+        {"stability_json": section_json(PipelineConfig().stability)},
+    )
     return blessing
 
 
@@ -387,7 +391,7 @@ def test_gate_and_pusher_run_with_local_dag_runner_and_compile_for_kubeflow_v2(t
         run = importer(str(tmp_path / "model_run"), standard_artifacts.ModelRun).with_id("run_importer")
         model = importer(os.path.dirname(saved_model_dir), standard_artifacts.Model).with_id("model_importer")
         evaluation = importer(str(tmp_path / "eval_blessing"), standard_artifacts.ModelBlessing, blessed=1)
-        gate = StabilityGate(model_run=run.outputs["result"], config_json=PipelineConfig().to_json())
+        gate = StabilityGate(model_run=run.outputs["result"], stability=PipelineConfig().stability)
         pusher = RankerPusher(
             model=model.outputs["result"],
             model_blessing=evaluation.with_id("eval_importer").outputs["result"],

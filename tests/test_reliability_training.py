@@ -19,7 +19,7 @@ import tensorflow as tf
 from tfx.types import standard_artifacts
 
 from components.stability_gate import Executor as GateExecutor
-from config.settings import PipelineConfig, TrainConfig, tiny_preset
+from config.settings import PipelineConfig, TrainConfig, section_json, tiny_preset
 from models import checkpointing
 from models.stability import TrainingReport, training_report_path
 from models.trainer import train_and_export
@@ -51,15 +51,15 @@ def transformed(tmp_path_factory) -> Transformed:
 
     root = str(tmp_path_factory.mktemp("transformed"))
     world = dataclasses.replace(CONFIG.world, impressions_per_day=1_500, num_shards=1)
-    data_json = CONFIG.replace(world=world).only("world", "ingest").to_json()
-    gen = LogGen(config_json=data_json)
-    ingest = LogIngest(logs=gen.outputs["logs"], config_json=data_json)
+
+    gen = LogGen(world=world)
+    ingest = LogIngest(logs=gen.outputs["logs"], ingest=CONFIG.ingest)
     schema = ImportSchemaGen(schema_file=SCHEMA_PATH)
     transform = Transform(
         examples=ingest.outputs["examples"],
         schema=schema.outputs["schema"],
         preprocessing_fn="models.preprocessing.preprocessing_fn",
-        custom_config={"config_json": CONFIG.only("transform").to_json()},
+        custom_config=CONFIG.sections_json(["transform"]),
     )
     LocalDagRunner().run(
         tfx_pipeline.Pipeline(
@@ -138,7 +138,9 @@ def test_divergence_stops_early_and_the_report_says_when_and_where(transformed, 
 
     model_run, blessing = standard_artifacts.ModelRun(), standard_artifacts.ModelBlessing()
     model_run.uri, blessing.uri = trainer_dirs(str(tmp_path), 1)[1], str(tmp_path / "blessing")
-    GateExecutor().Do({"model_run": [model_run]}, {"blessing": [blessing]}, {"config_json": config.to_json()})
+    GateExecutor().Do(
+        {"model_run": [model_run]}, {"blessing": [blessing]}, {"stability_json": section_json(config.stability)}
+    )
     assert blessing.get_int_custom_property("blessed") == 0
     assert f"at step {step}" in blessing.get_string_custom_property("reason")
 

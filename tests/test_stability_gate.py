@@ -11,7 +11,7 @@ import pytest
 from tfx.types import standard_artifacts
 
 from components.stability_gate import VERDICT_FILE, Executor, StabilityGate, read_verdict
-from config.settings import PipelineConfig, StabilityConfig
+from config.settings import PipelineConfig, StabilityConfig, section_json
 from models.stability import TrainingReport, training_report_path
 
 STEPS = list(range(0, 600, 10))
@@ -34,7 +34,7 @@ def run_gate(tmp_path: Path, model_run_dir: str | None, config: PipelineConfig =
         model_run = standard_artifacts.ModelRun()
         model_run.uri = model_run_dir
         inputs["model_run"] = [model_run]
-    Executor().Do(inputs, {"blessing": [blessing]}, {"config_json": config.to_json()})
+    Executor().Do(inputs, {"blessing": [blessing]}, {"stability_json": section_json(config.stability)})
     files = sorted(p.name for p in Path(blessing.uri).iterdir())
     return blessing, files, read_verdict(blessing.uri)
 
@@ -124,7 +124,7 @@ def test_component_interface():
     from tfx import types
     from tfx.types import standard_artifacts as sa
 
-    gate = StabilityGate(model_run=types.Channel(type=sa.ModelRun), config_json=PipelineConfig().to_json())
+    gate = StabilityGate(model_run=types.Channel(type=sa.ModelRun), stability=PipelineConfig().stability)
     assert set(gate.inputs) == {"model_run"} and set(gate.outputs) == {"blessing"}
     assert gate.outputs["blessing"].type is sa.ModelBlessing
-    assert PipelineConfig.from_json(gate.exec_properties["config_json"]) == PipelineConfig()
+    assert gate.exec_properties["stability_json"] == section_json(PipelineConfig().stability)

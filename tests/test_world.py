@@ -9,14 +9,10 @@ import pytest
 
 from config.settings import ConfigError, WorldConfig, default_preset, tiny_preset
 from logformat.schema import COUNTRIES, DEVICES, FIELD_TYPES, SURFACES
-from world.simulator import (
-    CORRUPTION_KINDS,
-    RECORD_FIELDS,
-    World,
-    encode_record,
-    generate_lines,
-    generate_shard,
-)
+from world.corruption import CORRUPTION_KINDS
+from world.encoding import encode_record
+from world.entities import RECORD_FIELDS
+from world.simulator import World, generate_lines, generate_shard
 
 TINY = tiny_preset().world
 

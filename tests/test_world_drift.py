@@ -10,7 +10,8 @@ import pytest
 
 from config.settings import ConfigError, ShockConfig, WorldConfig, default_preset, tiny_preset
 from logformat.schema import COUNTRIES, LANGUAGES, log_format
-from world.simulator import World, encode_record
+from world.encoding import encode_record
+from world.simulator import World
 
 TINY = tiny_preset().world
 

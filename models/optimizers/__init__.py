@@ -14,7 +14,7 @@ from models.optimizers.clippy_adagrad import ClippyAdagrad
 from models.optimizers.clippy_adam import ClippyAdam, ScaledAdam
 from models.optimizers.composite import SplitOptimizer, split_optimizer
 from models.optimizers.core import ScaledAdagrad, ScaledUpdateOptimizer
-from models.optimizers.factory import OPTIMIZER_NAMES, make_optimizer, optimizer_parameters
+from models.optimizers.factory import OPTIMIZER_NAMES, make_optimizer, make_paper_optimizer, optimizer_parameters
 from models.optimizers.rules import (
     AdaptiveGradientClipRule,
     ClippyRule,
@@ -47,6 +47,7 @@ __all__ = [
     "SplitOptimizer",
     "UpdateContext",
     "make_optimizer",
+    "make_paper_optimizer",
     "optimizer_parameters",
     "shrink_by_references",
     "split_optimizer",

@@ -30,6 +30,7 @@ import tensorflow as tf
 from config.vocabulary import OPTIMIZER_NAMES, OPTIMIZER_PARAMETERS
 from models.optimizers.clippy_adagrad import ClippyAdagrad
 from models.optimizers.clippy_adam import ClippyAdam, ScaledAdam
+from models.optimizers.composite import split_optimizer
 from models.optimizers.core import LearningRate, ScaledAdagrad, check_learning_rate
 from models.optimizers.rules import AdaptiveGradientClipRule, GradientClipRule, LambRule
 from models.optimizers.schedules import LinearWarmup
@@ -88,3 +89,16 @@ def make_optimizer(name: str, learning_rate: LearningRate, **params: Any) -> tf.
         return _BUILDERS[name](learning_rate, params)
     except TypeError as error:  # e.g. a string where a number belongs, caught inside Keras
         raise ValueError(f"Invalid parameters for optimizer {name!r}: {error}") from error
+
+
+def make_paper_optimizer(
+    name: str,
+    learning_rate: LearningRate,
+    embedding_learning_rate: float,
+    **params: Any,
+) -> tf.keras.optimizers.Optimizer:
+    """The paper's split (§5.1): ``make_optimizer(name, learning_rate, **params)`` on the non-embedding variables,
+    plain Adagrad at ``embedding_learning_rate`` on the embedding tables. Used by the Trainer and the lab alike."""
+    dense = make_optimizer(name, learning_rate, **params)
+    embedding = make_optimizer("adagrad", embedding_learning_rate)
+    return split_optimizer(dense, embedding)
