@@ -23,6 +23,10 @@ Rules (tests/config/test_validation.py has one case per rule):
 * orderings: `stability.spike_ratio > recovery_ratio >= 1`, `0 < auc_tolerance < auc_learned_margin <= 0.5`;
   `world.num_videos >= world.num_topics`; `train.log_every_steps <= train.train_steps`; shocks fit the world.
 * drift and sequential training: thresholds > 0, acknowledgements read FEATURE@DAY, `sequential.window_days >= 1`.
+* Beam: `beam.runner` PortableRunner needs `beam.job_endpoint` HOST:PORT (or --job_endpoint in extra_args);
+  `beam.environment_type` is one of EXTERNAL / PROCESS / LOOPBACK / DOCKER, and all but LOOPBACK need
+  `beam.environment_config`; `beam.job_server_timeout_s` is a positive integer.
+* deploy: `deploy.resources` maps node ids to cpu/memory requests and limits (numbers > 0, request <= limit).
 * paths: roots are non-empty; a local root is a directory or can be created as one in a writable parent; the
   serving root is not the pipeline root. Remote URIs (`gs://`, `s3://`, ...) are checked by the filesystem later.
 """

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from config.settings import ConfigError, PipelineConfig, TrainConfig
+from config.validation import validate_config, validate_train
 from models import distribution
 
 SCRIPT = Path(__file__).with_name("distributed_equivalence.py")
@@ -45,10 +46,10 @@ def test_resolve_distribution(name, tf_config, gpus, expected):
 
 def test_unknown_strategies_and_bad_tf_config_are_config_errors():
     with pytest.raises(ConfigError, match="train.distribution: must be one of") as err:
-        TrainConfig(distribution="tpu")
+        validate_train(TrainConfig(distribution="tpu"))
     assert err.value.field == "train.distribution"
     with pytest.raises(ConfigError, match="train.distribution"):
-        PipelineConfig.from_json(json.dumps({"train": {"distribution": "parameter_server"}}))
+        validate_config(PipelineConfig.from_json(json.dumps({"train": {"distribution": "parameter_server"}})))
     with pytest.raises(ConfigError, match="TF_CONFIG"):
         distribution.resolve_distribution("auto", "{not json", num_gpus=0)
     assert PipelineConfig.from_json(PipelineConfig().to_json()).train.distribution == "auto"
