@@ -36,6 +36,7 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
+from components.beam_safety import make_direct_runner_safe
 from components.types import GENERATION_SUMMARY_FILE, RawLogs, day_dir, join, shard_path
 from config.settings import PipelineConfig, WorldConfig, section_from_json, section_json
 from world.simulator import World
@@ -181,6 +182,7 @@ def run_generation(
     world = config.world
     if days is None:
         days = range(world.start_day, world.start_day + world.num_days)
+    make_direct_runner_safe()
     with beam.Pipeline(argv=list(beam_args or [])) as pipeline:
         _ = pipeline | GenerateLogs(world, list(days), out_dir)
     return read_generation_summary(out_dir)
@@ -213,6 +215,7 @@ class LogGenExecutor(base_beam_executor.BaseBeamExecutor):
         day = exec_properties.get("day")
         day = world.start_day if day is None else int(day)
         logs = artifact_utils.get_single_instance(output_dict["logs"])
+        make_direct_runner_safe()
         with self._make_beam_pipeline() as pipeline:
             _ = pipeline | "GenerateLogs" >> GenerateLogs(world, [day], logs.uri)
         summary = read_generation_summary(logs.uri)

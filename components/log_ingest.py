@@ -48,6 +48,7 @@ artifact URIs and constants, quarantine records name the source file by its path
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import struct
@@ -62,6 +63,7 @@ from apache_beam.io import filebasedsink, iobase
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.tfrecordio import _TFRecordUtil
+from apache_beam.metrics.metric import Metrics, MetricsFilter
 from tfx import types
 from tfx.dsl.components.base import base_beam_component, base_beam_executor, executor_spec
 from tfx.dsl.io import fileio
@@ -69,6 +71,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
+from components.beam_safety import make_direct_runner_safe
 from components.types import (
     QUARANTINE_COUNTS_FILE,
     QUARANTINE_FILE_PREFIX,
@@ -79,7 +82,8 @@ from components.types import (
 )
 from config.settings import IngestConfig, PipelineConfig, section_from_json, section_json
 from config.validation import validate_ingest
-from logformat.line_reader import READ_ERRORS, open_log, read_bounded_lines
+from logformat.line_reader import READ_ERRORS, read_log_lines
+from logformat.log_files import pattern_base, span_files, span_glob
 from logformat.parser import REASONS, check_line, encode_examples, record_to_example
 
 SPLITS: tuple[str, ...] = ("train", "eval")
@@ -100,7 +104,14 @@ TOP_REASONS_IN_ERROR = 5
 DUPLICATE_REASON = "duplicate_impression_id"
 EMPTY_FILE_REASON = "empty_file"
 UNREADABLE_FILE_REASON = "unreadable_file"
-INGEST_REASONS: frozenset[str] = frozenset({DUPLICATE_REASON, EMPTY_FILE_REASON, UNREADABLE_FILE_REASON})
+CORRUPT_MEMBER_REASON = "corrupt_member"  # a line with bytes from a gzip member that fails its CRC or length check
+INGEST_REASONS: frozenset[str] = frozenset(
+    {DUPLICATE_REASON, EMPTY_FILE_REASON, UNREADABLE_FILE_REASON, CORRUPT_MEMBER_REASON}
+)
+# The accounting (Beam metrics: reported by the runner outside the data plane, read after the run).
+ACCOUNTING_NAMESPACE = "ranker.ingest"
+RECORDS_READ_PREFIX = "records_read:"  # per file: its lines, plus one per file-level record (empty or unreadable)
+EXAMPLES_KEPT_PREFIX = "examples_kept:"  # per file: the examples the duplicate check passed on to the writers
 QUARANTINE_REASONS: frozenset[str] = REASONS | INGEST_REASONS  # everything counts.json can list
 
 log = logging.getLogger(__name__)
@@ -112,6 +123,10 @@ class IngestError(RuntimeError):
 
 class BadRecordsError(IngestError):
     """Too many (or all, or no) log lines were quarantined; the message names the worst reasons."""
+
+
+class AccountingError(IngestError):
+    """Lines were read that are neither an example nor a quarantined record on disk (lost on the way)."""
 
 
 def split_of(impression_id: str, eval_fraction: float) -> str:
@@ -179,26 +194,36 @@ class _ReadFileFn(beam.DoFn):
 
     def process(self, path: str) -> Iterator[list[Line] | beam.pvalue.TaggedOutput]:
         source = source_name(self._logs_uri, path)
-        count, batch, size = 0, [], 0
+        count, batch, size, corrupt = 0, [], 0, 0
+        max_bytes = self._ingest.max_line_bytes
         try:
-            with open_log(path) as handle:
-                for number, line, line_bytes in read_bounded_lines(handle, self._ingest.max_line_bytes):
-                    count += 1
-                    batch.append((source, number, line, line_bytes))
-                    size += len(line)
-                    if len(batch) >= BATCH_SIZE or size >= BATCH_BYTES:
-                        yield batch
-                        batch, size = [], 0
+            for number, line, line_bytes, intact in read_log_lines(path, max_bytes):
+                count += 1
+                if not intact:  # its gzip member failed its CRC or length check: never an example
+                    corrupt += 1
+                    record = quarantine_record(line, CORRUPT_MEMBER_REASON, source, max_bytes, number, line_bytes)
+                    yield beam.pvalue.TaggedOutput("file_issue", record)
+                    continue
+                batch.append((source, number, line, line_bytes))
+                size += len(line)
+                if len(batch) >= BATCH_SIZE or size >= BATCH_BYTES:
+                    yield batch
+                    batch, size = [], 0
         except READ_ERRORS as err:
             log.warning("LogIngest: %s is unreadable after %d lines: %s", source, count, err)
             if batch:
                 yield batch
             yield self._issue(UNREADABLE_FILE_REASON, source, count, f"{type(err).__name__} after line {count}")
-            return
-        if batch:
-            yield batch
-        if count == 0:
-            yield self._issue(EMPTY_FILE_REASON, source, 0, "")
+            count += 1  # the file-level record
+        else:
+            if batch:
+                yield batch
+            if count == 0:
+                yield self._issue(EMPTY_FILE_REASON, source, 0, "")
+                count = 1
+        if corrupt:
+            log.warning("LogIngest: %s: %d lines in gzip members that fail their CRC or length check", source, corrupt)
+        Metrics.counter(ACCOUNTING_NAMESPACE, RECORDS_READ_PREFIX + source).inc(count)
 
     def _issue(self, reason: str, source: str, after_line: int, note: str) -> beam.pvalue.TaggedOutput:
         record = quarantine_record(note.encode(), reason, source, self._ingest.max_line_bytes, after_line)
@@ -267,6 +292,7 @@ class _KeepFirstFn(beam.DoFn):
                 if seen is None or (source, number) < seen:
                     first[impression_id] = (source, number)
         counts: Counter[str] = Counter()
+        kept_per_file: Counter[str] = Counter()
         out: dict[str, list[bytes]] = {split: [] for split in SPLITS}
         for source, ids, numbers, examples, lengths in packs:
             end = 0
@@ -279,6 +305,7 @@ class _KeepFirstFn(beam.DoFn):
                     continue
                 split = split_of(impression_id, self._ingest.eval_fraction)
                 counts[f"split:{split}"] += 1
+                kept_per_file[source] += 1
                 out[split].append(examples[start:end])
                 if len(out[split]) >= BATCH_SIZE:
                     yield beam.pvalue.TaggedOutput(split, tfrecord_bytes(out[split]))
@@ -287,6 +314,8 @@ class _KeepFirstFn(beam.DoFn):
             if kept_examples:
                 yield beam.pvalue.TaggedOutput(split, tfrecord_bytes(kept_examples))
         yield beam.pvalue.TaggedOutput("counts", dict(counts))
+        for source, kept in kept_per_file.items():
+            Metrics.counter(ACCOUNTING_NAMESPACE, EXAMPLES_KEPT_PREFIX + source).inc(kept)
 
 
 class _QuarantineDuplicatesFn(beam.DoFn):
@@ -300,14 +329,13 @@ class _QuarantineDuplicatesFn(beam.DoFn):
     def process(self, element: tuple[str, Iterable[tuple[int, str]]]) -> Iterator[str]:
         source, duplicates = element
         wanted = dict(duplicates)
-        with open_log(self._paths[source]) as handle:
-            for number, line, _ in read_bounded_lines(handle, self._ingest.max_line_bytes):
-                kept_at = wanted.pop(number, None)
-                if kept_at is not None:
-                    max_bytes = self._ingest.max_line_bytes
-                    yield quarantine_record(line, DUPLICATE_REASON, source, max_bytes, number, duplicate_of=kept_at)
-                    if not wanted:
-                        return
+        max_bytes = self._ingest.max_line_bytes
+        for number, line, _, _ in read_log_lines(self._paths[source], max_bytes):
+            kept_at = wanted.pop(number, None)
+            if kept_at is not None:
+                yield quarantine_record(line, DUPLICATE_REASON, source, max_bytes, number, duplicate_of=kept_at)
+                if not wanted:
+                    return
         raise IngestError(f"LogIngest: {source} changed while it was ingested (lines {sorted(wanted)} are gone)")
 
 
@@ -423,18 +451,32 @@ def summarize_counts(labels: dict[str, int]) -> dict[str, Any]:
 
 
 class IngestLogs(beam.PTransform):
-    """Parses the RawLogs under `logs_uri`; writes examples, quarantine and counts.json."""
+    """Parses the RawLogs under `logs_uri` (or the given `files`, named relative to `logs_uri`); writes examples,
+    quarantine and counts.json. `tamper`: a PTransform applied to the parsed valid records on their way to the
+    duplicate check (tests use it to lose data on purpose and show that the accounting catches it)."""
 
-    def __init__(self, logs_uri: str, ingest: IngestConfig, examples_uri: str, quarantine_uri: str):
+    def __init__(
+        self,
+        logs_uri: str,
+        ingest: IngestConfig,
+        examples_uri: str,
+        quarantine_uri: str,
+        files: Sequence[str] | None = None,
+        tamper: beam.PTransform | None = None,
+    ):
         super().__init__()
         validate_ingest(ingest)
         self._logs_uri = logs_uri
         self._ingest = ingest
         self._examples_uri = examples_uri
         self._quarantine_uri = quarantine_uri
+        self._files = list(files) if files is not None else None
+        self._tamper = tamper
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.pvalue.PDone:
-        files = list_log_files(self._logs_uri)
+        files = self._files if self._files is not None else list_log_files(self._logs_uri)
+        if not files:
+            raise IngestError(f"LogIngest: no log files under {self._logs_uri}")
         read = (
             pbegin
             | "ListFiles" >> beam.Create(files)
@@ -445,8 +487,9 @@ class IngestLogs(beam.PTransform):
         parsed = read["batches"] | "Parse" >> beam.ParDo(_ParseBatchFn(self._ingest)).with_outputs(
             "valid", "quarantine", "counts"
         )
+        valid = parsed["valid"] if self._tamper is None else parsed["valid"] | "Tamper" >> self._tamper
         kept = (
-            parsed["valid"]
+            valid
             | "GroupByImpression" >> beam.GroupByKey()
             | "KeepFirst" >> beam.ParDo(_KeepFirstFn(self._ingest)).with_outputs(*SPLITS, "duplicates", "counts")
         )
@@ -523,21 +566,116 @@ def run_ingest(
     examples_uri: str,
     quarantine_uri: str,
     beam_args: Sequence[str] | None = None,
+    files: Sequence[str] | None = None,
+    tamper: beam.PTransform | None = None,
 ) -> dict[str, Any]:
-    """Runs the ingest outside TFX and returns counts.json (the bad-fraction check is left to the caller)."""
-    with beam.Pipeline(argv=list(beam_args or [])) as pipeline:
-        _ = pipeline | IngestLogs(logs_uri, config.ingest, examples_uri, quarantine_uri)
-    return read_counts(quarantine_uri)
+    """Runs the ingest outside TFX, checks its accounting (AccountingError) and returns counts.json (the
+    bad-fraction check is left to the caller)."""
+    make_direct_runner_safe()
+    pipeline = beam.Pipeline(argv=list(beam_args or []))
+    _ = pipeline | IngestLogs(logs_uri, config.ingest, examples_uri, quarantine_uri, files, tamper)
+    result = pipeline.run()
+    result.wait_until_finish()
+    counts = read_counts(quarantine_uri)
+    check_accounting(accounting_counters(result), examples_uri, quarantine_uri, counts)
+    return counts
+
+
+# -- the accounting: every line read is an example or a quarantined record on disk ---------------------------------
+#
+# counts.json travels the same channel as the data, so it cannot see data lost on the way. The accounting does not:
+# _ReadFileFn counts each file's records read and _KeepFirstFn each file's examples handed to the writers in Beam
+# metrics counters, which runners report outside the data plane (the FnApiRunner in the bundle's control-plane
+# response); after the run they are compared with what is on disk, read back: the examples in the Split-* files and
+# the quarantined records per source file.
+
+
+def accounting_counters(result: Any) -> dict[str, int]:
+    """The accounting counters of a finished pipeline run (committed values, attempted where a runner has none)."""
+    found = result.metrics().query(MetricsFilter().with_namespace(ACCOUNTING_NAMESPACE))["counters"]
+    out: dict[str, int] = {}
+    for counter in found:
+        try:
+            value = counter.committed
+        except Exception:  # noqa: BLE001 - some runners do not support committed metrics
+            value = None
+        if value is None:
+            value = counter.attempted
+        out[counter.key.metric.name] = out.get(counter.key.metric.name, 0) + int(value or 0)
+    return out
+
+
+def count_written_examples(examples_uri: str) -> int:
+    """The number of records in the examples' gzipped TFRecord files, read back (lengths only)."""
+    total = 0
+    for path in fileio.glob(join(examples_uri, "Split-*", f"{EXAMPLES_FILE_PREFIX}-*")):
+        with fileio.open(path, "rb") as raw, gzip.GzipFile(fileobj=raw, mode="rb") as handle:
+            while head := handle.read(12):
+                if len(head) < 12:
+                    raise AccountingError(f"LogIngest: {path} ends inside a record header")
+                (length,) = struct.unpack("<Q", head[:8])
+                skipped = handle.seek(length + 4, 1)
+                total += 1
+                del skipped
+    return total
+
+
+def count_quarantined(quarantine_uri: str) -> Counter[str]:
+    """Quarantined records on disk per source file, read back."""
+    per_source: Counter[str] = Counter()
+    for path in fileio.glob(join(quarantine_uri, f"{QUARANTINE_FILE_PREFIX}-*")):
+        with fileio.open(path, "rb") as raw, gzip.GzipFile(fileobj=raw, mode="rb") as handle:
+            for line in handle:
+                if line.strip():
+                    per_source[json.loads(line)["source"]] += 1
+    return per_source
+
+
+def check_accounting(
+    counters: dict[str, int], examples_uri: str, quarantine_uri: str, counts: dict[str, Any] | None = None
+) -> dict[str, int]:
+    """Raises AccountingError unless, for every file, records read = examples kept + records quarantined on disk, the
+    examples on disk are the examples kept, and counts.json agrees. Returns the totals."""
+    read = {k[len(RECORDS_READ_PREFIX) :]: v for k, v in counters.items() if k.startswith(RECORDS_READ_PREFIX)}
+    kept = {k[len(EXAMPLES_KEPT_PREFIX) :]: v for k, v in counters.items() if k.startswith(EXAMPLES_KEPT_PREFIX)}
+    quarantined = count_quarantined(quarantine_uri)
+    problems = []
+    for source in sorted(set(read) | set(kept) | set(quarantined)):
+        lines, good, bad = read.get(source, 0), kept.get(source, 0), quarantined.get(source, 0)
+        if lines != good + bad:
+            problems.append(f"{source}: {lines} read, {good} examples + {bad} quarantined = {good + bad}")
+    written = count_written_examples(examples_uri)
+    if written != sum(kept.values()):
+        problems.append(f"examples: {sum(kept.values())} passed to the writers, {written} on disk")
+    totals = {"read": sum(read.values()), "examples": written, "quarantined": sum(quarantined.values())}
+    if counts is not None and (counts["total"], counts["good"]) != (totals["read"], totals["examples"]):
+        problems.append(
+            f"counts.json: total {counts['total']} and good {counts['good']}, but {totals['read']} records read and "
+            f"{totals['examples']} examples written"
+        )
+    if problems:
+        shown = "; ".join(problems[:10]) + (f"; ... ({len(problems) - 10} more)" if len(problems) > 10 else "")
+        raise AccountingError(f"LogIngest: lines were lost between reading and writing: {shown}")
+    log.info(
+        "LogIngest accounting: %(read)d records read = %(examples)d examples + %(quarantined)d quarantined", totals
+    )
+    return totals
 
 
 # -- the TFX component -----------------------------------------------------------------------------
 
 
 class LogIngestSpec(types.ComponentSpec):
-    """LogIngest: input `logs`; exec property `ingest_json` (an IngestConfig); outputs `examples`, `quarantine`."""
+    """LogIngest: input `logs` (or, with `ingest.logs_pattern`, none); exec properties `ingest_json` (an
+    IngestConfig), `span` (the span whose files the pattern names) and `logs_fingerprint` (of those files, so that
+    the cache sees them change); outputs `examples`, `quarantine`."""
 
-    PARAMETERS = {"ingest_json": ExecutionParameter(type=str)}
-    INPUTS = {"logs": ChannelParameter(type=RawLogs)}
+    PARAMETERS = {
+        "ingest_json": ExecutionParameter(type=str),
+        "span": ExecutionParameter(type=int, optional=True),
+        "logs_fingerprint": ExecutionParameter(type=str, optional=True),
+    }
+    INPUTS = {"logs": ChannelParameter(type=RawLogs, optional=True)}
     OUTPUTS = {
         "examples": ChannelParameter(type=standard_artifacts.Examples),
         "quarantine": ChannelParameter(type=QuarantinedRecords),
@@ -563,8 +701,17 @@ def _annotate(examples: types.Artifact, quarantine: types.Artifact, span: int, c
         quarantine.set_int_custom_property(f"reason:{reason}", count)
 
 
+def pattern_files(pattern: str, span: int) -> list[str]:
+    """The log files of `span` under a `{SPAN}` pattern (logformat.log_files); IngestError when there are none."""
+    files = span_files(pattern, span)
+    if not files:
+        raise IngestError(f"LogIngest: no log files of span {span} match {span_glob(pattern, span)} ({pattern})")
+    return files
+
+
 class LogIngestExecutor(base_beam_executor.BaseBeamExecutor):
-    """Runs IngestLogs, annotates both outputs with the counts, then enforces max_bad_fraction."""
+    """Runs IngestLogs, checks the accounting, annotates both outputs with the counts, then enforces
+    max_bad_fraction. Nothing is published (so nothing downstream runs) when either check fails."""
 
     def Do(
         self,
@@ -573,31 +720,53 @@ class LogIngestExecutor(base_beam_executor.BaseBeamExecutor):
         exec_properties: dict[str, Any],
     ) -> None:
         ingest = section_from_json(IngestConfig, exec_properties["ingest_json"], "ingest")
-        logs = artifact_utils.get_single_instance(input_dict["logs"])
         examples = artifact_utils.get_single_instance(output_dict["examples"])
         quarantine = artifact_utils.get_single_instance(output_dict["quarantine"])
-        with self._make_beam_pipeline() as pipeline:
-            _ = pipeline | "IngestLogs" >> IngestLogs(logs.uri, ingest, examples.uri, quarantine.uri)
+        pattern = ingest.logs_pattern
+        if pattern:  # the user's own logs: the files of this span
+            span = int(exec_properties.get("span") or 0)
+            files: list[str] | None = pattern_files(pattern, span)
+            logs_uri = pattern_base(pattern)
+            log.info("LogIngest: span %d: %d files matching %s", span, len(files or []), pattern)
+        else:
+            logs = artifact_utils.get_single_instance(input_dict["logs"])
+            span, files, logs_uri = int(logs.span or 0), None, logs.uri
+        make_direct_runner_safe()
+        pipeline = self._make_beam_pipeline()
+        _ = pipeline | "IngestLogs" >> IngestLogs(logs_uri, ingest, examples.uri, quarantine.uri, files)
+        result = pipeline.run()
+        result.wait_until_finish()
         counts = read_counts(quarantine.uri)
-        _annotate(examples, quarantine, int(logs.span or 0), counts)
+        check_accounting(accounting_counters(result), examples.uri, quarantine.uri, counts)
+        _annotate(examples, quarantine, span, counts)
         check_bad_fraction(counts, ingest, quarantine.uri)
 
 
 class LogIngest(base_beam_component.BaseBeamComponent):
-    """Parses RawLogs into train/eval tf.Examples and quarantines malformed lines, with Beam.
+    """Parses RawLogs (or the files of `span` named by `ingest.logs_pattern`) into train/eval tf.Examples and
+    quarantines malformed lines, with Beam.
 
-    Input: `logs` (RawLogs). Settings: the ingest section (exec property `ingest_json`). Outputs: `examples`
-    (Examples, splits train/eval) and `quarantine` (QuarantinedRecords).
+    Input: `logs` (RawLogs; None when `ingest.logs_pattern` is set). Settings: the ingest section (exec property
+    `ingest_json`); `span`, `logs_fingerprint` with a logs pattern. Outputs: `examples` (Examples, splits
+    train/eval) and `quarantine` (QuarantinedRecords).
     """
 
     SPEC_CLASS = LogIngestSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(LogIngestExecutor)
 
-    def __init__(self, logs: types.Channel, ingest: IngestConfig):
+    def __init__(
+        self,
+        logs: types.Channel | None,
+        ingest: IngestConfig,
+        span: int | None = None,
+        logs_fingerprint: str | None = None,
+    ):
         super().__init__(
             spec=LogIngestSpec(
                 logs=logs,
                 ingest_json=section_json(ingest),
+                span=span,
+                logs_fingerprint=logs_fingerprint,
                 examples=types.Channel(type=standard_artifacts.Examples),
                 quarantine=types.Channel(type=QuarantinedRecords),
             )

@@ -116,6 +116,9 @@ class IngestConfig:
     max_bad_fraction: float = 0.01  # above this fraction of malformed lines the run fails
     max_line_bytes: int = 65_536  # longer lines are quarantined, never parsed
     max_field_chars: int = 256  # longer string fields (ids, enums) are quarantined
+    # Your own logs instead of the generator's: a glob (local or any filesystem TF reads, e.g. gs://) holding one
+    # {SPAN} or {SPAN:N}, e.g. "logs/day={SPAN}/*.jsonl.gz" (logformat/log_files.py). Empty: LogGen writes them.
+    logs_pattern: str = ""
 
 
 @dataclass(frozen=True)

@@ -242,7 +242,30 @@ def validate_shocks(world: WorldConfig) -> None:
     require(shares < 1.0, "world.shocks", f"new_country traffic shares add up to {shares:.2f}; they must stay below 1")
 
 
+# A span spec in a logs pattern, as in TFX's FileBasedExampleGen input patterns: {SPAN} or {SPAN:N}.
+SPAN_SPEC_REGEX = re.compile(r"\{SPAN(?::(?P<width>[^}]*))?\}")
+
+
+def logs_pattern_problem(pattern: str) -> str | None:
+    """Why `pattern` cannot name the log files of a span (None when it can): exactly one {SPAN} or {SPAN:N}
+    (N a positive integer), no other braces."""
+    specs = list(SPAN_SPEC_REGEX.finditer(pattern))
+    if len(specs) != 1:
+        return f"must hold exactly one {{SPAN}} (or {{SPAN:N}}), got {len(specs)} in {pattern!r}"
+    width = specs[0].group("width")
+    if width is not None and not (width.isdigit() and int(width) > 0):
+        return f"the width of {{SPAN:N}} must be a positive integer, got {width!r}"
+    rest = SPAN_SPEC_REGEX.sub("", pattern)
+    if "{" in rest or "}" in rest:
+        return f"only {{SPAN}} may appear in braces, got {pattern!r}"
+    return None
+
+
 def validate_ingest(ingest: IngestConfig) -> None:
+    require(isinstance(ingest.logs_pattern, str), "ingest.logs_pattern", "must be a string")
+    if ingest.logs_pattern:
+        problem = logs_pattern_problem(ingest.logs_pattern)
+        require(problem is None, "ingest.logs_pattern", problem or "")
     require_fraction(ingest.eval_fraction, "ingest.eval_fraction", low_open=True, high_open=True)
     require_fraction(ingest.max_bad_fraction, "ingest.max_bad_fraction")
     require_int(ingest.max_line_bytes, "ingest.max_line_bytes")

@@ -65,7 +65,7 @@ from logformat.schema import (
     world_field_spec,
 )
 from logformat.world_fields import REASONS as WORLD_REASONS
-from logformat.world_fields import add_world_features, check_world_fields
+from logformat.world_fields import add_world_features, as_float32, check_world_fields
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 FLOAT32_MAX = 3.4028234663852886e38  # tf.Example floats are float32: larger values would become inf
@@ -94,6 +94,9 @@ VALUE_RANGES: dict[str, tuple[float | None, float | None, str]] = {
     "video_duration_s": (None, MAX_VIDEO_DURATION_S, "out_of_range"),
 }
 POSITIVE_FIELDS: tuple[str, ...] = ("video_duration_s",)  # must be > 0 (reason out_of_range:<f>)
+# Fields that become float32 example features: their values are judged after that cast (a positive-only value that
+# underflows to 0.0 is out_of_range; comparisons see the rounded values).
+FLOAT32_FIELDS: frozenset[str] = frozenset(EXAMPLE_FLOAT_FEATURES) & frozenset(FIELD_TYPES)
 
 _FIELD_REASON_KINDS = (
     "invalid_utf8",
@@ -231,7 +234,7 @@ def validate_record(record: dict[str, Any], ingest: IngestConfig) -> str | None:
     world_reason = check_world_fields(record, ingest.max_field_chars)
     if world_reason is not None:
         return world_reason
-    duration, watch = record["video_duration_s"], record["watch_time_s"]
+    duration, watch = as_float32(record["video_duration_s"]), as_float32(record["watch_time_s"])
     if watch > duration:
         return "watch_time_exceeds_duration"
     if watch > 0 and record["click"] == 0:
@@ -259,6 +262,8 @@ def _check_value(field: str, value: Any, ingest: IngestConfig) -> str | None:
             return f"out_of_range:{field}"
     if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
         return f"out_of_range:{field}"
+    if field in FLOAT32_FIELDS:  # judged as the float32 example will hold it: 1e-50 becomes 0.0
+        value = as_float32(value)
     if field in POSITIVE_FIELDS and not value > 0:
         return f"out_of_range:{field}"
     bounds = VALUE_RANGES.get(field)
@@ -480,7 +485,9 @@ def encode_examples(records: Sequence[dict[str, Any]]) -> list[bytes]:
 # that keeps it simple: numbers beyond +-(2**63 - 1) (a NaN or an infinity fails every comparison) go to the slow path.
 
 _FAST_LIMIT = 2**63 - 1  # within int64 and within float32 range alike
-_MIN_POSITIVE = 5e-324  # the smallest positive float: v >= it <=> v > 0, for ints and floats
+# The smallest positive float32 (2**-149): a value at least this large stays > 0 after the float32 cast (smaller
+# positive values go to the slow path, which judges the cast value).
+_MIN_POSITIVE = 2.0**-149
 _MAX_CACHED_LAYOUTS = 256
 _MAX_LAYOUT_KEYS = 4_096  # records with more keys than that always take the slow path
 

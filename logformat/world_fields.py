@@ -11,6 +11,7 @@ Which world fields a span must contain, and how often they may be missing, is th
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ from logformat.schema import REASON_WORLD_FIELDS, FieldSpec, reason_field, world
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 FLOAT32_MAX = 3.4028234663852886e38
+_FLOAT32 = struct.Struct("<f")
 ARROW_KINDS: dict[type, str] = {int: "int64", float: "float32", str: "binary"}
 REASON_KINDS: tuple[str, ...] = (
     "null_field",
@@ -69,9 +71,16 @@ def _check(name: str, spec: FieldSpec, value: Any, max_field_chars: int) -> str 
         return "non_finite"
     if abs(value) > (FLOAT32_MAX if spec.type is float else INT64_MAX) or value < INT64_MIN:
         return "out_of_range"
+    if spec.type is float:
+        value = as_float32(value)  # judged as the example will hold it
     if (spec.low is not None and value < spec.low) or (spec.high is not None and value > spec.high):
         return "out_of_range"
     return None
+
+
+def as_float32(value: float) -> float:
+    """`value` as a tf.Example float feature will hold it (rounded to float32; |value| <= FLOAT32_MAX)."""
+    return _FLOAT32.unpack(_FLOAT32.pack(value))[0]
 
 
 def add_world_features(features: Any, record: dict[str, Any]) -> None:

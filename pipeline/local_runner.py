@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from tfx import v1 as tfx
 
+from components.beam_safety import make_direct_runner_safe
 from config.settings import PipelineConfig
 from pipeline.pipeline import create_pipeline
 from pipeline.progress import ProgressDagRunner
@@ -56,6 +57,7 @@ def run_local(
         enable_cache=enable_cache,
         day=config.world.start_day if day is None else day,
     )
+    make_direct_runner_safe()  # every Beam-powered component runs in this process
     started = time.time()
     ProgressDagRunner(progress or (lambda line: None)).run(pipeline)
     elapsed = time.time() - started

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import tensorflow as tf
 from tfx import v1 as tfx
 from tfx.dsl.input_resolution.canned_resolver_functions import static_range
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
@@ -41,6 +42,7 @@ from components.validation_gate import ValidationGate
 from config.settings import PipelineConfig, section_json
 from models.preprocessing import TRANSFORM_SECTIONS
 from models.trainer import TRAINER_SECTIONS
+from logformat.log_files import files_fingerprint, span_files
 from pipeline.eval_config import build_eval_config
 
 TRAINER_ID = "Trainer"
@@ -112,17 +114,38 @@ def create_pipeline(
 
 def _data_nodes(config: PipelineConfig, run_day: int) -> DataNodes:
     """LogGen -> LogIngest for the run's day, and again for day + 1 (the paper trains on days 1..N-1 and evaluates
-    on day N)."""
-    log_gen = LogGen(world=config.world, day=run_day)
-    ingest = LogIngest(logs=log_gen.outputs["logs"], ingest=config.ingest)
-    next_gen = LogGen(world=config.world, day=run_day + 1).with_id("NextDayLogGen")
-    next_ingest = LogIngest(logs=next_gen.outputs["logs"], ingest=config.ingest).with_id("NextDayLogIngest")
+    on day N). With `ingest.logs_pattern` (the user's own logs) there is no LogGen: LogIngest reads the files of
+    each span that the pattern names."""
+    if config.ingest.logs_pattern:
+        ingest = LogIngest(None, config.ingest, span=run_day, logs_fingerprint=_fingerprint(config, run_day))
+        next_ingest = LogIngest(
+            None, config.ingest, span=run_day + 1, logs_fingerprint=_fingerprint(config, run_day + 1)
+        ).with_id("NextDayLogIngest")
+        nodes = [ingest, next_ingest]
+    else:
+        log_gen = LogGen(world=config.world, day=run_day)
+        ingest = LogIngest(logs=log_gen.outputs["logs"], ingest=config.ingest)
+        next_gen = LogGen(world=config.world, day=run_day + 1).with_id("NextDayLogGen")
+        next_ingest = LogIngest(logs=next_gen.outputs["logs"], ingest=config.ingest).with_id("NextDayLogIngest")
+        nodes = [log_gen, ingest, next_gen, next_ingest]
     return DataNodes(
-        nodes=[log_gen, ingest, next_gen, next_ingest],
+        nodes=nodes,
         ingest=ingest,
         examples=ingest.outputs["examples"],
         next_examples=next_ingest.outputs["examples"],
     )
+
+
+def _fingerprint(config: PipelineConfig, span: int) -> str:
+    """What the files of `span` under `ingest.logs_pattern` are now (so a changed file is not served from the
+    cache). Local patterns only: a remote one (gs://...) is not listed when the pipeline is built or compiled, and
+    its fingerprint is empty."""
+    if "://" in config.ingest.logs_pattern:
+        return ""
+    try:
+        return files_fingerprint(span_files(config.ingest.logs_pattern, span))
+    except (OSError, tf.errors.OpError):
+        return ""
 
 
 def _validation_nodes(config: PipelineConfig, data: DataNodes, day: int | None, schema_path: str | None):

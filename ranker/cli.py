@@ -7,7 +7,11 @@ ranker history --pipeline-root DIR [--png FILE]
     per day: the spans trained on, the model version, each gate's verdict and the metrics (read from MLMD).
 ranker presets
     prints the presets as JSON (every knob, with its default).
-ranker compile-kubeflow --image IMAGE --pipeline-root URI --out FILE
+ranker run ... --logs 'DIR/day={SPAN}/*.jsonl.gz'
+    the same, on your own logs (TFX's {SPAN} convention) instead of generated ones.
+ranker validate-logs FILE_OR_PATTERN...
+    validates log files against the log format (docs/log_format.md) without running the pipeline.
+ranker compile-kubeflow --image IMAGE --pipeline-root URI --out FILE [--logs PATTERN]
     compiles the same pipeline for Kubeflow Pipelines V2 (kubeflow/runner.py).
 ranker sweep --preset {quick,full} --out DIR
     the stability lab: trains the ranker outside TFX over optimizers x sizes x learning rates x seeds (experiments/).
@@ -47,6 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             direct_num_workers=args.beam_workers or config.beam.direct_num_workers,
         )
         config = config.replace(beam=beam)
+    config = _with_logs(config, args.logs)
     if args.accept_drift:  # intended shifts, FEATURE@DAY (components/drift_gate.py)
         acknowledged = (*config.drift.acknowledged, *args.accept_drift)
         config = config.replace(drift=dataclasses.replace(config.drift, acknowledged=acknowledged))
@@ -68,6 +73,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_logs(config: PipelineConfig, logs: str | None) -> PipelineConfig:
+    """--logs PATTERN: ingest.logs_pattern (a local pattern made absolute; URIs such as gs://... kept as given)."""
+    if not logs:
+        return config
+    pattern = logs if "://" in logs else os.path.abspath(logs)
+    return config.replace(ingest=dataclasses.replace(config.ingest, logs_pattern=pattern))
+
+
+def cmd_validate_logs(args: argparse.Namespace) -> int:
+    """Validates log files against the log format without running the pipeline (logformat/validate.py)."""
+    from logformat.validate import render_report, validate_logs
+
+    config = _load_config(args)
+    validate_config(config)
+    report = validate_logs(args.paths, config.ingest, samples=args.samples, progress=sys.stderr)
+    print(render_report(report, as_json=args.json))
+    if report.files == 0:
+        return 1
+    return 1 if report.bad_fraction > config.ingest.max_bad_fraction or report.total == 0 else 0
+
+
 def _cmd_history(args: argparse.Namespace) -> int:
     from pipeline.history import cmd_history
 
@@ -77,7 +103,7 @@ def _cmd_history(args: argparse.Namespace) -> int:
 def cmd_compile_kubeflow(args: argparse.Namespace) -> int:
     from kubeflow.runner import compile_kubeflow
 
-    config = validate_config(_load_config(args))
+    config = validate_config(_with_logs(_load_config(args), args.logs))
     compiled = compile_kubeflow(config, args.image, args.pipeline_root, args.out, args.serving_root, args.ir_out)
     print(f"compiled {len(compiled.components)} tasks for image {args.image}, pipeline root {args.pipeline_root}")
     print(f"  {compiled.job_file}  PipelineJob JSON (Vertex AI Pipelines)")
@@ -219,6 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="sequential training: run the pipeline once per day, A-B (inclusive), A or A,B,C (pipeline/sequential.py)",
     )
     run.add_argument(
+        "--logs",
+        metavar="PATTERN",
+        help="ingest your own logs instead of generating them: a glob with one {SPAN} (or {SPAN:N}), local or gs://, "
+        "e.g. 'logs/day={SPAN}/*.jsonl.gz' (sets ingest.logs_pattern)",
+    )
+    run.add_argument(
         "--accept-drift",
         action="append",
         metavar="FEATURE@DAY",
@@ -240,7 +272,16 @@ def build_parser() -> argparse.ArgumentParser:
     kfp.add_argument("--serving-root", help="push destination URI (default: PIPELINE_ROOT/serving)")
     kfp.add_argument("--out", default="pipeline.json", help="output file for the PipelineJob JSON (Vertex AI)")
     kfp.add_argument("--ir-out", help="output file for the KFP PipelineSpec YAML (default: OUT stem + .kfp.yaml)")
+    kfp.add_argument("--logs", metavar="PATTERN", help="ingest these logs ({SPAN} pattern, e.g. gs://b/day={SPAN}/*)")
     kfp.set_defaults(func=cmd_compile_kubeflow)
+
+    check = sub.add_parser("validate-logs", help="validate log files against the log format (no pipeline run)")
+    check.add_argument("paths", nargs="+", metavar="FILE_OR_PATTERN", help="files or globs, local or gs://")
+    check.add_argument("--preset", default="default", help="configuration preset (its ingest limits apply)")
+    check.add_argument("--config", help="JSON file of overrides (e.g. ingest.max_bad_fraction)")
+    check.add_argument("--samples", type=int, default=5, help="quarantined lines shown per reason")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.set_defaults(func=cmd_validate_logs)
     _add_serving_commands(sub)
 
     presets = sub.add_parser("presets", help="print every preset's configuration as JSON")
