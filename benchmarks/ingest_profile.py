@@ -1,7 +1,7 @@
 """Where the ingest's time goes, per stage, in one process (no Beam): read (gzip member check + line split), JSON
 decode, validate, encode tf.Examples, frame + gzip the output.
 
-    nice -n 10 .venv/bin/python benchmarks/ingest_profile.py --records 50000 [--cprofile 25]
+    nice -n 10 .venv/bin/python -m benchmarks.ingest_profile --records 50000 [--cprofile 25]
 
 The corpus is the `default` world's (51 fields per record), written as one gzipped file. Each stage is timed over the
 whole corpus with time.process_time (CPU seconds of this process, so other load on the machine matters less), in
@@ -25,8 +25,6 @@ import sys
 import tempfile
 import time
 import zlib
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             "records": n,
             "us_per_record": {k: round(v / n * 1e6, 2) for k, v in stages.items()},
             "single_core_records_per_s (read + check_line + encode + write)": round(n / core),
-            "command": " ".join(["python benchmarks/ingest_profile.py", *(sys.argv[1:] if argv is None else argv)]),
+            "command": " ".join(["python -m benchmarks.ingest_profile", *(sys.argv[1:] if argv is None else argv)]),
         }
         print(json.dumps(report, indent=2))
         if args.cprofile:

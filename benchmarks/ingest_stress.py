@@ -1,7 +1,7 @@
 """Stress: many ingests of one corpus in every DirectRunner mode `ranker run --beam-mode` accepts; lost lines per run.
 
-    nice -n 15 .venv/bin/python benchmarks/ingest_stress.py                       # 20 runs x 3 modes, 30k lines
-    nice -n 15 .venv/bin/python benchmarks/ingest_stress.py --runs 2 --lines 5000 --modes multi_threading
+    nice -n 15 .venv/bin/python -m benchmarks.ingest_stress                       # 20 runs x 3 modes, 30k lines
+    nice -n 15 .venv/bin/python -m benchmarks.ingest_stress --runs 2 --lines 5000 --modes multi_threading
 
 The corpus is written once by the project's generator (`World`, the `default` preset's world, `--malformed-rate` of
 corrupted lines so that the quarantine path carries data too) as gzipped JSON lines in `--shards` files. Its lines
@@ -27,8 +27,6 @@ import time
 import zlib
 from collections import Counter
 from typing import Any
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 MODES = {
     "in_memory": ["--direct_running_mode=in_memory", "--direct_num_workers=1"],

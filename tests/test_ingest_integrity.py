@@ -28,7 +28,7 @@ from logformat import line_reader
 from logformat.log_files import LogsPatternError, pattern_base, span_files, span_glob
 from logformat.parser import check_line, is_valid_fast
 from logformat.validate import validate_logs
-from pipeline import cli
+from ranker import cli
 from world.simulator import World
 
 CONFIG = tiny_preset()
