@@ -606,18 +606,33 @@ def accounting_counters(result: Any) -> dict[str, int]:
 
 
 def count_written_examples(examples_uri: str) -> int:
-    """The number of records in the examples' gzipped TFRecord files, read back (lengths only)."""
+    """The number of records in the examples' gzipped TFRecord files, read back: each file is inflated in chunks and
+    walked from record header to record header (lengths only; ~3 us per example)."""
     total = 0
     for path in fileio.glob(join(examples_uri, "Split-*", f"{EXAMPLES_FILE_PREFIX}-*")):
-        with fileio.open(path, "rb") as raw, gzip.GzipFile(fileobj=raw, mode="rb") as handle:
-            while head := handle.read(12):
-                if len(head) < 12:
-                    raise AccountingError(f"LogIngest: {path} ends inside a record header")
-                (length,) = struct.unpack("<Q", head[:8])
-                skipped = handle.seek(length + 4, 1)
-                total += 1
-                del skipped
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        skip, pending = 0, b""  # bytes of the current record still to pass; a partial header
+        with fileio.open(path, "rb") as raw:
+            while chunk := raw.read(1 << 20):
+                data = pending + inflater.decompress(chunk)
+                pos, end = min(skip, len(data)), len(data)
+                skip -= pos
+                while skip == 0 and pos + 8 <= end:
+                    (length,) = _LENGTH.unpack_from(data, pos)
+                    total += 1
+                    step = 16 + length  # length, its crc, the record, its crc
+                    if pos + step > end:
+                        skip = pos + step - end
+                        pos = end
+                        break
+                    pos += step
+                pending = data[pos:] if skip == 0 else b""
+        if pending or skip or not inflater.eof:
+            raise AccountingError(f"LogIngest: {path} ends inside a record ({len(pending)} bytes, {skip} missing)")
     return total
+
+
+_LENGTH = struct.Struct("<Q")
 
 
 def count_quarantined(quarantine_uri: str) -> Counter[str]:
