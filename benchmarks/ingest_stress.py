@@ -8,8 +8,9 @@ corrupted lines so that the quarantine path carries data too) as gzipped JSON li
 are counted once by reading the files directly. Each run ingests it with `components.log_ingest.run_ingest` and then
 counts, independently of the run's own accounting and counts.json, the examples on disk (TFRecord frames) and the
 quarantined records on disk: lost = lines in the corpus - (examples + quarantined). A run whose own accounting check
-fired (AccountingError) is reported as such, with what was on disk. Prints one JSON object per run and a summary per
-mode; exit status 1 if any line was lost or any run failed.
+fired (AccountingError) is reported as such, with what was on disk. `--unsafe` is the control: the same runs with
+Beam's timed flush left on (components/beam_safety.py not applied), to show that the stress can see the loss.
+Prints one JSON object per run and a summary per mode; exit status 1 if any line was lost or any run failed.
 """
 
 from __future__ import annotations
@@ -94,7 +95,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--malformed-rate", type=float, default=0.01)
     parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated, of {list(MODES)}")
     parser.add_argument("--json-out", help="also write the per-mode summary here")
+    parser.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="control run: keep Beam's timed data-plane flush (DATA_BUFFER_TIME_LIMIT_MS=1000), i.e. without the fix",
+    )
     args = parser.parse_args(argv)
+    if args.unsafe:
+        from components import beam_safety
+
+        beam_safety.SAFE_DATA_BUFFER_TIME_LIMIT_MS = 1000  # make_direct_runner_safe() then restores Beam's default
 
     from config.settings import get_preset
 
