@@ -40,9 +40,9 @@ from components.span_resolver import SpanStrategy
 from components.stability_gate import StabilityGate
 from components.validation_gate import ValidationGate
 from config.settings import PipelineConfig, section_json
+from logformat.log_files import files_fingerprint, span_files
 from models.preprocessing import TRANSFORM_SECTIONS
 from models.trainer import TRAINER_SECTIONS
-from logformat.log_files import files_fingerprint, span_files
 from pipeline.eval_config import build_eval_config
 
 TRAINER_ID = "Trainer"
