@@ -9,9 +9,19 @@ UV_VERSION := 0.13.9
 PRESET ?= default
 PIPELINE_ROOT ?= runs/$(PRESET)
 
-.PHONY: env run test lint fmt bench lock clean
+.PHONY: env policy-env run test lint fmt bench lock clean
 
 env: $(VENV)/.installed
+
+# A side venv for the serving manifests' policy checks (checkov, kubernetes-validate): their dependencies clash
+# with TFX's, so they live apart; tests/test_serving_manifests.py runs them from here.
+POLICY_VENV := .venv-policy
+policy-env: $(POLICY_VENV)/.installed
+
+$(POLICY_VENV)/.installed: requirements-policy.lock $(VENV)/.installed
+	@PY310=$$(scripts/find_python.sh) && $(UV) venv -q -p $$PY310 $(POLICY_VENV)
+	VIRTUAL_ENV=$(POLICY_VENV) $(UV) pip install -q -r requirements-policy.lock
+	@touch $@
 
 $(VENV)/.installed: requirements.lock pyproject.toml scripts/find_python.sh
 	@PY310=$$(scripts/find_python.sh) && echo "using $$PY310" && \
@@ -24,7 +34,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml scripts/find_python.sh
 run: env
 	$(VENV)/bin/ranker run --preset $(PRESET) --pipeline-root $(PIPELINE_ROOT)
 
-test: env lint
+test: env lint policy-env
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: env
@@ -45,4 +55,4 @@ lock: env
 	  --python-version 3.10 -o requirements.lock
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(POLICY_VENV) runs .pytest_cache .ruff_cache

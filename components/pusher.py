@@ -4,7 +4,9 @@ Replaces TFX's Pusher because the ranker needs two blessings (TFMA Evaluator and
 warm-up records and a `models.config`. The mechanics live in `serving.export`:
 
 1. Both `model_blessing` (Evaluator) and `stability_blessing` (StabilityGate) must be present and blessed
-   (custom property `blessed` == 1, or, when the property is absent, a `BLESSED` file and no `NOT_BLESSED` file).
+   (custom property `blessed` == 1, or, when the property is absent, a `BLESSED` file and no `NOT_BLESSED` file),
+   and neither may name another model than `model` (the Evaluator's `current_model` / `current_model_id`, the
+   StabilityGate's `judged_model` / `judged_model_id`): a blessing for another model refuses the push.
    Otherwise nothing is pushed, `models.config` is left as it is (serving keeps the last good version), and the
    PushedModel records `pushed` = 0 with `refused_by` and `refusal_reason` (the gate's `reason` property or
    stability_verdict.json).
@@ -47,6 +49,8 @@ PUSHED_MODEL_KEY = "pushed_model"
 SERVING_ROOT_KEY = "serving_root"
 MODEL_NAME_KEY = "model_name"
 NUM_WARMUP_RECORDS_KEY = "num_warmup_records"
+DAY_KEY = "day"
+BASE_PATH_ROOT_KEY = "base_path_root"
 DEFAULT_NUM_WARMUP_RECORDS = 16
 PUSH_RECORD_FILE = "push_record.json"
 WARMUP_SPLIT = "eval"
@@ -69,11 +73,36 @@ class PushRecord:
     already_pushed: bool = False  # the latest version already held this model: not pushed again
 
 
-def blessing_decision(blessings: list[types.Artifact] | None, gate: str) -> tuple[bool, str]:
-    """(blessed, why) for one gate's ModelBlessing input."""
+# The properties by which a blessing names the model it judged: (URI key, id key). The Evaluator's are TFX's.
+JUDGED_MODEL_KEYS = (("current_model", "current_model_id"), ("judged_model", "judged_model_id"))
+
+
+def judged_another_model(blessing: types.Artifact, model: types.Artifact | None) -> str | None:
+    """Why `blessing` is not for `model` (it names another model), or None (same model, or it names none)."""
+    if model is None:
+        return None
+    for uri_key, id_key in JUDGED_MODEL_KEYS:
+        if blessing.has_custom_property(id_key) and model.id:
+            judged_id = blessing.get_int_custom_property(id_key)
+            if judged_id and judged_id != model.id:
+                return f"the blessing is for model #{judged_id}, not for the model to push (#{model.id})"
+        if blessing.has_custom_property(uri_key):
+            judged = blessing.get_string_custom_property(uri_key).rstrip("/")
+            if judged and judged != model.uri.rstrip("/"):
+                return f"the blessing is for the model at {judged}, not for {model.uri}"
+    return None
+
+
+def blessing_decision(
+    blessings: list[types.Artifact] | None, gate: str, model: types.Artifact | None = None
+) -> tuple[bool, str]:
+    """(blessed, why) for one gate's ModelBlessing input; a blessing that names another model refuses."""
     if not blessings:
         return False, f"no blessing from the {gate} was given"
     blessing = artifact_utils.get_single_instance(blessings)
+    mismatch = judged_another_model(blessing, model)
+    if mismatch is not None:
+        return False, mismatch
     has_blessed_file = _exists(blessing.uri, "BLESSED")
     has_not_blessed_file = _exists(blessing.uri, "NOT_BLESSED")
     if blessing.has_custom_property("blessed"):
@@ -130,6 +159,10 @@ class RankerPusherSpec(types.ComponentSpec):
         SERVING_ROOT_KEY: ExecutionParameter(type=str),
         MODEL_NAME_KEY: ExecutionParameter(type=str),
         NUM_WARMUP_RECORDS_KEY: ExecutionParameter(type=int, optional=True),
+        # The run's day, recorded in push_source.json (serving/served.py: a rerun of day d resolves what day d
+        # started from). The serving root as TF Serving sees it, for models.config's base paths ("" = as is).
+        DAY_KEY: ExecutionParameter(type=int, optional=True),
+        BASE_PATH_ROOT_KEY: ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {
         MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
@@ -161,8 +194,9 @@ class Executor(base_executor.BaseExecutor):
             raise ValueError(f"num_warmup_records={num_warmup} must be in 0..{serving_export.MAX_WARMUP_RECORDS}")
 
         refusals = {}
+        models = input_dict.get(MODEL_KEY) or []
         for key, gate in GATES.items():
-            blessed, why = blessing_decision(input_dict.get(key), gate)
+            blessed, why = blessing_decision(input_dict.get(key), gate, models[0] if models else None)
             if not blessed:
                 refusals[gate] = why
         if refusals:
@@ -181,10 +215,17 @@ class Executor(base_executor.BaseExecutor):
             if records:
                 serving_export.write_warmup_requests(version_dir, records, model_name)
 
+        day = exec_properties.get(DAY_KEY)
         result = serving_export.push_version(
-            saved_model, serving_root, model_name, prepare=prepare, source_uri=model.uri
+            saved_model,
+            serving_root,
+            model_name,
+            prepare=prepare,
+            source_uri=model.uri,
+            day=None if day is None else int(day),
         )
-        config_path = serving_export.write_models_config(serving_root)
+        # Publishing: one single-object write naming the verified version (see serving/export.py).
+        config_path = serving_export.write_models_config(serving_root, exec_properties.get(BASE_PATH_ROOT_KEY) or None)
         if fileio.exists(pushed_model.uri):  # a retried execution may find a partial archive
             fileio.rmtree(pushed_model.uri)
         serving_export.copy_tree(result.path, pushed_model.uri)  # archive, as TFX's Pusher does
@@ -240,6 +281,8 @@ class RankerPusher(base_component.BaseComponent):
         model_name: str,
         examples: types.BaseChannel | None = None,
         num_warmup_records: int = DEFAULT_NUM_WARMUP_RECORDS,
+        day: int | None = None,
+        base_path_root: str = "",
     ):
         if model_blessing is None or stability_blessing is None:
             raise ValueError("RankerPusher needs both model_blessing (Evaluator) and stability_blessing")
@@ -253,6 +296,8 @@ class RankerPusher(base_component.BaseComponent):
                 serving_root=serving_root,
                 model_name=model_name,
                 num_warmup_records=num_warmup_records,
+                day=day,
+                base_path_root=base_path_root,
                 pushed_model=types.Channel(type=standard_artifacts.PushedModel),
             )
         )

@@ -1,85 +1,109 @@
-"""LatestPushedModelStrategy: resolves the model TF Serving is serving now, the latest one RankerPusher pushed.
+"""ServedModel: an ordinary component that outputs the model TF Serving serves, the baseline and warm-start base.
 
-The ranker is pushed only when both the Evaluator and the StabilityGate bless it, so TFX's LatestBlessedModelStrategy
-(Evaluator blessing only) could pick a model the stability gate refused, and TFX's LATEST_PUSHED policy counts every
-PushedModel artifact, including RankerPusher's "not pushed" records. This strategy follows the lineage instead: among
-the PushedModel artifacts with `pushed` = 1, the latest (highest id) one's producing execution names the Model it
-pushed. That model is the Evaluator's baseline and the Trainer's warm-start base, so a day that fails a gate leaves
-both on the last good model.
+It replaces the TFX resolver nodes (LatestBlessedModelStrategy, a custom LatestPushedModelStrategy) that only Vertex
+AI runs: open-source KFP's Argo compiler refuses resolver executors ("resolver executors not implemented"). The
+component reads the serving root the pipeline pushes to (`serving/served.py`: models.config's pin, the newest
+complete version, its `assets.extra/push_source.json`) and copies that version into its output Model's
+`Format-Serving/` (the Trainer's layout), so the Evaluator's baseline and the Trainer's warm-start base are by
+construction what users are being served, on every orchestrator.
 
-With `before_day` = d (the run of day d), only pushes made by runs of earlier days count: the push's `examples` input
-is the evaluation span, d' + 1 for the run of day d'. The run of day d then continues the model served before it
-whether it runs for the first time or again (a rerun resolves the same base, so its Trainer comes from the cache and
-pushes nothing new), and a second configuration tried on the same day starts from the same base.
+Output `model` (Model) custom properties: `served` (1 or 0), and when 1 `served_version`, `served_path`,
+`source_uri` (the Trainer Model the version was pushed from) and `model_fingerprint`. When nothing is served
+yet (`served` = 0) the artifact holds no SavedModel: the Trainer trains from scratch (models/trainer.py) and the
+Evaluator runs without a baseline (components/evaluator.py), as TFX does with an empty resolver output.
 
-Usage (pipeline/pipeline.py)::
-
-    Resolver(
-        strategy_class=LatestPushedModelStrategy,
-        config={"before_day": d},
-        model=Channel(type=Model, producer_component_id="Trainer"),
-        pushed_model=Channel(type=PushedModel, producer_component_id="RankerPusher"),
-    ).with_id("latest_pushed_model_resolver")
+`before_day` = d (the run of day d): only versions pushed by earlier days' runs count, so a rerun of day d resolves
+the same base (its Trainer comes from the cache). Kubeflow (`before_day` unset): the newest served version; the
+Kubeflow compile turns caching off for this task (kubeflow/runner.py), since its answer changes with every push.
 """
 
 from __future__ import annotations
 
-import ml_metadata as mlmd
-from ml_metadata.proto import metadata_store_pb2
+import json
+import os
+from typing import Any
+
+from absl import logging
 from tfx import types
-from tfx.dsl.components.common import resolver
-from tfx.types import standard_artifacts
+from tfx.dsl.components.base import base_component, base_executor, executor_spec
+from tfx.dsl.io import fileio
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+from tfx.utils import io_utils, path_utils
+
+from serving import export as serving_export
+from serving import served
 
 MODEL_KEY = "model"
-EXAMPLES_KEY = "examples"  # RankerPusher's input: the evaluation span (the run's day + 1)
-PUSHED_MODEL_KEY = "pushed_model"
-PUSHED_PROPERTY = "pushed"
-_OUTPUTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
-_INPUTS = (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
+SERVING_ROOT_KEY = "serving_root"
+MODEL_NAME_KEY = "model_name"
+BEFORE_DAY_KEY = "before_day"
+SERVED_PROPERTY = "served"
+RECORD_FILE = "served_model.json"
 
 
-def push_inputs(store: mlmd.MetadataStore, pushed_model_id: int) -> dict[str, int]:
-    """{input key: artifact id} of the execution that produced PushedModel `pushed_model_id`."""
-    producers = [e.execution_id for e in store.get_events_by_artifact_ids([pushed_model_id]) if e.type in _OUTPUTS]
-    return {
-        event.path.steps[0].key: event.artifact_id
-        for event in store.get_events_by_execution_ids(producers)
-        if event.type in _INPUTS and event.path.steps
+def holds_saved_model(model: types.Artifact) -> bool:
+    """Whether a Model artifact holds a SavedModel (a ServedModel output with `served` = 0 does not)."""
+    path = path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
+    return fileio.exists(os.path.join(path, "saved_model.pb"))
+
+
+class ServedModelSpec(types.ComponentSpec):
+    PARAMETERS = {
+        SERVING_ROOT_KEY: ExecutionParameter(type=str),
+        MODEL_NAME_KEY: ExecutionParameter(type=str),
+        BEFORE_DAY_KEY: ExecutionParameter(type=int, optional=True),
     }
+    INPUTS: dict = {}
+    OUTPUTS = {MODEL_KEY: ChannelParameter(type=standard_artifacts.Model)}
 
 
-def _span(store: mlmd.MetadataStore, artifact_id: int | None) -> int | None:
-    if artifact_id is None:
-        return None
-    [artifact] = store.get_artifacts_by_id([artifact_id])
-    value = artifact.properties.get("span")
-    return value.int_value if value is not None and value.HasField("int_value") else None
+class Executor(base_executor.BaseExecutor):
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        model = artifact_utils.get_single_instance(output_dict[MODEL_KEY])
+        before_day = exec_properties.get(BEFORE_DAY_KEY)
+        found = served.served_version(
+            exec_properties[SERVING_ROOT_KEY],
+            exec_properties[MODEL_NAME_KEY],
+            before_day=None if before_day is None else int(before_day),
+        )
+        record: dict[str, Any] = {"served": found is not None, "before_day": before_day}
+        model.set_int_custom_property(SERVED_PROPERTY, int(found is not None))
+        if found is None:
+            logging.info("ServedModel: nothing served yet under %s: no baseline", exec_properties[SERVING_ROOT_KEY])
+        else:
+            target = path_utils.serving_model_dir(model.uri)
+            if fileio.exists(target):  # a retried execution may find a partial copy
+                fileio.rmtree(target)
+            serving_export.copy_tree(found.path, target)
+            model.set_string_custom_property("served_version", str(found.version))
+            model.set_string_custom_property("served_path", found.path)
+            model.set_string_custom_property("source_uri", str(found.source.get("source", "")))
+            model.set_string_custom_property("model_fingerprint", str(found.source.get("model_fingerprint", "")))
+            record.update(version=found.version, path=found.path, source=found.source.get("source"))
+            logging.info("ServedModel: version %d (%s) from %s", found.version, found.path, record["source"])
+        io_utils.write_string_file(os.path.join(model.uri, RECORD_FILE), json.dumps(record, indent=1))
 
 
-class LatestPushedModelStrategy(resolver.ResolverStrategy):
-    """Resolves the latest pushed Model and its PushedModel (empty lists when nothing was pushed yet)."""
+class ServedModel(base_component.BaseComponent):
+    """Outputs the served model of `serving_root`/`model_name` as a Model artifact (see the module docstring)."""
 
-    def __init__(self, before_day: int | None = None):
-        self._before_day = before_day
+    SPEC_CLASS = ServedModelSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
 
-    def resolve_artifacts(
-        self, store: mlmd.MetadataStore, input_dict: dict[str, list[types.Artifact]]
-    ) -> dict[str, list[types.Artifact]] | None:
-        empty: dict[str, list[types.Artifact]] = {key: [] for key in input_dict}
-        models = {m.id: m for m in input_dict.get(MODEL_KEY, [])}
-        pushes = [
-            p
-            for p in input_dict.get(PUSHED_MODEL_KEY, [])
-            if isinstance(p, standard_artifacts.PushedModel)
-            and p.has_custom_property(PUSHED_PROPERTY)
-            and p.get_int_custom_property(PUSHED_PROPERTY) == 1
-        ]
-        for push in sorted(pushes, key=lambda a: a.id, reverse=True):
-            inputs = push_inputs(store, push.id)
-            eval_span = _span(store, inputs.get(EXAMPLES_KEY))
-            if self._before_day is not None and eval_span is not None and eval_span - 1 >= self._before_day:
-                continue  # pushed by the run of this day or a later one
-            model_id = inputs.get(MODEL_KEY)
-            if model_id in models:
-                return {MODEL_KEY: [models[model_id]], PUSHED_MODEL_KEY: [push]}
-        return empty
+    def __init__(self, serving_root: str, model_name: str, before_day: int | None = None):
+        serving_export.validate_model_name(model_name)
+        super().__init__(
+            spec=ServedModelSpec(
+                serving_root=serving_root,
+                model_name=model_name,
+                before_day=before_day,
+                model=types.Channel(type=standard_artifacts.Model),
+            )
+        )

@@ -11,9 +11,11 @@ Not blessed when: the report is missing or unreadable; it has no loss points; th
 spike too short to judge (`StabilityConfig.block_unresolved_spike`); or the Trainer's own detector said it fully
 diverged (the more conservative of the two verdicts wins).
 
-The blessing deliberately carries no `current_model_id`: LatestBlessedModelStrategy resolves *every*
-ModelBlessing of the pipeline by that property, and a model blessed only for stability must never become the
-Evaluator's baseline.
+The blessing names the model it judged: with the optional `model` input (the Trainer's Model, produced with the
+ModelRun), custom properties `judged_model` (its URI) and `judged_model_id` (its MLMD id, when it has one), so the
+RankerPusher refuses a stability blessing for another model on every orchestrator (components/pusher.py). It
+deliberately uses its own property names, not the Evaluator's `current_model_id`: a model blessed only for
+stability must never look like an Evaluator-blessed one.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ from models.stability import TrainingReport, gate_verdict, json_safe, training_r
 
 MODEL_RUN_KEY = "model_run"
 STABILITY_JSON_KEY = "stability_json"
+MODEL_KEY = "model"
+JUDGED_MODEL_PROPERTY = "judged_model"
+JUDGED_MODEL_ID_PROPERTY = "judged_model_id"
 BLESSING_KEY = "blessing"
 VERDICT_FILE = "stability_verdict.json"
 BLESSED_FILE = "BLESSED"
@@ -87,7 +92,10 @@ def judge_model_run(model_run_dir: str | None, config: StabilityConfig) -> Stabi
 
 class StabilityGateSpec(types.ComponentSpec):
     PARAMETERS = {STABILITY_JSON_KEY: ExecutionParameter(type=str)}
-    INPUTS = {MODEL_RUN_KEY: ChannelParameter(type=standard_artifacts.ModelRun)}
+    INPUTS = {
+        MODEL_RUN_KEY: ChannelParameter(type=standard_artifacts.ModelRun),
+        MODEL_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),  # the model judged
+    }
     OUTPUTS = {BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing)}
 
 
@@ -115,6 +123,11 @@ class Executor(base_executor.BaseExecutor):
         blessing.set_string_custom_property("reason", verdict.reason)
         if runs:
             blessing.set_string_custom_property("model_run", runs[0].uri)
+        models = input_dict.get(MODEL_KEY) or []
+        if models:
+            blessing.set_string_custom_property(JUDGED_MODEL_PROPERTY, models[0].uri)
+            if models[0].id:
+                blessing.set_int_custom_property(JUDGED_MODEL_ID_PROPERTY, models[0].id)
         banner = "=" * 100
         log = logging.info if verdict.blessed else logging.warning
         log("\n%s\nSTABILITY GATE: %s\n  %s\n%s", banner, verdict.verdict, verdict.reason, banner)
@@ -123,17 +136,21 @@ class Executor(base_executor.BaseExecutor):
 class StabilityGate(base_component.BaseComponent):
     """Blesses a trained model only when its training did not fully diverge.
 
-    Inputs: `model_run` (ModelRun holding training_report.json). Settings: the detector's thresholds (exec property
-    `stability_json`, a StabilityConfig). Output: `blessing` (ModelBlessing).
+    Inputs: `model_run` (ModelRun holding training_report.json), optional `model` (the Model trained with it, named
+    in the blessing). Settings: the detector's thresholds (exec property `stability_json`, a StabilityConfig).
+    Output: `blessing` (ModelBlessing).
     """
 
     SPEC_CLASS = StabilityGateSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
 
-    def __init__(self, model_run: types.BaseChannel, stability: StabilityConfig):
+    def __init__(
+        self, model_run: types.BaseChannel, stability: StabilityConfig, model: types.BaseChannel | None = None
+    ):
         super().__init__(
             spec=StabilityGateSpec(
                 model_run=model_run,
+                model=model,
                 stability_json=section_json(stability),
                 blessing=types.Channel(type=standard_artifacts.ModelBlessing),
             )

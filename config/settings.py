@@ -233,6 +233,15 @@ class BeamConfig:
     direct_running_mode: str = "in_memory"  # in_memory | multi_threading | multi_processing
     direct_num_workers: int = 1
     extra_args: tuple[str, ...] = ()
+    # PortableRunner (Flink, Spark, Beam's own job service: the portable Job API): the job server's HOST:PORT and
+    # where the SDK workers run (EXTERNAL: a worker pool at environment_config HOST:PORT; PROCESS: a command;
+    # LOOPBACK: inside the submitting process; DOCKER: an image).
+    job_endpoint: str = ""
+    environment_type: str = ""
+    environment_config: str = ""
+    # Beam 2.59's PortableRunner uses --job_server_timeout (default 60 s) as the deadline of the job's state and
+    # message streams too, so any Beam job running longer than it fails with DEADLINE_EXCEEDED: raise it.
+    job_server_timeout_s: int = 3600
 
     def args(self) -> list[str]:
         out = [f"--runner={self.runner}"]
@@ -241,6 +250,11 @@ class BeamConfig:
                 f"--direct_running_mode={self.direct_running_mode}",
                 f"--direct_num_workers={self.direct_num_workers}",
             ]
+        if self.runner == "PortableRunner":
+            out += [f"--job_endpoint={self.job_endpoint}"] if self.job_endpoint else []
+            out += [f"--environment_type={self.environment_type}"] if self.environment_type else []
+            out += [f"--environment_config={self.environment_config}"] if self.environment_config else []
+            out += [f"--job_server_timeout={self.job_server_timeout_s}"]
         return out + list(self.extra_args)
 
 
@@ -288,6 +302,33 @@ class SequentialConfig:
     warm_start: bool = True  # continue from the served model's weights and optimizer state
 
 
+# Kubeflow executor resources, per node id ("default" for the others): cpu in cores, memory in GB (KFP's ResourceSpec).
+DEFAULT_RESOURCES: dict[str, dict[str, float]] = {
+    "default": {"cpu_request": 1.0, "cpu_limit": 2.0, "memory_request": 2.0, "memory_limit": 4.0},
+    "Transform": {"cpu_request": 2.0, "cpu_limit": 4.0, "memory_request": 4.0, "memory_limit": 8.0},
+    "Trainer": {"cpu_request": 2.0, "cpu_limit": 4.0, "memory_request": 4.0, "memory_limit": 8.0},
+    "Evaluator": {"cpu_request": 2.0, "cpu_limit": 4.0, "memory_request": 4.0, "memory_limit": 8.0},
+}
+RESOURCE_KEYS: tuple[str, ...] = ("cpu_request", "cpu_limit", "memory_request", "memory_limit")
+
+
+@dataclass(frozen=True)
+class DeployConfig:
+    """Where the pipeline runs and what serving sees.
+
+    `resources`: per Kubeflow node id ("default" for every other node), `cpu_request` / `cpu_limit` (cores) and
+    `memory_request` / `memory_limit` (GB), compiled into each executor's container resources.
+    `base_path_root`: the serving root as the TF Serving pod sees it (e.g. "/models"), used for the base paths of
+    the `models.config` the pusher writes; "" = the serving root itself (a server on the same filesystem, or one
+    reading gs:// directly).
+    """
+
+    resources: dict[str, dict[str, float]] = field(
+        default_factory=lambda: {k: dict(v) for k, v in DEFAULT_RESOURCES.items()}
+    )
+    base_path_root: str = ""
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     name: str = "stable-ranker"  # hyphenated: Kubeflow V2 requires it
@@ -302,6 +343,7 @@ class PipelineConfig:
     gates: GateConfig = field(default_factory=GateConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
     sequential: SequentialConfig = field(default_factory=SequentialConfig)
+    deploy: DeployConfig = field(default_factory=DeployConfig)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

@@ -44,10 +44,12 @@ from config.settings import (
     BINARY_TASKS,
     DISTRIBUTIONS,
     REGRESSION_TASKS,
+    RESOURCE_KEYS,
     SHOCK_KINDS,
     TASKS,
     BeamConfig,
     ConfigError,
+    DeployConfig,
     DriftConfig,
     GateConfig,
     IngestConfig,
@@ -68,6 +70,7 @@ from config.vocabulary import (
     OPTIMIZER_NAMES,
     OPTIMIZER_PARAMETERS,
     PIPELINE_NAME_PATTERN,
+    PORTABLE_ENVIRONMENTS,
     RESCALABLE_COUNTERS,
     SPLITS,
 )
@@ -178,6 +181,47 @@ def validate_beam(beam: BeamConfig) -> None:
     require_int(beam.direct_num_workers, "beam.direct_num_workers", minimum=0)
     ok = isinstance(beam.extra_args, (tuple, list)) and all(isinstance(a, str) for a in beam.extra_args)
     require(ok, "beam.extra_args", f"must be a list of strings, got {beam.extra_args!r}")
+    for name in ("job_endpoint", "environment_type", "environment_config"):
+        require(isinstance(getattr(beam, name), str), f"beam.{name}", "must be a string")
+    require_int(beam.job_server_timeout_s, "beam.job_server_timeout_s")
+    if beam.runner == "PortableRunner":
+        given = beam.job_endpoint or any(a.startswith("--job_endpoint=") for a in beam.extra_args)
+        require(bool(given), "beam.job_endpoint", "PortableRunner needs the job server's HOST:PORT")
+        if beam.job_endpoint:
+            require(
+                re.fullmatch(r"[^\s:]+:\d+", beam.job_endpoint) is not None,
+                "beam.job_endpoint",
+                f"must be HOST:PORT, got {beam.job_endpoint!r}",
+            )
+    if beam.environment_type:
+        require(
+            beam.environment_type in PORTABLE_ENVIRONMENTS,
+            "beam.environment_type",
+            f"must be one of {list(PORTABLE_ENVIRONMENTS)}, got {beam.environment_type!r}",
+        )
+        needs_config = beam.environment_type in ("EXTERNAL", "PROCESS", "DOCKER")
+        require(
+            bool(beam.environment_config) or not needs_config,
+            "beam.environment_config",
+            f"environment_type {beam.environment_type} needs environment_config (a worker pool HOST:PORT, a command "
+            "or an image)",
+        )
+
+
+def validate_deploy(deploy: DeployConfig) -> None:
+    require(isinstance(deploy.resources, dict), "deploy.resources", "must map node ids to resource dictionaries")
+    for node, spec in deploy.resources.items():
+        where = f"deploy.resources.{node}"
+        require(isinstance(spec, dict), where, "must be a dictionary")
+        unknown = sorted(set(spec) - set(RESOURCE_KEYS))
+        require(not unknown, where, f"unknown keys {unknown}; known: {list(RESOURCE_KEYS)}")
+        for key, value in spec.items():
+            require(is_number(value) and value > 0, f"{where}.{key}", f"must be a number > 0, got {value!r}")
+        for kind in ("cpu", "memory"):
+            low, high = spec.get(f"{kind}_request"), spec.get(f"{kind}_limit")
+            ok = low is None or high is None or low <= high
+            require(ok, where, f"{kind}_request {low} exceeds {kind}_limit {high}")
+    require(isinstance(deploy.base_path_root, str), "deploy.base_path_root", "must be a string")
 
 
 def validate_world(world: WorldConfig) -> None:
@@ -450,6 +494,7 @@ def validate_config(config: PipelineConfig) -> PipelineConfig:
     """Checks every section; returns `config` unchanged or raises ConfigError naming the first bad field."""
     validate_names(config)
     validate_beam(config.beam)
+    validate_deploy(config.deploy)
     validate_world(config.world)
     validate_ingest(config.ingest)
     validate_transform(config.transform)

@@ -22,6 +22,8 @@ RESCALABLE_COUNTERS: tuple[str, ...] = (
 )
 SPLITS: tuple[str, ...] = ("train", "eval")
 DIRECT_RUNNING_MODES: tuple[str, ...] = ("in_memory", "multi_threading", "multi_processing")
+# Where Beam's portable runner starts SDK workers (--environment_type).
+PORTABLE_ENVIRONMENTS: tuple[str, ...] = ("EXTERNAL", "PROCESS", "LOOPBACK", "DOCKER")
 
 # A Kubeflow V2 pipeline name; a model name becomes a directory of the serving root.
 PIPELINE_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")

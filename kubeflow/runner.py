@@ -12,6 +12,10 @@ Two files come out of one compilation:
 * `ir_file` (YAML): the bare PipelineSpec (KFP's IR) with `defaultPipelineRoot` set: what the open-source KFP
   backend's UI and `kfp.Client().create_run_from_pipeline_package(...)` accept (they refuse the PipelineJob wrapper).
 
+The DAG holds no resolver node (open-source KFP's Argo compiler refuses resolver executors, and `customJob` is
+Google Cloud only): the baseline comes from the ServedModel component, whose task is compiled with caching off (its
+answer changes with every push). Each executor gets CPU/memory requests and limits from `config.deploy.resources`.
+
 InfraValidator is not part of the pipeline: the V2 compiler refuses it (and it needs Docker or the model server);
 the serving contract is verified in-process instead (see README).
 """
@@ -23,10 +27,16 @@ import os
 from dataclasses import dataclass
 
 import yaml
+from kfp.pipeline_spec import pipeline_spec_pb2
 
 from config.settings import ConfigError, PipelineConfig
 from config.validation import validate_pipeline_name
 from pipeline.pipeline import create_pipeline
+
+# Executor kinds open-source KFP's backend runs: container, importer. It refuses resolver ("resolver executors not
+# implemented") and customJob (Vertex AI only).
+OPEN_SOURCE_KFP_EXECUTORS: frozenset[str] = frozenset({"container", "importer"})
+UNCACHED_TASKS: tuple[str, ...] = ("ServedModel",)  # read the serving root: never answer from the cache
 
 
 @dataclass(frozen=True)
@@ -74,11 +84,29 @@ def compile_kubeflow(
         output_dir=os.path.dirname(out_file),
         output_filename=os.path.basename(out_file),
     )
+    resource_spec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
+    for node in pipeline.components:
+        spec = config.deploy.resources.get(node.id, config.deploy.resources.get("default"))
+        if spec:
+            node.with_platform_config(resource_spec(**{k: float(v) for k, v in spec.items()}))
     runner.run(pipeline, write_out=True)
 
     with open(out_file) as f:
         job = json.load(f)
+    for task_name, task in job["pipelineSpec"]["root"]["dag"]["tasks"].items():
+        if task_name in UNCACHED_TASKS:
+            task["cachingOptions"] = {"enableCache": False}
+    with open(out_file, "w") as f:
+        json.dump(job, f, indent=2, sort_keys=True)
     spec = dict(job["pipelineSpec"])
+    refused = {
+        name: kind
+        for name, executor in spec["deploymentSpec"]["executors"].items()
+        for kind in executor
+        if kind not in OPEN_SOURCE_KFP_EXECUTORS
+    }
+    if refused:  # a guard: create_pipeline must stay runnable on open-source KFP
+        raise ValueError(f"executors open-source KFP cannot run: {refused}")
     spec["defaultPipelineRoot"] = pipeline_root
     ir_file = os.path.abspath(ir_file or _default_ir_file(out_file))
     with open(ir_file, "w") as f:

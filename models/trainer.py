@@ -242,11 +242,14 @@ def train_and_export(
 def run_fn(fn_args) -> None:
     """TFX Trainer hook. `custom_config=PipelineConfig.sections_json(TRAINER_SECTIONS)`."""
     config = PipelineConfig.from_sections_json(fn_args.custom_config)
+    base_model = fn_args.base_model
+    if base_model and not tf.io.gfile.exists(os.path.join(base_model, "saved_model.pb")):
+        base_model = None  # the ServedModel component found nothing served yet: train from scratch
     train_and_export(
         config,
         transform_output_dir=fn_args.transform_output,
         train_files=fn_args.train_files,
         serving_model_dir=fn_args.serving_model_dir,
         model_run_dir=fn_args.model_run_dir,
-        base_model=fn_args.base_model,
+        base_model=base_model,
     )

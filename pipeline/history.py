@@ -137,8 +137,12 @@ def _absorb(record: DayRecord, reader: _Reader, node: str, execution: metadata_s
         record.train_spans = sorted(s for s in spans if s is not None)
     elif node == "Trainer":
         base = reader.io(execution.id, "base_model", INPUT_EVENTS)
-        if base:
-            record.warm_start_from = reader.version_of_model.get(base[0].id, f"model #{base[0].id}")
+        if base:  # a ServedModel output: the served version it copied (none when nothing was served yet)
+            props = artifact_properties(base[0])
+            if props.get("served_version"):
+                record.warm_start_from = str(props["served_version"])
+            elif props.get("served") != 0:
+                record.warm_start_from = reader.version_of_model.get(base[0].id, f"model #{base[0].id}")
     elif node == "ValidationGate":
         record.schema_check = verdict
     elif node == "DriftGate":

@@ -11,11 +11,12 @@ LogGen(d) ─► LogIngest ─► StatisticsGen ─► ExampleValidator ◄─ I
                  ▼
               Trainer (Clippy; warm start) ─► StabilityGate ──────────────────────┐
                  ▼                                                               ▼
- model served before d ─► Evaluator on span d+1 (TFMA thresholds) ─► RankerPusher ─► <serving root>/<model>/<version>
+ ServedModel (served now) ─► Evaluator on span d+1 (TFMA thresholds) ─► RankerPusher ─► <root>/<model>/<version>
                  ▲
 NextDayLogGen(d+1) ─► NextDayLogIngest ─► NextDayStatisticsGen (─► DriftGate skew)
 
-The model served before day d (the latest one pushed by an earlier day's run) is both the Evaluator's baseline and the
+The model served before day d (read from the serving root by the ServedModel component: the newest complete version
+an earlier day's run pushed) is both the Evaluator's baseline and the
 Trainer's warm-start base, so a day that fails a gate pushes nothing and the next day continues from the model still
 being served, and a rerun of a day resolves the same base (its Trainer comes from the cache).
 """
@@ -27,15 +28,15 @@ from dataclasses import dataclass
 import tensorflow as tf
 from tfx import v1 as tfx
 from tfx.dsl.input_resolution.canned_resolver_functions import static_range
-from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
 from tfx.types import standard_artifacts
 
 from components.drift_gate import DriftGate
+from components.evaluator import Evaluator
 from components.log_generator import LogGen
 from components.log_ingest import LogIngest
 from components.pusher import RankerPusher
 from components.schema_gen import CuratedSchemaGen
-from components.served_model import LatestPushedModelStrategy
+from components.served_model import ServedModel
 from components.span_resolver import SpanStrategy
 from components.stability_gate import StabilityGate
 from components.validation_gate import ValidationGate
@@ -91,17 +92,18 @@ def create_pipeline(
     `day`: the day (span) of this run. Given (the local and sequential runners), Transform and the Trainer read the
     spans [day - K + 1, day] that LogIngest produced in this and earlier runs (K = `sequential.window_days`, resolved
     from MLMD by `static_range`), the DriftGate also compares with span day - 1, and the baseline / warm-start base is
-    the model pushed last by an earlier day's run. None (Kubeflow V2, whose compiler takes neither resolver
-    functions nor custom resolver strategies): the run trains on its own span (`world.start_day`), the DriftGate
-    checks skew with the next day only, and the baseline is TFX's latest Evaluator-blessed model. Either way the
-    Evaluator scores span day + 1.
+    the version served from `serving_root` that an earlier day's run pushed. None (Kubeflow: open-source KFP runs
+    no resolver nodes, and the V2 compiler takes no resolver functions): the run trains on its own span
+    (`world.start_day`), the DriftGate checks skew with the next day only, and the baseline is the version served
+    now. Either way the baseline comes from the ServedModel component, an ordinary component that reads the serving
+    root (components/served_model.py), and the Evaluator scores span day + 1.
     `schema_path`: import this schema file instead of the world's generated curated schema.
     """
     run_day = config.world.start_day if day is None else day
     data = _data_nodes(config, run_day)
     validation = _validation_nodes(config, data, day, schema_path)
-    training = _training_nodes(config, data, validation, day)
-    release = _release_nodes(config, data, training, serving_root)
+    training = _training_nodes(config, data, validation, day, serving_root)
+    release = _release_nodes(config, data, training, serving_root, run_day)
     return tfx.dsl.Pipeline(
         pipeline_name=config.name,
         pipeline_root=pipeline_root,
@@ -209,25 +211,10 @@ def _training_window(config: PipelineConfig, data: DataNodes, day: int | None) -
     )
 
 
-def _baseline(day: int | None):
-    """The model served before this day: the Evaluator's baseline and the Trainer's warm-start base."""
-    if day is None:
-        return tfx.dsl.Resolver(
-            strategy_class=LatestBlessedModelStrategy,
-            model=tfx.dsl.Channel(type=standard_artifacts.Model, producer_component_id=TRAINER_ID),
-            model_blessing=tfx.dsl.Channel(type=standard_artifacts.ModelBlessing, producer_component_id="Evaluator"),
-        ).with_id("latest_blessed_model_resolver")
-    # blessed by both gates, pushed by an earlier day's run
-    return tfx.dsl.Resolver(
-        strategy_class=LatestPushedModelStrategy,
-        config={"before_day": day},
-        model=tfx.dsl.Channel(type=standard_artifacts.Model, producer_component_id=TRAINER_ID),
-        pushed_model=tfx.dsl.Channel(type=standard_artifacts.PushedModel, producer_component_id="RankerPusher"),
-    ).with_id("latest_pushed_model_resolver")
-
-
-def _training_nodes(config: PipelineConfig, data: DataNodes, validation: ValidationNodes, day: int | None):
-    """Transform (after every gate passed) -> Trainer (warm-started from the baseline) -> StabilityGate."""
+def _training_nodes(
+    config: PipelineConfig, data: DataNodes, validation: ValidationNodes, day: int | None, serving_root: str
+):
+    """Transform (after every gate passed) -> Trainer (warm-started from the served model) -> StabilityGate."""
     transform = tfx.components.Transform(
         examples=_training_window(config, data, day),
         schema=validation.schema,
@@ -236,7 +223,8 @@ def _training_nodes(config: PipelineConfig, data: DataNodes, validation: Validat
     )
     for gate in (*validation.gates, data.ingest):
         transform.add_upstream_node(gate)
-    baseline = _baseline(day)
+    # The model TF Serving serves (before this day, with `day`): the Evaluator's baseline and the warm-start base.
+    baseline = ServedModel(serving_root=serving_root, model_name=config.model_name, before_day=day)
     trainer = tfx.components.Trainer(
         run_fn="models.trainer.run_fn",
         examples=transform.outputs["transformed_examples"],
@@ -247,7 +235,9 @@ def _training_nodes(config: PipelineConfig, data: DataNodes, validation: Validat
         eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=config.train.eval_steps),
         custom_config=config.sections_json(TRAINER_SECTIONS),
     ).with_id(TRAINER_ID)
-    stability_gate = StabilityGate(model_run=trainer.outputs["model_run"], stability=config.stability)
+    stability_gate = StabilityGate(
+        model_run=trainer.outputs["model_run"], model=trainer.outputs["model"], stability=config.stability
+    )
     return TrainingNodes(
         nodes=[transform, trainer, stability_gate, baseline],
         trainer=trainer,
@@ -256,14 +246,17 @@ def _training_nodes(config: PipelineConfig, data: DataNodes, validation: Validat
     )
 
 
-def _release_nodes(config: PipelineConfig, data: DataNodes, training: TrainingNodes, serving_root: str) -> list:
-    """Evaluator on the next day's span (TFMA thresholds, change threshold against the baseline) -> RankerPusher."""
-    evaluator = tfx.components.Evaluator(
+def _release_nodes(
+    config: PipelineConfig, data: DataNodes, training: TrainingNodes, serving_root: str, run_day: int
+) -> list:
+    """Evaluator on the next day's span (TFMA thresholds, change threshold against the served model) ->
+    RankerPusher (publishes the verified version in models.config)."""
+    evaluator = Evaluator(
         examples=data.next_examples,
         model=training.trainer.outputs["model"],
         baseline_model=training.baseline,
         eval_config=build_eval_config(config.gates),
-    )
+    ).with_id("Evaluator")
     pusher = RankerPusher(
         model=training.trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
@@ -271,5 +264,7 @@ def _release_nodes(config: PipelineConfig, data: DataNodes, training: TrainingNo
         examples=data.next_examples,
         serving_root=serving_root,
         model_name=config.model_name,
+        day=run_day,
+        base_path_root=config.deploy.base_path_root,  # the serving root as TF Serving's pod sees it
     )
     return [evaluator, pusher]

@@ -42,8 +42,38 @@ def _load_config(args: argparse.Namespace) -> PipelineConfig:
     return config
 
 
+BEAM_RUNNERS = {"direct": "DirectRunner", "portable": "PortableRunner", "dataflow": "DataflowRunner"}
+
+
+def _apply_beam_flags(config: PipelineConfig, args: argparse.Namespace) -> PipelineConfig:
+    """--beam-runner / --job-endpoint / --environment-type / --environment-config over the config's `beam`."""
+    changes = {}
+    if getattr(args, "beam_runner", None):
+        changes["runner"] = BEAM_RUNNERS[args.beam_runner]
+    for flag in ("job_endpoint", "environment_type", "environment_config"):
+        if getattr(args, flag, None):
+            changes[flag] = getattr(args, flag)
+    return config.replace(beam=dataclasses.replace(config.beam, **changes)) if changes else config
+
+
+def _add_beam_flags(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--beam-runner",
+        choices=sorted(BEAM_RUNNERS),
+        help="Beam runner of every Beam component (default: the config's beam.runner); portable = a job server of "
+        "the portable Job API (Flink, Spark, Beam's own local job service)",
+    )
+    command.add_argument("--job-endpoint", help="portable runner: the job server's HOST:PORT (e.g. flink-jm:8099)")
+    command.add_argument(
+        "--environment-type",
+        choices=["EXTERNAL", "PROCESS", "LOOPBACK", "DOCKER"],
+        help="portable runner: where SDK workers run (EXTERNAL: a worker pool at --environment-config HOST:PORT)",
+    )
+    command.add_argument("--environment-config", help="portable runner: worker pool HOST:PORT, command or image")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    config = _load_config(args)
+    config = _apply_beam_flags(_load_config(args), args)
     if args.beam_mode or args.beam_workers:
         beam = dataclasses.replace(
             config.beam,
@@ -103,7 +133,7 @@ def _cmd_history(args: argparse.Namespace) -> int:
 def cmd_compile_kubeflow(args: argparse.Namespace) -> int:
     from kubeflow.runner import compile_kubeflow
 
-    config = validate_config(_with_logs(_load_config(args), args.logs))
+    config = validate_config(_with_logs(_apply_beam_flags(_load_config(args), args), args.logs))
     compiled = compile_kubeflow(config, args.image, args.pipeline_root, args.out, args.serving_root, args.ir_out)
     print(f"compiled {len(compiled.components)} tasks for image {args.image}, pipeline root {args.pipeline_root}")
     print(f"  {compiled.job_file}  PipelineJob JSON (Vertex AI Pipelines)")
@@ -240,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="DirectRunner running mode (default: the preset's beam.direct_running_mode)",
     )
     run.add_argument("--beam-workers", type=int, help="DirectRunner workers (default: the preset's)")
+    _add_beam_flags(run)
     run.add_argument(
         "--days",
         help="sequential training: run the pipeline once per day, A-B (inclusive), A or A,B,C (pipeline/sequential.py)",
@@ -273,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     kfp.add_argument("--out", default="pipeline.json", help="output file for the PipelineJob JSON (Vertex AI)")
     kfp.add_argument("--ir-out", help="output file for the KFP PipelineSpec YAML (default: OUT stem + .kfp.yaml)")
     kfp.add_argument("--logs", metavar="PATTERN", help="ingest these logs ({SPAN} pattern, e.g. gs://b/day={SPAN}/*)")
+    _add_beam_flags(kfp)
     kfp.set_defaults(func=cmd_compile_kubeflow)
 
     check = sub.add_parser("validate-logs", help="validate log files against the log format (no pipeline run)")

@@ -9,12 +9,23 @@ Layout that TF Serving's file-system source loads:
         saved_model.pb, variables/, assets/
         assets.extra/tf_serving_warmup_requests    TFRecord of PredictionLog, replayed by the server at load
 
-Atomic push: the model is copied into `<serving_root>/<model_name>/.tmp-push-<version>-<random>/` (dot-prefixed and
-not all digits, so TF Serving never looks at it), completed there (warm-up records), then renamed to
-`<version>/` in one step. On a local or POSIX filesystem the rename is atomic, so a version directory is visible
-only when complete. On object stores (gs://, s3://) a directory rename is a copy; `saved_model.pb` is copied last
-there (as TFX's Pusher does), the file TF Serving waits for. An existing version is never overwritten: versions are
-strictly increasing (unix seconds, bumped past the largest existing one) and the rename refuses an existing target.
+Push: the model is copied into `<serving_root>/<model_name>/.tmp-push-<version>-<random>/` (dot-prefixed and
+not all digits, so TF Serving never looks at it), completed there (warm-up records, `push_source.json` listing
+every file with its size), then renamed to `<version>/`, verified (every listed file present with its size:
+saved_model.pb, the variables index and data shards, assets) and only then published by rewriting
+`<serving_root>/models.config`, one single-object write, pinning the version
+(`model_version_policy { specific { versions: N } }`).
+
+* On a local or POSIX filesystem (NFS included) the rename is atomic, so a version directory is visible only when
+  complete; a TF Serving that discovers versions by polling the base path is safe there.
+* On object stores (gs://, s3://) there is no directory rename: TensorFlow's GCS "rename" copies object by object
+  in listing (sorted) order, so `N/saved_model.pb` exists before `N/variables/`. A server polling the base path can
+  load a half-copied version; a server reading the pushed `models.config` (`--model_config_file=<root>/models.config`
+  with `--model_config_file_poll_wait_seconds`) loads N only after the config names it, i.e. after N was verified
+  complete. The Kubernetes GCS FUSE overlay (kubeflow/serving/overlays/gcsfuse) runs TF Serving that way.
+
+An existing version is never overwritten: versions are strictly increasing (unix seconds, bumped past the largest
+existing one) and the rename refuses an existing target.
 
 Exactly once: every pushed version carries `assets.extra/push_source.json` with the source SavedModel's fingerprint
 (SHA-256 of its files; variables through their index, which holds a CRC32C of every tensor). A model whose
@@ -75,6 +86,45 @@ def model_fingerprint(saved_model_dir: str) -> str:
             with tf.io.gfile.GFile(os.path.join(directory, name), "rb") as f:
                 digest.update(f.read())
     return digest.hexdigest()
+
+
+def is_object_store(path: str) -> bool:
+    """gs://, s3://, ... : filesystems without an atomic directory rename (file:// and plain paths have one)."""
+    return "://" in path and not path.startswith("file://")
+
+
+def _file_sizes(directory: str) -> dict[str, int]:
+    """{relative path: size} of every file under `directory`."""
+    out: dict[str, int] = {}
+    for parent, _, files in tf.io.gfile.walk(directory):
+        for name in files:
+            path = os.path.join(parent, name)
+            out[os.path.relpath(path, directory)] = tf.io.gfile.stat(path).length
+    return out
+
+
+def verify_version(version_dir: str, source: dict | None = None) -> str | None:
+    """None when the version is complete, else what is missing: saved_model.pb, the variables index and every data
+    shard it names, and every file `push_source.json` lists (with its size)."""
+    source = push_source(version_dir) if source is None else source
+    if source is None:
+        return f"{version_dir}: no {WARMUP_DIR}/{PUSH_SOURCE_FILE}"
+    listed = source.get("files")
+    if not isinstance(listed, dict):
+        return f"{version_dir}: {PUSH_SOURCE_FILE} lists no files (pushed before file lists were recorded)"
+    for required in ("saved_model.pb", "variables/variables.index"):
+        if required not in listed:
+            return f"{version_dir}: the pushed model has no {required}"
+    shards = [n for n in listed if re.fullmatch(r"variables/variables\.data-\d+-of-\d+", n)]
+    expected = int(shards[0].rsplit("-of-", 1)[1]) if shards else 0
+    if not shards or len(shards) != expected:
+        return f"{version_dir}: {len(shards)} of {expected or '?'} variables data shards listed"
+    present = _file_sizes(version_dir)
+    for name, size in sorted(listed.items()):
+        if present.get(name) != size:
+            got = "missing" if name not in present else f"{present[name]} bytes"
+            return f"{version_dir}: {name} is {got}, expected {size} bytes"
+    return None
 
 
 def push_source(version_dir: str) -> dict | None:
@@ -220,12 +270,15 @@ def push_version(
     now: float | None = None,
     max_attempts: int = 20,
     source_uri: str | None = None,
+    day: int | None = None,
 ) -> PushResult:
-    """Copies a SavedModel into a new numeric version of `<serving_root>/<model_name>`, atomically, unless the
-    latest version already holds the same model (then that version is returned with `already_pushed`).
+    """Copies a SavedModel into a new numeric version of `<serving_root>/<model_name>` and verifies it complete,
+    unless the latest version already holds the same model (then that version is returned with `already_pushed`).
+    Publishing it (models.config) is the caller's next step: `write_models_config`.
 
-    `prepare(temp_dir)` completes the copy before it becomes visible (e.g. writes warm-up records). When another
-    writer takes the chosen version first, the next number is tried; nothing is ever overwritten.
+    `prepare(temp_dir)` completes the copy before it is renamed (e.g. writes warm-up records). When another
+    writer takes the chosen version first, the next number is tried; nothing is ever overwritten. `day`: the
+    pipeline run's day, recorded in push_source.json (serving/served.py reads it).
     """
     validate_model_name(model_name)
     fingerprint = model_fingerprint(saved_model_dir)
@@ -240,12 +293,15 @@ def push_version(
         copy_tree(saved_model_dir, tmp_dir)
         if prepare is not None:
             prepare(tmp_dir)
-        _write_push_source(tmp_dir, fingerprint, source_uri or saved_model_dir)
+        _write_push_source(tmp_dir, fingerprint, source_uri or saved_model_dir, day)
         for _ in range(max_attempts):
             final = os.path.join(model_dir, str(version))
             if not tf.io.gfile.exists(final):
                 try:
                     tf.io.gfile.rename(tmp_dir, final, overwrite=False)
+                    problem = verify_version(final)
+                    if problem is not None:
+                        raise RuntimeError(f"pushed version is incomplete, not published: {problem}")
                     return PushResult(version, final)
                 except (tf.errors.OpError, OSError):
                     if not tf.io.gfile.exists(final):
@@ -258,10 +314,16 @@ def push_version(
             tf.io.gfile.rmtree(tmp_dir)
 
 
-def _write_push_source(version_dir: str, fingerprint: str, source_uri: str) -> None:
+def _write_push_source(version_dir: str, fingerprint: str, source_uri: str, day: int | None = None) -> None:
     directory = os.path.join(version_dir, WARMUP_DIR)
     tf.io.gfile.makedirs(directory)
-    record = {"model_fingerprint": fingerprint, "source": source_uri, "pushed_at": int(time.time())}
+    record = {
+        "model_fingerprint": fingerprint,
+        "source": source_uri,
+        "pushed_at": int(time.time()),
+        "day": day,
+        "files": _file_sizes(version_dir),  # what verify_version checks; push_source.json itself is not listed
+    }
     with tf.io.gfile.GFile(os.path.join(directory, PUSH_SOURCE_FILE), "w") as f:
         f.write(json.dumps(record, sort_keys=True))
 
@@ -276,10 +338,20 @@ def model_names(serving_root: str) -> list[str]:
     return sorted(n for n in names if list_versions(os.path.join(serving_root, n)))
 
 
+def newest_complete_version(model_dir: str) -> int | None:
+    """The largest numeric version under `model_dir` that `verify_version` finds complete, or None."""
+    for version in reversed(list_versions(model_dir)):
+        if verify_version(os.path.join(model_dir, str(version))) is None:
+            return version
+    return None
+
+
 def build_models_config(
-    serving_root: str, base_path_root: str | None = None
+    serving_root: str, base_path_root: str | None = None, pin: bool = True
 ) -> model_server_config_pb2.ModelServerConfig:
-    """One `config` per model directory: name, absolute base_path, model_platform "tensorflow".
+    """One `config` per model directory: name, absolute base_path, model_platform "tensorflow", and (`pin`) a
+    `model_version_policy { specific { versions: N } }` naming the newest complete version (none complete: no pin,
+    TF Serving's default policy, the newest version).
 
     `base_path_root` replaces `serving_root` in base paths when the server mounts the root elsewhere
     (e.g. "/models" in a Kubernetes pod); by default the absolute serving root is used.
@@ -291,12 +363,17 @@ def build_models_config(
         entry.name = name
         entry.base_path = os.path.join(root, name)
         entry.model_platform = "tensorflow"
+        version = newest_complete_version(os.path.join(serving_root, name)) if pin else None
+        if version is not None:
+            entry.model_version_policy.specific.versions.append(version)
     return config
 
 
-def write_models_config(serving_root: str, base_path_root: str | None = None) -> str:
-    """Rewrites `<serving_root>/models.config` from the directory listing, atomically (temp file + rename)."""
-    text = text_format.MessageToString(build_models_config(serving_root, base_path_root))
+def write_models_config(serving_root: str, base_path_root: str | None = None, pin: bool = True) -> str:
+    """Rewrites `<serving_root>/models.config` from the directory listing in one single-object write (a temp file
+    renamed over it: atomic on POSIX, one object copy on object stores). This is the publishing step: a server
+    reading this file loads a version only once it is named here, after it was verified complete."""
+    text = text_format.MessageToString(build_models_config(serving_root, base_path_root, pin))
     path = os.path.join(serving_root, MODELS_CONFIG_FILE)
     tmp = os.path.join(serving_root, f".{MODELS_CONFIG_FILE}.tmp-{uuid.uuid4().hex[:12]}")
     with tf.io.gfile.GFile(tmp, "w") as f:

@@ -2,7 +2,7 @@
 
 The serving root is what RankerPusher writes: `<root>/models.config` (model_config_list) and
 `<root>/<model>/<numeric version>/` SavedModels with warm-up records. Both launchers pass the same flags as the
-Kubernetes Deployment in kubeflow/serving/deployment.yaml:
+Kubernetes Deployment in kubeflow/serving/base/deployment.yaml:
 
 * binary: ``tensorflow_model_server --port=8500 --rest_api_port=8501 --model_config_file=<root>/models.config ...``
 * Docker: ``docker run --rm -p 8500:8500 -p 8501:8501 -v <root>:/models:ro -v <cfg>:/config:ro
@@ -41,7 +41,7 @@ tensorflow-model-server tensorflow-model-server-universal" \\
         | sudo apt-key add -
       sudo apt-get update && sudo apt-get install tensorflow-model-server
   * or Docker (https://docs.docker.com/engine/install/), then: docker pull {SERVING_IMAGE}
-Or serve on Kubernetes with the manifests in kubeflow/serving/ (kubectl apply -k kubeflow/serving/).
+Or serve on Kubernetes: kubectl apply -k kubeflow/serving/overlays/nfs (or overlays/gcsfuse).
 Without a server, `ranker predict --model-dir ROOT/MODEL --input LOGS.jsonl` scores records in-process through
 the same serving_default signature."""
 
@@ -85,9 +85,14 @@ def check_serving_root(serving_root: str) -> list[str]:
     return names
 
 
-def server_flags(config_file: str) -> list[str]:
-    """Flags shared by the binary, Docker and the Kubernetes Deployment."""
-    return [
+def server_flags(config_file: str, cpus: int | None = None) -> list[str]:
+    """Flags shared by the binary, Docker and the Kubernetes Deployment.
+
+    `model_config_file_poll_wait_seconds`: the server re-reads models.config, which is how a pushed version is
+    published (serving/export.py: the pusher pins the verified version there). `cpus` (a container's CPU limit):
+    TensorFlow's intra- and inter-op thread pools are sized to it instead of to the node's cores, which would
+    oversubscribe the CFS quota and throttle every request."""
+    flags = [
         f"--port={GRPC_PORT}",
         f"--rest_api_port={REST_PORT}",
         f"--model_config_file={config_file}",
@@ -95,6 +100,9 @@ def server_flags(config_file: str) -> list[str]:
         "--file_system_poll_wait_seconds=30",
         "--enable_model_warmup=true",
     ]
+    if cpus:
+        flags += [f"--tensorflow_intra_op_parallelism={cpus}", f"--tensorflow_inter_op_parallelism={cpus}"]
+    return flags
 
 
 def binary_command(binary: str, serving_root: str) -> ServerCommand:

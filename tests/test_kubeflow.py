@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -205,18 +207,30 @@ def test_dockerfile_builds_from_tfx_with_the_lock_file_and_legacy_keras():
 
 
 def manifests() -> dict[str, dict]:
-    docs = {}
-    for path in sorted(SERVING.glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            docs[doc["kind"]] = doc
-    return docs
+    """The NFS overlay as `kubectl kustomize` renders it (tests/test_serving_manifests.py checks every overlay)."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl (with its built-in kustomize) is not installed")
+    text = subprocess.run(
+        [kubectl, "kustomize", str(SERVING / "overlays" / "nfs")], check=True, capture_output=True, text=True
+    ).stdout
+    return {doc["kind"]: doc for doc in yaml.safe_load_all(text) if doc}
 
 
-def test_manifests_parse_and_the_kustomization_lists_them_all():
+def test_manifests_render_and_the_base_kustomization_lists_every_base_file():
     docs = manifests()
-    assert set(docs) == {"Deployment", "Service", "ConfigMap", "PersistentVolumeClaim", "Kustomization"}
-    listed = set(docs["Kustomization"]["resources"])
-    assert listed == {p.name for p in SERVING.glob("*.yaml")} - {"kustomization.yaml"}
+    assert set(docs) == {
+        "Namespace",
+        "ServiceAccount",
+        "Deployment",
+        "Service",
+        "NetworkPolicy",
+        "ConfigMap",
+        "PersistentVolume",
+        "PersistentVolumeClaim",
+    }
+    base = yaml.safe_load((SERVING / "base" / "kustomization.yaml").read_text())
+    assert set(base["resources"]) == {p.name for p in (SERVING / "base").glob("*.yaml")} - {"kustomization.yaml"}
 
 
 def test_manifests_agree_with_the_push_configuration():
@@ -229,11 +243,12 @@ def test_manifests_agree_with_the_push_configuration():
     assert f"tensorflow-serving-api=={container['image'].rsplit(':', 1)[1]}" in lock
     assert container["command"] == ["/usr/bin/tensorflow_model_server"]
 
-    # Same flags as `ranker serve`, with the config file where the ConfigMap is mounted.
+    # Same flags as `ranker serve`, with the config file where the ConfigMap is mounted and threads = CPU limit.
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     assert set(docs["ConfigMap"]["data"]) == {"models.config"}
     config_file = f"{mounts['config']}/models.config"
-    assert container["args"] == model_server.server_flags(config_file)
+    cpus = int(container["resources"]["limits"]["cpu"])
+    assert container["args"] == model_server.server_flags(config_file, cpus=cpus)
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["config"]["configMap"]["name"] == docs["ConfigMap"]["metadata"]["name"]
     assert volumes["models"]["persistentVolumeClaim"]["claimName"] == docs["PersistentVolumeClaim"]["metadata"]["name"]
@@ -260,7 +275,7 @@ def test_configmap_matches_build_models_config_for_a_pushed_root(tmp_path):
 
     model_name = tiny_preset().model_name
     (tmp_path / model_name / "1700000000").mkdir(parents=True)
-    built = build_models_config(str(tmp_path), base_path_root=model_server.CONTAINER_MODELS_ROOT)
+    built = build_models_config(str(tmp_path), base_path_root=model_server.CONTAINER_MODELS_ROOT, pin=False)
     shipped = text_format.Parse(manifests()["ConfigMap"]["data"]["models.config"], type(built)())
     assert shipped == built
 

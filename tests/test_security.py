@@ -10,6 +10,7 @@ import json
 import os
 import pickle
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -141,17 +142,24 @@ def test_line_and_field_sizes_are_bounded():
 
 # -- TF Serving manifests ----------------------------------------------------------------------------------------
 
-MANIFESTS = sorted((REPO / "kubeflow" / "serving").glob("*.yaml"))
+SERVING = REPO / "kubeflow" / "serving"
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
 SECRET_NAME = re.compile(r"pass(word)?|secret|token|api[_-]?key|credential|private[_-]?key", re.IGNORECASE)
 
 
 def documents() -> list[tuple[str, dict]]:
+    """What a cluster gets: every overlay rendered by `kubectl kustomize` (without kubectl: the base's files)."""
     out = []
-    for path in MANIFESTS:
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc:
-                out.append((path.name, doc))
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        for path in sorted((SERVING / "base").glob("*.yaml")):
+            out += [(path.name, doc) for doc in yaml.safe_load_all(path.read_text()) if doc]
+        return out
+    for overlay in sorted(p.name for p in (SERVING / "overlays").iterdir()):
+        text = subprocess.run(
+            [kubectl, "kustomize", str(SERVING / "overlays" / overlay)], check=True, capture_output=True, text=True
+        ).stdout
+        out += [(overlay, doc) for doc in yaml.safe_load_all(text) if doc]
     return out
 
 
@@ -201,7 +209,11 @@ def test_the_model_volume_is_read_only(where, spec):
     assert mounts, f"{where}: no model volume mounted under /models"
     for mount in mounts:
         assert mount.get("readOnly") is True, f"{where}: {mount['name']} mounted writable"
-        claim = volumes[mount["name"]].get("persistentVolumeClaim")
+        volume = volumes.get(mount["name"], {})
+        claim = volume.get("persistentVolumeClaim")
+        csi = volume.get("csi")
+        if csi is not None:
+            assert csi.get("readOnly") is True, f"{where}: CSI volume {mount['name']} not read-only"
         if claim is not None:
             assert claim.get("readOnly") is True, f"{where}: claim {claim['claimName']} not read-only"
 
