@@ -171,6 +171,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"predict: {err}", file=sys.stderr)
         return 1
     print(f"# {saved_model}: {len(records.examples)} records", file=sys.stderr)
+    absent = [
+        f
+        for f, n in client.missing_signature_features(saved_model, records.examples).items()
+        if n == len(records.examples)
+    ]
+    if absent:  # the model would impute them for every record: the input lacks features the model takes
+        print(f"# warning: no record has {', '.join(absent)} (taken by serving_default): imputed", file=sys.stderr)
     print(client.render_rows(client.prediction_rows(records, outputs), args.format))
     return 0
 

@@ -293,6 +293,57 @@ def get_model_metadata(
 # Signature metadata (what saved_model_cli shows, as TF Serving's metadata endpoint renders it)
 
 
+def signature_features(saved_model_dir: str, signature: str = SERVING_SIGNATURE) -> set[str]:
+    """The tf.Example features `signature` parses (its ParseExample ops' dense and sparse keys), read from
+    saved_model.pb: the functions reachable from the signature's output nodes, nothing else (the
+    `transform_features` signature also parses labels)."""
+    import tensorflow as tf
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    with open(os.path.join(saved_model_dir, "saved_model.pb"), "rb") as f:
+        meta_graph = saved_model_pb2.SavedModel.FromString(f.read()).meta_graphs[0]
+    functions = {fn.signature.name: fn for fn in meta_graph.graph_def.library.function}
+
+    def called(nodes) -> set[str]:
+        return {
+            value.func.name
+            for node in nodes
+            for value in node.attr.values()
+            if value.WhichOneof("value") == "func" and value.func.name in functions
+        }
+
+    outputs = {t.name.split(":")[0] for t in meta_graph.signature_def[signature].outputs.values()}
+    todo = called(n for n in meta_graph.graph_def.node if n.name in outputs)
+    seen: set[str] = set()
+    keys: set[str] = set()
+    while todo:
+        name = todo.pop()
+        seen.add(name)
+        nodes = {n.name: n for n in functions[name].node_def}
+        for node in nodes.values():
+            if node.op in ("ParseExampleV2", "ParseExample", "ParseSingleExample"):
+                for source in node.input:
+                    const = nodes.get(source.split(":")[0])
+                    if const is not None and const.op == "Const" and const.name.endswith(("dense_keys", "sparse_keys")):
+                        keys |= {k.decode() for k in tf.make_ndarray(const.attr["value"].tensor).ravel()}
+        todo |= called(nodes.values()) - seen
+    return keys
+
+
+def missing_signature_features(saved_model_dir: str, examples: Sequence[bytes]) -> dict[str, int]:
+    """{feature: number of examples without it} for the features `serving_default` takes: what the model would
+    see as missing (and impute) although the signature takes it."""
+    from tensorflow.core.example import example_pb2
+
+    wanted = signature_features(saved_model_dir)
+    missing: dict[str, int] = {}
+    for serialized in examples:
+        present = example_pb2.Example.FromString(serialized).features.feature
+        for name in wanted - set(present):
+            missing[name] = missing.get(name, 0) + 1
+    return dict(sorted(missing.items()))
+
+
 def signature_metadata(saved_model_dir: str, tag: str = "serve") -> dict[str, Any]:
     """The `signature_def` map of the MetaGraph tagged `tag`, as JSON: {"signature_def": {name: {"inputs": {key:
     {"dtype": "DT_STRING", "tensor_shape": {...}, "name": ...}}, "outputs": {...}, "method_name": ...}}}.

@@ -15,7 +15,7 @@ from tfx.types import standard_artifacts
 from components.pusher import Executor
 from components.stability_gate import JUDGED_MODEL_ID_PROPERTY, JUDGED_MODEL_PROPERTY
 from components.stability_gate import Executor as GateExecutor
-from config.settings import PipelineConfig
+from config.settings import PipelineConfig, section_json
 from models.stability import TrainingReport, training_report_path
 
 MODEL = "ranker"
@@ -39,7 +39,7 @@ def gate_blessing(root: Path, model) -> standard_artifacts.ModelBlessing:
     model_run, blessing = standard_artifacts.ModelRun(), standard_artifacts.ModelBlessing()
     model_run.uri, blessing.uri = str(root / "model_run"), str(root / "stability_blessing")
     inputs = {"model_run": [model_run], "model": [model]}
-    GateExecutor().Do(inputs, {"blessing": [blessing]}, {"config_json": PipelineConfig().to_json()})
+    GateExecutor().Do(inputs, {"blessing": [blessing]}, {"stability_json": section_json(PipelineConfig().stability)})
     return blessing
 
 

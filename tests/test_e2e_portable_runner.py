@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import gzip
+import json
 import os
 import socket
 import subprocess
@@ -26,6 +28,8 @@ from components.log_ingest import run_ingest
 from config.settings import tiny_preset
 from config.validation import validate_config
 from pipeline.local_runner import LocalPaths, run_local
+from serving import client
+from serving.export import LABEL_FEATURES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -107,6 +111,22 @@ def test_tiny_pipeline_through_the_portable_job_api(beam_services, tmp_path):
     assert summary.pushed and summary.stability_blessed and summary.evaluator_blessed, summary.render()
     versions = [d for d in os.listdir(os.path.join(paths.serving_root, config.model_name)) if d.isdigit()]
     assert len(versions) == 1
+
+    # `ranker predict`'s records carry every feature serving_default parses, the world's generated ones included:
+    # a feature is absent from a record only where its log line has no value for it.
+    version_dir = os.path.join(paths.serving_root, config.model_name, versions[0])
+    taken = client.signature_features(version_dir)
+    assert {"f_dense_000", "f_cat_000", "user_language"} <= taken and not taken & set(LABEL_FEATURES)
+    [log_file, *_] = sorted(glob.glob(os.path.join(paths.pipeline_root, "LogGen", "logs", "*", "day=*", "*.jsonl*")))
+    records = client.read_log_records(log_file, limit=200)
+    with gzip.open(log_file, "rb") as f:
+        raw = f.read().split(b"\n")
+    for number, serialized in zip(records.line_numbers, records.examples):
+        line = json.loads(raw[number - 1])  # a valid record's line is valid JSON
+        sent = set(tf.train.Example.FromString(serialized).features.feature)
+        unsent = {f for f in taken - sent if line.get(f) is not None}
+        assert not unsent, (number, unsent)
+    assert client.predict_local(version_dir, records.examples)["score"].shape == (len(records.examples),)
 
     # The same ingest with the DirectRunner, on the logs LogGen wrote through the portable runner.
     [logs] = glob.glob(os.path.join(paths.pipeline_root, "LogGen", "logs", "*"))

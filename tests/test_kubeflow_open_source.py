@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from config.settings import DEFAULT_RESOURCES, ConfigError, PipelineConfig, tiny_preset
-from pipeline.cli import _apply_beam_flags, build_parser, main
+from config.validation import validate_config
+from ranker.cli import _apply_beam_flags, build_parser, main
 
 IMAGE = "registry.example.com/stable-ranker:test"
 PORTABLE = [
@@ -81,17 +82,17 @@ def test_beam_components_get_the_portable_runner_flags(ir):
 def test_portable_runner_settings_are_validated():
     args = build_parser().parse_args(["run", "--pipeline-root", "/tmp/x", "--beam-runner", "portable"])
     with pytest.raises(ConfigError, match="beam.job_endpoint"):
-        _apply_beam_flags(tiny_preset(), args).validate()
+        validate_config(_apply_beam_flags(tiny_preset(), args))
     args = build_parser().parse_args(["run", "--pipeline-root", "/tmp/x", *PORTABLE[:2], "--environment-type=PROCESS"])
     with pytest.raises(ConfigError, match="beam.environment_config"):
-        _apply_beam_flags(tiny_preset(), args).validate()
+        validate_config(_apply_beam_flags(tiny_preset(), args))
     bad = PipelineConfig.from_json(
         json.dumps({"deploy": {"resources": {"Trainer": {"cpu_limit": 1, "cpu_request": 2}}}})
     )
     with pytest.raises(ConfigError, match="deploy.resources.Trainer"):
-        bad.validate()
+        validate_config(bad)
     ok = _apply_beam_flags(tiny_preset(), build_parser().parse_args(["run", "--pipeline-root", "/x", *PORTABLE]))
-    assert ok.validate().beam.args() == [
+    assert validate_config(ok).beam.args() == [
         "--runner=PortableRunner",
         "--job_endpoint=flink-jobserver:8099",
         "--environment_type=EXTERNAL",
