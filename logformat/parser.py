@@ -25,8 +25,8 @@ reason                                when
 ``invalid_utf8:<f>``                  a string field holds an escaped lone surrogate (not UTF-8)
 ``oversized_field:<f>``               a string field is longer than ``IngestConfig.max_field_chars``
 ``unknown_enum:<f>``                  an enum field (device, surface) has an unknown value
-``non_finite:<f>``                    a float field is NaN or infinite
-``out_of_range:<f>``                  outside int64 / float32, or the field's valid range (a video > 24 h)
+``non_finite:<f>``                    a float field is NaN or infinite, or becomes infinite as float32 (> 3.4e38)
+``out_of_range:<f>``                  outside int64, or the field's valid range after the float32 cast (a video > 24 h)
 ``negative:<f>``                      a count, time or age below zero
 ``watch_time_exceeds_duration``       watch_time_s > video_duration_s
 ``watch_without_click``               watch_time_s > 0 on an impression that was not clicked
@@ -258,8 +258,8 @@ def _check_value(field: str, value: Any, ingest: IngestConfig) -> str | None:
     if isinstance(value, float):
         if not math.isfinite(value):
             return f"non_finite:{field}"
-        if abs(value) > FLOAT32_MAX:
-            return f"out_of_range:{field}"
+        if abs(value) > FLOAT32_MAX:  # finite here, but the float32 example would hold inf
+            return f"non_finite:{field}"
     if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
         return f"out_of_range:{field}"
     if field in FLOAT32_FIELDS:  # judged as the float32 example will hold it: 1e-50 becomes 0.0

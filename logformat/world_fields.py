@@ -69,7 +69,9 @@ def _check(name: str, spec: FieldSpec, value: Any, max_field_chars: int) -> str 
         return "unknown_enum" if spec.enum is not None and value not in spec.enum else None
     if isinstance(value, float) and not math.isfinite(value):
         return "non_finite"
-    if abs(value) > (FLOAT32_MAX if spec.type is float else INT64_MAX) or value < INT64_MIN:
+    if spec.type is float and abs(value) > FLOAT32_MAX:  # would become inf in the float32 example
+        return "non_finite"
+    if abs(value) > INT64_MAX or value < INT64_MIN:
         return "out_of_range"
     if spec.type is float:
         value = as_float32(value)  # judged as the example will hold it

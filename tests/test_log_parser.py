@@ -142,7 +142,7 @@ BAD_LINES = [
     (_line(video_age_days=float("inf")), "non_finite:video_age_days"),
     (_line().replace('"watch_time_s": 300.1', '"watch_time_s": 1e999'), "non_finite:watch_time_s"),
     (_line(video_views=2**63), "out_of_range:video_views"),
-    (_line(video_duration_s=1e300, watch_time_s=0.0, click=0, like=0), "out_of_range:video_duration_s"),
+    (_line(video_duration_s=1e300, watch_time_s=0.0, click=0, like=0), "non_finite:video_duration_s"),  # inf as float32
     (_line(video_duration_s=0.0, watch_time_s=0.0), "out_of_range:video_duration_s"),
     (_line(video_duration_s=90_000.0, watch_time_s=88_000.0), "out_of_range:video_duration_s"),  # absurd: > 24 h
     (_line(hour_of_day=24), "out_of_range:hour_of_day"),
