@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
+from helpers.batches import VOCAB, fake_transformed  # noqa: F401 - VOCAB re-exported for the scripts
 
-from config.settings import BINARY_TASKS, ModelConfig, TrainConfig
+from config.settings import ModelConfig, TrainConfig
 from models import distribution
-from models import features as F
 from models.ranker import build_ranker, compile_ranker, split_labels
 from models.trainer import build_optimizer
 
-VOCAB = {"user_id": 50, "video_id": 40, "creator_id": 10, "country": 5, "device": 5, "surface": 4, "video_topic": 9}
 MODEL = ModelConfig(embedding_dim=4, hidden_units=(16, 8), tower_units=(4,))
 OPTIMIZER_PARAMS = {
     "clippy": {"variable_relative_threshold": 0.5, "absolute_threshold": 1e-2},
@@ -22,23 +21,6 @@ OPTIMIZER_PARAMS = {
     "agc": {"clipping": 0.05},
     "lamb": {"mu": 0.01},
 }
-
-
-def fake_transformed(n: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """Transformed features and labels; ~30% of rows surveyed, so the replicas' survey counts differ."""
-    rng = np.random.default_rng(seed)
-    out: dict[str, np.ndarray] = {}
-    for key, size in {**VOCAB, **F.BUCKETED_INT_FEATURES}.items():
-        out[F.transformed_name(key)] = rng.integers(0, size, n).astype(np.int64)
-    for key in F.DENSE_FEATURES:
-        out[F.transformed_name(key)] = rng.normal(size=n).astype(np.float32)
-    signal = out[F.transformed_name("user_topic_share")]
-    for task in BINARY_TASKS:
-        out[F.label_key(task)] = (signal + rng.normal(size=n) > 0.5).astype(np.float32)
-    out[F.label_key("watch_time")] = np.maximum(0, 3 + signal + rng.normal(size=n)).astype(np.float32)
-    out[F.label_key("survey_rating")] = np.clip(np.round(3 + signal), 1, 5).astype(np.float32)
-    out[F.transformed_name(F.SURVEY_MASK)] = (rng.random(n) < 0.3).astype(np.float32)
-    return out
 
 
 def train(

@@ -2,39 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import tensorflow as tf
+from helpers.batches import VOCAB, fake_transformed
 
-from config.settings import BINARY_TASKS, TASKS, ModelConfig
-from models import features as F
+from config.settings import TASKS, ModelConfig
 from models.ranker import MaskedMeanSquaredError, build_ranker, compile_ranker, input_keys, split_labels
-
-VOCAB = {
-    "user_id": 50,
-    "video_id": 40,
-    "creator_id": 10,
-    "country": 5,
-    "device": 5,
-    "surface": 4,
-    "video_topic": 9,
-}
-
-
-def fake_transformed(batch: int, seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    out: dict[str, np.ndarray] = {}
-    for key, size in {**VOCAB, **F.BUCKETED_INT_FEATURES}.items():
-        out[F.transformed_name(key)] = rng.integers(0, size, batch).astype(np.int64)
-    for key in F.DENSE_FEATURES:
-        out[F.transformed_name(key)] = rng.normal(size=batch).astype(np.float32)
-    signal = out[F.transformed_name("user_topic_share")]
-    for task in BINARY_TASKS:
-        out[F.label_key(task)] = (signal + rng.normal(size=batch) > 0.5).astype(np.float32)
-    out[F.label_key("watch_time")] = np.maximum(0, 3 + signal + rng.normal(size=batch)).astype(np.float32)
-    out[F.label_key("survey_rating")] = np.clip(np.round(3 + signal), 1, 5).astype(np.float32)
-    out[F.transformed_name(F.SURVEY_MASK)] = (rng.random(batch) < 0.3).astype(np.float32)
-    return out
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from google.protobuf import text_format
+from helpers.serving_flags import expected_server_flags
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from config.settings import BINARY_TASKS, TASKS, tiny_preset
@@ -418,7 +419,7 @@ def test_serve_starts_the_binary_with_the_deployment_flags(served, tmp_path, mon
     assert "--model_config_file=" in capsys.readouterr().out and not (tmp_path / "args").exists()
     assert main(["serve", "--serving-root", served["root"]]) == 0
     config = os.path.join(os.path.abspath(served["root"]), "models.config")
-    assert (tmp_path / "args").read_text().splitlines() == model_server.server_flags(config)
+    assert (tmp_path / "args").read_text().splitlines() == expected_server_flags(config)  # pinned literals
 
 
 def test_serve_with_docker_mounts_the_root_and_a_container_config(served, tmp_path):
@@ -430,6 +431,6 @@ def test_serve_with_docker_mounts_the_root_and_a_container_config(served, tmp_pa
     argv = command.argv
     assert argv[:3] == [str(bin_dir / "docker"), "run", "--rm"]
     assert f"{os.path.abspath(served['root'])}:/models:ro" in argv and f"{tmp_path}:/config:ro" in argv
-    assert argv[argv.index(model_server.SERVING_IMAGE) + 1 :] == model_server.server_flags("/config/models.config")
+    assert argv[argv.index(model_server.SERVING_IMAGE) + 1 :] == expected_server_flags("/config/models.config")
     config = serving_export.read_models_config(str(tmp_path / "models.config"))
     assert [(c.name, c.base_path) for c in config.model_config_list.config] == [(MODEL, f"/models/{MODEL}")]

@@ -65,9 +65,25 @@ def test_new_uploads_appear_every_day_and_popularity_rises_then_decays():
     rates = [world.day_state(d).video_daily_views[video] for d in range(1, 30)]
     peak = int(np.argmax(rates))
     assert 0 < peak < len(rates) - 1 and rates[-1] < rates[peak] / 2
-    # The logged counter is the integral: it never decreases as the video ages.
-    views = [world.day_state(d).videos.popularity[video] for d in range(1, 30)]
-    assert len(set(views)) == 1
+    # The logged counter (`video_views` in the records) is the integral: it never decreases as the video ages, not
+    # within a day (ordered by the logged age) and not from one day to the next.
+    logged: dict[str, list[tuple[int, float, int]]] = {}
+    for day in range(1, 8):
+        for r in _records(world, day):
+            logged.setdefault(r["video_id"], []).append((r["day"], r["video_age_days"], r["video_views"]))
+    assert len(logged) > 100
+    for video_id, seen in logged.items():
+        views = [v for _, _, v in sorted(seen)]
+        assert views == sorted(views), video_id
+        days = sorted({d for d, _, _ in seen})
+        for before, after in zip(days, days[1:]):
+            assert max(v for d, _, v in seen if d == before) <= min(v for d, _, v in seen if d == after), video_id
+    # A new upload's counter grows from day to day (its daily views are never zero).
+    new_upload = next(v for v in world.uploads(3).ids if len({d for d, _, _ in logged.get(v, [])}) >= 3)
+    daily_max = [
+        max(v for d, _, v in logged[new_upload] if d == day) for day in sorted({d for d, _, _ in logged[new_upload]})
+    ]
+    assert all(a < b for a, b in zip(daily_max, daily_max[1:])), daily_max
 
 
 def test_interests_drift_slowly_and_counters_grow():
