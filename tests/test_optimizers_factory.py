@@ -102,8 +102,15 @@ def test_invalid_values_are_value_errors_naming_the_parameter(name, learning_rat
 
 def test_compatible_accumulator_options_are_accepted():
     # TFRS's clipped accumulator needs the delayed order for Clippy; for GC σ does not depend on the accumulator.
-    make_optimizer("clippy", 0.1, use_standard_accumulator_update=False, clip_accumulator_update=True)
-    make_optimizer("gc", 0.1, clip_accumulator_update=True)
+    clippy = make_optimizer("clippy", 0.1, use_standard_accumulator_update=False, clip_accumulator_update=True)
+    assert clippy.use_standard_accumulator_update is False and clippy.clip_accumulator_update is True
+    gc = make_optimizer("gc", 0.1, clip_accumulator_update=True)
+    assert gc.clip_accumulator_update is True
+    for optimizer in (clippy, gc):  # accepted and usable: one step moves the variable
+        variable = tf.Variable([[1.0, -2.0], [0.5, 0.0]])
+        optimizer.apply_gradients([(tf.constant([[0.1, -0.3], [0.2, 0.4]]), variable)])
+        assert np.all(np.isfinite(variable.numpy()))
+        assert not np.allclose(variable.numpy(), [[1.0, -2.0], [0.5, 0.0]])
 
 
 def test_optimizer_parameters_lists_what_make_optimizer_accepts():

@@ -17,7 +17,7 @@ from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, sche
 from config.settings import IngestConfig, ModelConfig, TransformConfig, tiny_preset
 from logformat import schema as L
 from logformat.parser import REASONS, check_line, encode_examples, parse_line, record_to_example
-from logformat.tf_schema import SCHEMA_PATH, build_schema, schema_text, world_schema
+from logformat.tf_schema import build_schema, world_schema
 from models import features as F
 from models.preprocessing import build_preprocessing_fn
 from models.ranker import build_ranker, split_labels
@@ -84,8 +84,7 @@ def test_bad_world_values_are_quarantined_with_a_bounded_reason(lines, field, va
 
 
 def test_schema_is_the_checked_in_core_plus_the_worlds_fields():
-    with open(SCHEMA_PATH) as f:
-        assert f.read() == schema_text()  # the core schema is unchanged
+    # (That the checked-in core schema is up to date is tests/test_schema.py's check.)
     core = {f.name for f in build_schema().feature}
     schema = world_schema(WORLD)
     by_name = {f.name: f for f in schema.feature}
