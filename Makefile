@@ -9,7 +9,7 @@ UV_VERSION := 0.13.9
 PRESET ?= default
 PIPELINE_ROOT ?= runs/$(PRESET)
 
-.PHONY: env policy-env run test lint fmt bench lock clean
+.PHONY: env policy-env run test check lint fmt bench lock clean
 
 env: $(VENV)/.installed
 
@@ -34,8 +34,16 @@ $(VENV)/.installed: requirements.lock pyproject.toml scripts/find_python.sh
 run: env
 	$(VENV)/bin/ranker run --preset $(PRESET) --pipeline-root $(PIPELINE_ROOT)
 
+# Tests run on PYTEST_WORKERS pytest-xdist workers, each file (and each session fixture's users) on one worker.
+PYTEST_WORKERS ?= 2
+PYTEST_XDIST := -n $(PYTEST_WORKERS) --dist loadgroup
+
 test: env lint policy-env
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q $(PYTEST_XDIST) $(PYTEST_ARGS)
+
+# Lint + the unit tier only (no `slow`, no `e2e`): the quick loop, within 2 minutes on 2 cores.
+check: env lint policy-env
+	$(PY) -m pytest -q $(PYTEST_XDIST) -m "not slow and not e2e" $(PYTEST_ARGS)
 
 lint: env
 	$(VENV)/bin/ruff check .

@@ -1,4 +1,25 @@
-"""Test-wide setup: Keras 2 (tf-keras) must be selected before TensorFlow is imported anywhere."""
+"""Test-wide setup: Keras 2 (tf-keras) must be selected before TensorFlow is imported anywhere.
+
+Also here: the per-tier duration guard, the xdist grouping, and the session-scoped fixtures shared across files.
+
+Duration tiers (a test's setup + call time, so an expensive fixture counts against the first test that builds it):
+
+=========  =========  ==========================================================================================
+tier       budget     meaning
+=========  =========  ==========================================================================================
+unit       20 s       unmarked tests; `make check` runs only these
+``slow``   180 s      `@pytest.mark.slow`: trains, runs Beam/TFX components or subprocesses
+``e2e``    600 s      `@pytest.mark.e2e`: whole pipelines (the tiny preset)
+=========  =========  ==========================================================================================
+
+A test that passes but runs past its tier's budget fails, naming the tier and the time: mark it (and justify the
+mark) or make it cheaper. The budgets are for a quiet 2-core machine; `RANKER_TEST_TIME_SCALE=3` multiplies them
+(a loaded machine), `RANKER_TEST_TIME_SCALE=0` turns the guard off.
+
+Under pytest-xdist (`make test`, `make check`: `-n 2 --dist loadgroup`) every test of one file runs on the same
+worker, so module-scoped fixtures are built once; the users of a session fixture (`tiny_pipeline`) are put in one
+group with it, so the pipeline runs once.
+"""
 
 import os
 from dataclasses import dataclass
@@ -9,6 +30,52 @@ from config.runtime import select_keras2
 
 select_keras2()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+BUDGET_S = {"unit": 20.0, "slow": 180.0, "e2e": 600.0}
+# Session fixtures whose users must share one xdist worker (each worker would otherwise build its own).
+SHARED_SESSION_FIXTURES = ("tiny_pipeline",)
+
+
+def tier(item: pytest.Item) -> str:
+    if item.get_closest_marker("e2e"):
+        return "e2e"
+    return "slow" if item.get_closest_marker("slow") else "unit"
+
+
+def time_scale() -> float:
+    return float(os.environ.get("RANKER_TEST_TIME_SCALE", "1"))
+
+
+_setup_s = pytest.StashKey[float]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    report = outcome.get_result()
+    if call.when == "setup":
+        item.stash[_setup_s] = call.duration
+        return
+    if call.when != "call" or not report.passed or time_scale() <= 0:
+        return
+    spent = item.stash.get(_setup_s, 0.0) + call.duration
+    name = tier(item)
+    budget = BUDGET_S[name] * time_scale()
+    if spent > budget:
+        report.outcome = "failed"
+        report.longrepr = (
+            f"duration guard: {item.nodeid} took {spent:.1f} s (setup + call), over the {name!r} tier's budget of "
+            f"{budget:g} s (tests/conftest.py). Make it cheaper, or mark it slow/e2e if it must be this costly."
+        )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """xdist groups (used with `--dist loadgroup`): one per file, or the shared session fixture's."""
+    for item in items:
+        shared = [f for f in SHARED_SESSION_FIXTURES if f in getattr(item, "fixturenames", ())]
+        group = shared[0] if shared else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @dataclass(frozen=True)
