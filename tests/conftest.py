@@ -4,21 +4,18 @@ Also here: the per-tier duration guard, the xdist grouping, and the session-scop
 
 Duration tiers (a test's setup + call time, so an expensive fixture counts against the first test that builds it):
 
-=========  =========  ==========================================================================================
-tier       budget     meaning
-=========  =========  ==========================================================================================
-unit       20 s       unmarked tests; `make check` runs only these
-``slow``   180 s      `@pytest.mark.slow`: trains, runs Beam/TFX components or subprocesses
-``e2e``    600 s      `@pytest.mark.e2e`: whole pipelines (the tiny preset)
-=========  =========  ==========================================================================================
+* unit, 20 s: unmarked tests; `make check` runs only these;
+* slow, 180 s: `@pytest.mark.slow`: trains, runs Beam/TFX components or subprocesses; every test that uses the
+  shared `trained_ranker` fixture is marked slow here;
+* e2e, 600 s: `@pytest.mark.e2e`: whole pipelines (the tiny preset).
 
 A test that passes but runs past its tier's budget fails, naming the tier and the time: mark it (and justify the
 mark) or make it cheaper. The budgets are for a quiet 2-core machine; `RANKER_TEST_TIME_SCALE=3` multiplies them
 (a loaded machine), `RANKER_TEST_TIME_SCALE=0` turns the guard off.
 
 Under pytest-xdist (`make test`, `make check`: `-n 2 --dist loadgroup`) every test of one file runs on the same
-worker, so module-scoped fixtures are built once; the users of a session fixture (`tiny_pipeline`) are put in one
-group with it, so the pipeline runs once.
+worker, so module-scoped fixtures are built once; the users of a session fixture (`tiny_pipeline`, `trained_ranker`)
+are put in one group, so each is built once. A test file should use at most one of them.
 """
 
 import os
@@ -33,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 BUDGET_S = {"unit": 20.0, "slow": 180.0, "e2e": 600.0}
 # Session fixtures whose users must share one xdist worker (each worker would otherwise build its own).
-SHARED_SESSION_FIXTURES = ("tiny_pipeline",)
+SHARED_SESSION_FIXTURES = ("tiny_pipeline", "trained_ranker")
 
 
 def tier(item: pytest.Item) -> str:
@@ -71,11 +68,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """xdist groups (used with `--dist loadgroup`): one per file, or the shared session fixture's."""
+    """xdist groups (used with `--dist loadgroup`): one per file; a file using a shared session fixture joins the
+    fixture's group (with every other file using it)."""
+    group_of_file: dict[str, str] = {}
     for item in items:
+        path = item.nodeid.split("::", 1)[0]
         shared = [f for f in SHARED_SESSION_FIXTURES if f in getattr(item, "fixturenames", ())]
-        group = shared[0] if shared else item.nodeid.split("::", 1)[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+        if shared or path not in group_of_file:
+            group_of_file[path] = shared[0] if shared else group_of_file.get(path, path)
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(group_of_file[item.nodeid.split("::", 1)[0]]))
+        # A test that needs the shared training (built in its setup when it runs first) is in the slow tier.
+        if "trained_ranker" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)
 
 
 @dataclass(frozen=True)
@@ -99,3 +104,11 @@ def tiny_pipeline(tmp_path_factory) -> TinyRun:
     config = tiny_preset()
     paths = LocalPaths.under(str(base / "root"), str(base / "serving"))
     return TinyRun(config, paths, run_local(config, paths))
+
+
+@pytest.fixture(scope="session")
+def trained_ranker(tmp_path_factory):
+    """A real Transform + Trainer run on a small day, and the same ranker untrained (tests/helpers/trained.py)."""
+    from helpers.trained import build_trained_ranker
+
+    return build_trained_ranker(str(tmp_path_factory.mktemp("trained-ranker")))

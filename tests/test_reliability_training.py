@@ -16,10 +16,11 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers.trained import CONFIG as SHARED
 from tfx.types import standard_artifacts
 
 from components.stability_gate import Executor as GateExecutor
-from config.settings import PipelineConfig, TrainConfig, section_json, tiny_preset
+from config.settings import PipelineConfig, TrainConfig, section_json
 from models import checkpointing
 from models.stability import TrainingReport, training_report_path
 from models.trainer import train_and_export
@@ -27,7 +28,7 @@ from models.trainer import train_and_export
 pytestmark = pytest.mark.slow
 
 TRAIN = TrainConfig(batch_size=64, train_steps=20, eval_steps=2, log_every_steps=5)
-CONFIG = tiny_preset().replace(train=dataclasses.replace(tiny_preset().train, **dataclasses.asdict(TRAIN)))
+CONFIG = SHARED.replace(train=dataclasses.replace(SHARED.train, **dataclasses.asdict(TRAIN)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,41 +39,11 @@ class Transformed:
 
 
 @pytest.fixture(scope="module")
-def transformed(tmp_path_factory) -> Transformed:
-    """LogGen -> LogIngest -> ImportSchemaGen -> Transform through LocalDagRunner on a 1,500-impression day."""
-    from tfx.orchestration import metadata
-    from tfx.orchestration import pipeline as tfx_pipeline
-    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
-    from tfx.v1.components import ImportSchemaGen, Transform
-
-    from components.log_generator import LogGen
-    from components.log_ingest import LogIngest
-    from logformat.tf_schema import SCHEMA_PATH
-
-    root = str(tmp_path_factory.mktemp("transformed"))
-    world = dataclasses.replace(CONFIG.world, impressions_per_day=1_500, num_shards=1)
-
-    gen = LogGen(world=world)
-    ingest = LogIngest(logs=gen.outputs["logs"], ingest=CONFIG.ingest)
-    schema = ImportSchemaGen(schema_file=SCHEMA_PATH)
-    transform = Transform(
-        examples=ingest.outputs["examples"],
-        schema=schema.outputs["schema"],
-        preprocessing_fn="models.preprocessing.preprocessing_fn",
-        custom_config=CONFIG.sections_json(["transform"]),
-    )
-    LocalDagRunner().run(
-        tfx_pipeline.Pipeline(
-            pipeline_name="reliability-training",
-            pipeline_root=os.path.join(root, "pipeline"),
-            components=[gen, ingest, schema, transform],
-            metadata_connection_config=metadata.sqlite_metadata_connection_config(os.path.join(root, "mlmd.db")),
-            beam_pipeline_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"],
-        )
-    )
-    [graph] = glob.glob(os.path.join(root, "pipeline", "Transform", "transform_graph", "*"))
-    [examples] = glob.glob(os.path.join(root, "pipeline", "Transform", "transformed_examples", "*"))
-    return Transformed(graph, [os.path.join(examples, "Split-train", "*")], root)
+def transformed(trained_ranker) -> Transformed:
+    """LogGen -> LogIngest -> ImportSchemaGen -> Transform through LocalDagRunner on a 1,500-impression day: the
+    session's shared run (tests/helpers/trained.py), whose data settings are CONFIG's."""
+    assert trained_ranker.config.world == CONFIG.world and trained_ranker.config.transform == CONFIG.transform
+    return Transformed(trained_ranker.transform_graph, trained_ranker.train_files, trained_ranker.root)
 
 
 class Preempted(Exception):

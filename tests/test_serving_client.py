@@ -1,9 +1,8 @@
 """Serving, client side and server layout, against a real exported ranker (no TF Serving binary or Docker here).
 
-One module fixture builds the real serving model quickly: synthetic log lines from the world simulator, parsed by
-the ingest's parser, a real tf.Transform analysis with the project's preprocessing_fn and curated schema, an
-(untrained) ranker exported by models.serving.export_serving_model, pushed with serving.export
-(numeric version, warm-up records, models.config). TF Serving's REST side is a loopback HTTP server in a thread
+The model is the session's shared trained ranker (tests/helpers/trained.py: real Transform and Trainer, exported by
+models.serving.export_serving_model); a module fixture pushes it with serving.export (numeric version, warm-up records
+from synthetic log lines, models.config). TF Serving's REST side is a loopback HTTP server in a thread
 answering with recorded TF Serving response bodies.
 """
 
@@ -22,13 +21,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from google.protobuf import text_format
 from helpers.serving_flags import expected_server_flags
-from tensorflow_metadata.proto.v0 import schema_pb2
 
 from config.settings import BINARY_TASKS, TASKS, tiny_preset
-from logformat.tf_schema import SCHEMA_PATH
-from models.serving import export_serving_model
 from ranker.cli import main
 from serving import client as client
 from serving import export as serving_export
@@ -42,45 +37,14 @@ NUM_WARMUP = 8
 OUTPUTS = {*TASKS, "score"}
 
 
-def _instance(example: tf.train.Example, schema: schema_pb2.Schema) -> dict[str, list]:
-    """A tf.Transform instance dict holding the schema's features of a parsed tf.Example."""
-    out = {}
-    for feature in schema.feature:
-        value = example.features.feature[feature.name]
-        out[feature.name] = list(getattr(value, value.WhichOneof("kind")).value)
-    return out
-
-
 @pytest.fixture(scope="module")
-def served(tmp_path_factory) -> dict:
-    import tensorflow_transform as tft
-    import tensorflow_transform.beam as tft_beam
-    from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
-
-    from logformat.parser import parse_line
-    from models.preprocessing import build_preprocessing_fn
-    from models.ranker import build_ranker
-    from models.trainer import vocab_sizes
-
+def served(trained_ranker, tmp_path_factory) -> dict:
+    """The session's trained ranker (tests/helpers/trained.py), pushed with warm-up records next to a log file."""
     root = tmp_path_factory.mktemp("serving")
     lines = [line for _, line in zip(range(NUM_LINES), generate_lines(CONFIG.world, 0, 0))]
     logs = root / "LOGS.jsonl"
     logs.write_text("\n".join([*lines[:5], "{not json", "", *lines[5:]]) + "\n")
-
-    schema = text_format.Parse(Path(SCHEMA_PATH).read_text(), schema_pb2.Schema())
-    parsed = [parse_line(line, CONFIG.ingest).example for line in lines]
-    instances = [_instance(e, schema) for e in parsed]
-    with tft_beam.Context(temp_dir=str(root / "tft_tmp")):
-        transform_fn = (instances, dataset_metadata.DatasetMetadata(schema)) | tft_beam.AnalyzeDataset(
-            build_preprocessing_fn(CONFIG.transform)
-        )
-        _ = transform_fn | tft_beam.WriteTransformFn(str(root / "transform"))
-    raw_metadata_dir = str(root / "transform" / tft.TFTransformOutput.RAW_METADATA_DIR)
-    metadata_io.write_metadata(dataset_metadata.DatasetMetadata(schema), raw_metadata_dir)  # as TFX's Transform
-    tft_output = tft.TFTransformOutput(str(root / "transform"))
-    model = build_ranker(CONFIG.model, vocab_sizes(tft_output, CONFIG))
-    export_dir = str(root / "export")
-    export_serving_model(model, tft_output, CONFIG.model, export_dir)
+    export_dir = trained_ranker.serving_model_dir
 
     records = client.read_log_records(str(logs))
     serving_root = str(root / "models")
