@@ -53,7 +53,7 @@ RULES: list[tuple[dict[str, Any], str, str]] = [
     ({"world": {"survey_rate": -0.1}}, "world.survey_rate", "[0, 1]"),
     ({"world": {"num_countries": 99}}, "world.num_countries", "<= 12"),
     ({"world": {"num_videos": 5, "num_topics": 8}}, "world.num_videos", "num_topics"),
-    ({"world": {"uploads_per_day": -1}}, "world.uploads_per_day", "non-negative"),
+    ({"world": {"uploads_per_day": -1}}, "world.uploads_per_day", ">= 0"),
     ({"world": {"num_extra_dense_features": 1001}}, "world.num_extra_dense_features", "<= 1000"),
     ({"world": {"missing_rate": 1.5}}, "world.missing_rate", "[0, 1]"),
     ({"world": {"label_noise_rate": -0.1}}, "world.label_noise_rate", "[0, 1]"),
