@@ -24,6 +24,9 @@ from models.warm_start import (
     warm_start,
 )
 
+# The base fixture trains, saves and reloads a ranker (40 s on a quiet machine): the slow tier.
+pytestmark = pytest.mark.slow
+
 MODEL = ModelConfig(embedding_dim=4, hidden_units=(16, 8), tower_units=(4,))
 TRAIN = TrainConfig(batch_size=32, train_steps=3)
 OOV = 2

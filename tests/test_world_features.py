@@ -129,6 +129,7 @@ def test_feature_set_scales_with_the_knob():
     assert features.raw_feature_spec() == {k: spec[k] for k in features.raw_feature_spec()}
 
 
+@pytest.mark.slow  # a Beam tf.Transform analysis: over the unit tier's 20 s (74 s for the file on a quiet machine)
 def test_transform_and_model_take_the_generated_features(lines, tmp_path):
     """tf.Transform for real on parsed world examples, then one forward pass of the ranker on its output."""
     schema = world_schema(WORLD)
