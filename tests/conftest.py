@@ -9,6 +9,9 @@ Duration tiers (a test's setup + call time, so an expensive fixture counts again
   shared `trained_ranker` fixture is marked slow here;
 * e2e, 600 s: `@pytest.mark.e2e`: whole pipelines (the tiny preset).
 
+The shared session fixtures (`tiny_pipeline`, `trained_ranker`) are not charged to the test that happens to build
+them: their build time is checked against their own budgets (SHARED_BUDGET_S: 300 s and 180 s).
+
 A test that passes but runs past its tier's budget fails, naming the tier and the time: mark it (and justify the
 mark) or make it cheaper. The budgets are for a quiet 2-core machine; `RANKER_TEST_TIME_SCALE=3` multiplies them
 (a loaded machine), `RANKER_TEST_TIME_SCALE=0` turns the guard off.
@@ -19,6 +22,7 @@ are put in one group, so each is built once. A test file should use at most one 
 """
 
 import os
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -29,8 +33,11 @@ select_keras2()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 BUDGET_S = {"unit": 20.0, "slow": 180.0, "e2e": 600.0}
-# Session fixtures whose users must share one xdist worker (each worker would otherwise build its own).
+# Session fixtures whose users must share one xdist worker (each worker would otherwise build its own), with their
+# own budgets: the time to build one is not charged to the test that happens to run first, but checked on its own.
 SHARED_SESSION_FIXTURES = ("tiny_pipeline", "trained_ranker")
+SHARED_BUDGET_S = {"tiny_pipeline": 300.0, "trained_ranker": 180.0}
+_shared_built: list[tuple[str, float]] = []  # (fixture, seconds) built since the last test's setup ended
 
 
 def tier(item: pytest.Item) -> str:
@@ -44,6 +51,7 @@ def time_scale() -> float:
 
 
 _setup_s = pytest.StashKey[float]()
+_shared_s = pytest.StashKey[list]()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -51,19 +59,38 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     report = outcome.get_result()
     if call.when == "setup":
-        item.stash[_setup_s] = call.duration
+        item.stash[_setup_s] = call.duration - sum(seconds for _, seconds in _shared_built)
+        item.stash[_shared_s] = list(_shared_built)
+        _shared_built.clear()
         return
     if call.when != "call" or not report.passed or time_scale() <= 0:
         return
+    over = []
+    for fixture, seconds in item.stash.get(_shared_s, []):
+        if seconds > SHARED_BUDGET_S[fixture] * time_scale():
+            over.append(
+                f"the shared fixture {fixture!r} took {seconds:.1f} s to build, over its budget of "
+                f"{SHARED_BUDGET_S[fixture] * time_scale():g} s"
+            )
     spent = item.stash.get(_setup_s, 0.0) + call.duration
     name = tier(item)
     budget = BUDGET_S[name] * time_scale()
     if spent > budget:
+        over.append(f"{item.nodeid} took {spent:.1f} s (setup + call), over the {name!r} tier's budget of {budget:g} s")
+    if over:
         report.outcome = "failed"
         report.longrepr = (
-            f"duration guard: {item.nodeid} took {spent:.1f} s (setup + call), over the {name!r} tier's budget of "
-            f"{budget:g} s (tests/conftest.py). Make it cheaper, or mark it slow/e2e if it must be this costly."
+            "duration guard: " + "; ".join(over) + " (tests/conftest.py). Make it cheaper, or mark it slow/e2e if it "
+            "must be this costly."
         )
+
+
+def _built(fixture: str, build):
+    """Builds a shared session fixture, recording its build time for the guard (not charged to the test)."""
+    started = time.perf_counter()
+    value = build()
+    _shared_built.append((fixture, time.perf_counter() - started))
+    return value
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -103,7 +130,7 @@ def tiny_pipeline(tmp_path_factory) -> TinyRun:
     base = tmp_path_factory.mktemp("tiny-pipeline")
     config = tiny_preset()
     paths = LocalPaths.under(str(base / "root"), str(base / "serving"))
-    return TinyRun(config, paths, run_local(config, paths))
+    return _built("tiny_pipeline", lambda: TinyRun(config, paths, run_local(config, paths)))
 
 
 @pytest.fixture(scope="session")
@@ -111,4 +138,4 @@ def trained_ranker(tmp_path_factory):
     """A real Transform + Trainer run on a small day, and the same ranker untrained (tests/helpers/trained.py)."""
     from helpers.trained import build_trained_ranker
 
-    return build_trained_ranker(str(tmp_path_factory.mktemp("trained-ranker")))
+    return _built("trained_ranker", lambda: build_trained_ranker(str(tmp_path_factory.mktemp("trained-ranker"))))

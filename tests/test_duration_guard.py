@@ -31,6 +31,22 @@ def test_its_fixture_counts(costly):
 def test_slow_has_a_larger_budget():
     time.sleep(0.4)
 
+@pytest.fixture(scope="module")
+def small_shared():
+    from conftest import _built
+    return _built("trained_ranker", lambda: time.sleep(0.4))
+
+@pytest.fixture(scope="module")
+def big_shared():
+    from conftest import _built
+    return _built("trained_ranker", lambda: time.sleep(2.0))
+
+def test_a_shared_fixtures_build_is_not_charged_to_the_test(small_shared):
+    pass
+
+def test_a_shared_fixture_over_its_own_budget_fails(big_shared):
+    pass
+
 def test_a_failure_stays_a_failure():
     time.sleep(0.4)
     assert False, "the test's own failure"
@@ -53,7 +69,7 @@ def run_sample(tmp_path: Path, scale: str) -> str:
 
 
 def test_guard_fails_unit_tests_over_budget_and_spares_marked_ones(tmp_path):
-    # Scale 0.01: the unit budget is 0.2 s, the slow one 1.8 s.
+    # Scale 0.01: the unit budget is 0.2 s, the slow one 1.8 s, the shared `trained_ranker` one 1.8 s.
     out = run_sample(tmp_path, "0.01")
     assert "PASSED test_sample.py::test_quick" in out
     assert "FAILED test_sample.py::test_over_the_unit_budget" in out
@@ -61,9 +77,12 @@ def test_guard_fails_unit_tests_over_budget_and_spares_marked_ones(tmp_path):
     assert "PASSED test_sample.py::test_slow_has_a_larger_budget" in out
     assert "over the 'unit' tier's budget of 0.2 s" in out
     assert "the test's own failure" in out  # a real failure is reported as itself, not as the guard's
-    assert "3 failed, 2 passed" in out, out
+    assert "PASSED test_sample.py::test_a_shared_fixtures_build_is_not_charged_to_the_test" in out
+    assert "FAILED test_sample.py::test_a_shared_fixture_over_its_own_budget_fails" in out
+    assert "the shared fixture 'trained_ranker' took" in out
+    assert "4 failed, 3 passed" in out, out
 
 
 def test_scale_zero_turns_the_guard_off(tmp_path):
     out = run_sample(tmp_path, "0")
-    assert "1 failed, 4 passed" in out, out
+    assert "1 failed, 6 passed" in out, out
