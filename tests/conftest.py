@@ -40,6 +40,26 @@ SHARED_BUDGET_S = {"tiny_pipeline": 300.0, "trained_ranker": 180.0}
 _shared_built: list[tuple[str, float]] = []  # (fixture, seconds) built since the last test's setup ended
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Pays TensorFlow's first-use cost once per test process, before any test: kernel and op registration, the
+    first tf.function trace and Keras fit (~12 s on 2 cores; measured: the first TF test of a process took 13-15 s,
+    the same test 1.5 s after another). Without this, the first TF test of each xdist worker is charged for it by
+    the duration guard. `RANKER_TEST_WARMUP=0` skips it; the xdist controller, which runs no test, skips it too."""
+    config = session.config
+    if os.environ.get("RANKER_TEST_WARMUP", "1") == "0" or config.option.collectonly:
+        return
+    if getattr(config, "workerinput", None) is None and getattr(config.option, "numprocesses", None):
+        return  # the xdist controller
+    import numpy as np
+    import tensorflow as tf
+
+    ids = tf.keras.Input((1,), dtype=tf.int32)
+    hidden = tf.keras.layers.Flatten()(tf.keras.layers.Embedding(4, 2)(ids))
+    model = tf.keras.Model(ids, tf.keras.layers.Dense(1)(hidden))
+    model.compile(optimizer=tf.keras.optimizers.Adagrad(0.1), loss="mse")
+    model.fit(np.zeros((4, 1), np.int32), np.zeros((4, 1), np.float32), verbose=0)
+
+
 def tier(item: pytest.Item) -> str:
     if item.get_closest_marker("e2e"):
         return "e2e"

@@ -35,7 +35,6 @@ def data():
     return rng.integers(0, USED_IDS, size=(64, 2)).astype(np.int32), rng.normal(size=(64, 1)).astype(np.float32)
 
 
-@pytest.mark.slow  # the first Keras fit of the file traces the split update graph: over 20 s (41 s file, quiet)
 def test_fit_routes_embeddings_sparse_to_one_optimizer_and_the_rest_to_the_other():
     model = tiny_model()
     initial_table = model.get_layer("item_embedding").embeddings.numpy()
