@@ -7,7 +7,8 @@ the custom property `blessed` = 1 / 0, plus a `reason` string property and `stab
 verdict, the reason and the detector report.
 
 Not blessed when: the report is missing or unreadable; it has no loss points; the detector finds a full divergence
-(non-finite loss, unrecovered blow-up, end level far above the best level, AUC collapse); the run ends inside a
+(non-finite loss, unrecovered blow-up, end level far above the best level, AUC collapse, every AUC at chance); the
+Trainer's recovery (`train.recovery`) gave up after its allowed recoveries; the run ends inside a
 spike too short to judge (`StabilityConfig.block_unresolved_spike`); or the Trainer's own detector said it fully
 diverged (the more conservative of the two verdicts wins).
 
@@ -83,6 +84,11 @@ def judge_model_run(model_run_dir: str | None, config: StabilityConfig) -> Stabi
     if blessed and trainer and trainer.get("fully_diverged"):
         blessed = False
         reason = f"the Trainer's detector reported full divergence: {trainer.get('reason')}"
+    if blessed and report.recovery_gave_up:
+        blessed = False
+        reason = f"training gave up after its recoveries (train.recovery): {report.recovery.get('reason')}"
+    elif blessed and report.recovery and report.recovery.get("events"):
+        reason += f" (after {len(report.recovery['events'])} recovery(ies) from micro-divergences, train.recovery)"
     if report.stopped_early and report.stop_reason:
         reason += f" (training stopped early: {report.stop_reason})"
     return StabilityVerdict(

@@ -162,6 +162,29 @@ DISTRIBUTIONS: tuple[str, ...] = ("auto", "one_device", "mirrored", "multi_worke
 
 
 @dataclass(frozen=True)
+class RecoveryConfig:
+    """A Trainer that heals itself (models/recovery.py; issue 15): when the shared detector's spike rule fires
+    online at the end of a logged window (or a batch loss is non-finite), restore the last healthy weights and
+    optimizer state, skip the offending window of batches, multiply the dense learning rate by `lr_factor` and
+    continue; after `max_recoveries` recoveries the next spike stops training as diverged (never pushed)."""
+
+    enabled: bool = False
+    lr_factor: float = 0.5
+    max_recoveries: int = 3
+
+
+@dataclass(frozen=True)
+class PoisonConfig:
+    """Fault injection to exercise `train.recovery` (off when step is 0): before step `step` (1-based), and then
+    every `every` steps (0: once), every dense (non-embedding) kernel is multiplied by `scale` -- a poisoned
+    update, as a corrupted batch or a bad gradient would write. For tests and drills, never for real training."""
+
+    step: int = 0
+    every: int = 0
+    scale: float = 30.0
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Optimisation. `optimizer` names a rule from models.optimizers.make_optimizer."""
 
@@ -186,6 +209,8 @@ class TrainConfig:
     # tf.distribute strategy of the Trainer (models/distribution.py): "auto" = multi_worker when TF_CONFIG names
     # several tasks, mirrored when several GPUs are visible, else one_device.
     distribution: str = "auto"
+    recovery: RecoveryConfig = field(default_factory=RecoveryConfig)
+    poison: PoisonConfig = field(default_factory=PoisonConfig)
 
 
 @dataclass(frozen=True)
@@ -206,6 +231,10 @@ class StabilityConfig:
     auc_learned_margin: float = 0.05  # ... after having reached |auc - 0.5| >= auc_learned_margin
     require_auc_collapse: bool = False  # loss-based full divergence must be confirmed by AUC collapse
     block_unresolved_spike: bool = True  # the gate refuses a run that ends inside a too-short spike
+    # Every binary task ends at chance (never learned, or collapsed before a healthy point): full divergence,
+    # criterion "auc_at_chance". Premise: the world is learnable (a reference run learns); False turns it off.
+    chance_is_failure: bool = True
+    chance_margin: float = 0.05  # "at chance": mean of a task's last auc_collapse_points AUCs within this of 0.5
 
 
 @dataclass(frozen=True)

@@ -367,6 +367,21 @@ def validate_train(train: TrainConfig) -> None:
     require_int(train.seed, "train.seed", minimum=0)
     for name in ("stop_on_nonfinite", "op_determinism"):
         require_bool(getattr(train, name), f"train.{name}")
+    recovery = train.recovery
+    require_bool(recovery.enabled, "train.recovery.enabled")
+    require(
+        is_number(recovery.lr_factor) and 0 < recovery.lr_factor <= 1,
+        "train.recovery.lr_factor",
+        f"must be a number in (0, 1], got {recovery.lr_factor!r}",
+    )
+    require_int(recovery.max_recoveries, "train.recovery.max_recoveries", minimum=0)
+    require_int(train.poison.step, "train.poison.step", minimum=0)
+    require_int(train.poison.every, "train.poison.every", minimum=0)
+    require(
+        is_number(train.poison.scale) and train.poison.scale > 0,
+        "train.poison.scale",
+        f"must be a number > 0, got {train.poison.scale!r}",
+    )
     require(isinstance(train.backup_dir, str), "train.backup_dir", "must be a path ('' = derived, see README)")
     require(
         train.distribution in DISTRIBUTIONS,
@@ -445,6 +460,13 @@ def validate_stability(stability: StabilityConfig) -> None:
         "stability.auc_learned_margin",
         f"must be <= 0.5, got {s.auc_learned_margin!r}",
     )
+    require(
+        is_number(s.chance_margin) and 0.0 < s.chance_margin <= 0.5,
+        "stability.chance_margin",
+        f"must be in (0, 0.5], got {s.chance_margin!r}",
+    )
+    for name in ("require_auc_collapse", "block_unresolved_spike", "chance_is_failure"):
+        require_bool(getattr(s, name), f"stability.{name}")
 
 
 def validate_gates(gates: GateConfig) -> None:

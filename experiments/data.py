@@ -7,6 +7,13 @@ implementation (`tft_beam.AnalyzeDataset` on the in-process DirectRunner) over t
 resulting transform graph (`TFTransformOutput`) then maps every day, the evaluation day included, exactly as the
 pipeline's Transform would. Each day's transformed tensors are cached as `DIR/data/day_XX.npz` so every run of a
 sweep reuses them; a cache whose `meta.json` does not match the requested world is rebuilt.
+
+Bitwise reproducible (issue 15): by default Beam's `BatchElements` sizes the analyzers' record batches adaptively
+from *timings*, so the z-score statistics were float sums over machine-load-dependent batch boundaries and differed
+by ~1e-7 between two preparations of the same logs (enough to flip 23 of 161 verdicts near the stability edge).
+The lab analyses all training examples as **one** record batch (`BeamSource(batch_size=n)` and
+`tft_beam.Context(desired_batch_size=n)`): one deterministic pass per statistic, the same bits on every run
+(tests/test_lab_data_reproducible.py). The pipeline's Transform keeps Beam's batching (it must scale past memory).
 """
 
 from __future__ import annotations
@@ -67,14 +74,19 @@ def _analyze(examples: list[bytes], world: WorldConfig, transform: TransformConf
         physical_format="inmem", telemetry_descriptors=["lab"], schema=world_schema(world)
     )
     options = beam.options.pipeline_options.PipelineOptions(
-        ["--runner=DirectRunner", "--direct_running_mode=in_memory"]
+        ["--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"]
     )
+    one_batch = max(1, len(examples))  # fixed batch boundaries: the same float sums on every run (module docstring)
     with (
         tempfile.TemporaryDirectory() as tmp,
         beam.Pipeline(options=options) as pipeline,
-        tft_beam.Context(temp_dir=tmp, force_tf_compat_v1=False),
+        tft_beam.Context(temp_dir=tmp, force_tf_compat_v1=False, desired_batch_size=one_batch),
     ):
-        raw = pipeline | "Examples" >> beam.Create(examples, reshuffle=False) | "Decode" >> source.BeamSource()
+        raw = (
+            pipeline
+            | "Examples" >> beam.Create(examples, reshuffle=False)
+            | "Decode" >> source.BeamSource(batch_size=one_batch)
+        )
         transform_fn = (raw, source.TensorAdapterConfig()) | tft_beam.AnalyzeDataset(build_preprocessing_fn(transform))
         _ = transform_fn | tft_beam.WriteTransformFn(out_dir)
     raw_metadata = dataset_metadata.DatasetMetadata(world_schema(world))

@@ -92,7 +92,16 @@ def load_trajectory(backup: str, up_to_step: int) -> TrainingReport | None:
         loss=[saved.loss[i] for i in keep],
         auc={task: [values[i] for i in keep] for task, values in saved.auc.items()},
         telemetry=[r for r in saved.telemetry if r.get("step", 0) <= up_to_step],
+        recovery=_recovery_up_to(saved.recovery, up_to_step),
     )
+
+
+def _recovery_up_to(record: dict | None, up_to_step: int) -> dict | None:
+    """train.recovery's record without the events after the checkpoint (they will happen again, or not)."""
+    if not record:
+        return record
+    events = [e for e in record.get("events") or [] if e.get("detected_step", 0) <= up_to_step]
+    return {**record, "events": events}
 
 
 def remove_backup(backup: str) -> None:

@@ -35,6 +35,16 @@ errors) and W = min(warmup_points, max(1, n // 2)) the warm-up length.
    it; a genuine divergence kills all tasks through the shared layers, paper §3.2). It also corroborates the loss
    tests in the reason text; with `require_auc_collapse` (default False) the loss tests 3 and 4 count only when
    the AUC collapsed too (non-finite loss always counts).
+6. **At chance** (`chance_is_failure`, default True; issue 15): every binary task with at least
+   auc_collapse_points finite AUCs ends at chance: the *mean* of its last auc_collapse_points AUCs is within
+   chance_margin (default 0.05, i.e. below AUC 0.55, the Evaluator's click bound and the lab's "≈ chance") of
+   0.5, whether or not it ever learned. Test 5 needs a task that learned first, so it misses a run that never
+   learns, or collapses before its first healthy point (naive Adagrad at learning rate 8 on the tiny preset: window
+   AUCs 0.45-0.52 all along). The mean, not each point, because per-window training AUCs over ~1k examples scatter
+   by ±0.03 around 0.5. Such a model predicts nothing, and where a reference run learns it is a failed run:
+   `chance_is_failure` states that premise (the pipeline's world is learnable: Clippy learns it on every preset;
+   the lab's reference is its calibration); set it to False for a world where nothing can be learned. Onset: the
+   first point of the final stretch of points within chance_margin of 0.5 (the latest over the tasks).
 
 Noise: all ratios are relative to a smoothed level, so multiplicative minibatch noise well below 2x never
 fires; curves from very small batches may need a larger `spike_ratio`, very smooth large-batch curves a smaller one
@@ -93,7 +103,7 @@ class SpikeEvent:
 @dataclass
 class DivergenceReport:
     """What `detect_divergence` found. `criterion` is the test that declared full divergence:
-    "non_finite" | "unrecovered_spike" | "end_level" | "auc_collapse" | None."""
+    "non_finite" | "unrecovered_spike" | "end_level" | "auc_collapse" | "auc_at_chance" | None."""
 
     fully_diverged: bool
     reason: str
@@ -211,7 +221,68 @@ def detect_divergence(
             f"; the loss spiked at step {open_spike.start_step} ({open_spike.peak_ratio:.1f}x the pre-spike level "
             f"{open_spike.reference_level:.4g}) in the last {open_len} point(s), too few to tell whether it recovers"
         )
+    chance = _auc_at_chance(step_arr, auc_series, config) if config.chance_is_failure else None
+    if chance is not None:
+        tasks, onset = chance
+        finals = auc_note.replace("; final AUC ", "", 1)
+        reason = (
+            f"every binary task ended at chance ({finals}: the mean of the last {config.auc_collapse_points} AUCs of "
+            f"{', '.join(tasks)} within ±{config.chance_margin} of 0.5, near chance from step {onset}); the model "
+            f"never learned or collapsed before its first healthy point. Loss: {reason}"
+        )
+        return DivergenceReport(True, reason, onset, criterion="auc_at_chance", unresolved_spike=open_spike, **base)
     return DivergenceReport(False, reason, None, unresolved_spike=open_spike, **base)
+
+
+def _auc_at_chance(
+    steps: np.ndarray, series: dict[str, np.ndarray], config: StabilityConfig
+) -> tuple[list[str], int] | None:
+    """Test 6: (tasks, onset step) when every task with enough AUC points ends at chance, else None."""
+    k = config.auc_collapse_points
+    tasks: list[str] = []
+    onset: int | None = None
+    for task, values in sorted(series.items()):
+        ok = np.isfinite(values)
+        vals, st = values[ok], steps[ok]
+        if len(vals) < k:
+            continue
+        if abs(float(np.mean(vals[-k:])) - 0.5) >= config.chance_margin:
+            return None
+        in_band = np.abs(vals - 0.5) < config.chance_margin
+        tasks.append(task)
+        first = len(vals) - k
+        while first > 0 and in_band[first - 1]:
+            first -= 1
+        onset = int(st[first]) if onset is None else max(onset, int(st[first]))
+    if not tasks or onset is None:
+        return None
+    return tasks, onset
+
+
+def online_spike(
+    steps: Sequence[int], losses: Sequence[float | None], config: StabilityConfig = StabilityConfig()
+) -> SpikeEvent | None:
+    """The spike rule (test 3) run online: the spike that starts at the *latest* point, else None.
+
+    A non-finite latest point counts as a spike (peak_ratio inf). Used by the Trainer's recovery
+    (`train.recovery`, models/recovery.py) after every logged window: the same thresholds as the offline verdict.
+    """
+    validate_stability(config)
+    step_arr = np.asarray([int(s) for s in steps], dtype=np.int64)
+    loss = _as_float_array(losses)
+    if len(loss) == 0:
+        return None
+    if not np.isfinite(loss[-1]):
+        finite = loss[:-1][np.isfinite(loss[:-1])]
+        ref = float(finite[-1]) if len(finite) else math.nan
+        return SpikeEvent(int(step_arr[-1]), int(step_arr[-1]), None, math.inf, ref)
+    if not np.all(np.isfinite(loss)):
+        keep = np.isfinite(loss)
+        step_arr, loss = step_arr[keep], loss[keep]
+    _, open_spike, open_len = _scan_spikes(step_arr, loss, config)
+    if open_spike is not None and open_len == 1:
+        return open_spike
+    return None
 
 
 def _loss_divergence(
@@ -402,6 +473,7 @@ class TrainingReport:
        "auc": {"click": [float | null]},     # optional, per binary task, aligned with steps
        "stopped_early": bool, "stop_reason": str | null,
        "telemetry": [dict],                 # optional optimizer stats; non-finite floats as "nan"/"inf"/"-inf"
+       "recovery": {...} | null,            # train.recovery's record (models/recovery.py): events, gave_up
        "divergence": {...} | null}          # DivergenceReport.to_dict() computed by the Trainer
     In memory, curve values are floats (NaN/±inf restored on load).
     """
@@ -415,6 +487,11 @@ class TrainingReport:
     stop_reason: str | None = None
     telemetry: list[dict[str, Any]] = field(default_factory=list)
     divergence: dict[str, Any] | None = None
+    recovery: dict[str, Any] | None = None
+
+    @property
+    def recovery_gave_up(self) -> bool:
+        return bool(self.recovery and self.recovery.get("gave_up"))
 
     def detect(self, config: StabilityConfig = StabilityConfig()) -> DivergenceReport:
         return detect_divergence(self.steps, self.loss, self.auc or None, config)
@@ -433,6 +510,7 @@ class TrainingReport:
             "stop_reason": self.stop_reason,
             "telemetry": json_safe(self.telemetry),
             "divergence": json_safe(self.divergence),
+            "recovery": json_safe(self.recovery),
         }
 
     @classmethod
@@ -457,6 +535,7 @@ class TrainingReport:
             stop_reason=data.get("stop_reason"),
             telemetry=_decode_tree(data.get("telemetry") or []),
             divergence=_decode_tree(data.get("divergence")),
+            recovery=_decode_tree(data.get("recovery")),
         )
 
     def to_json(self) -> str:

@@ -28,7 +28,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from config.settings import BINARY_TASKS, PipelineConfig, TrainConfig
-from models import checkpointing, distribution, optimizers, warm_start
+from models import checkpointing, distribution, optimizers, recovery, warm_start
 from models import features as F
 from models.inputs import make_dataset
 from models.ranker import build_ranker, build_state, compile_ranker
@@ -47,11 +47,19 @@ class TrajectoryRecorder(tf.keras.callbacks.Callback):
     Also stops training at the first non-finite batch loss and records where it happened.
     """
 
-    def __init__(self, steps_per_window: int, total_steps: int, stop_on_nonfinite: bool = True):
+    def __init__(
+        self,
+        steps_per_window: int,
+        total_steps: int,
+        stop_on_nonfinite: bool = True,
+        watch_nonfinite_batches: bool = True,
+    ):
         super().__init__()
         self.steps_per_window = steps_per_window
         self.total_steps = total_steps
         self.stop_on_nonfinite = stop_on_nonfinite
+        # False when train.recovery owns non-finite batches (models/recovery.py): they are rolled back, not recorded.
+        self.watch_nonfinite_batches = watch_nonfinite_batches
         self.steps: list[int] = []
         self.loss: list[float] = []
         self.auc: dict[str, list[float]] = {t: [] for t in BINARY_TASKS}
@@ -64,16 +72,28 @@ class TrajectoryRecorder(tf.keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         loss = float((logs or {}).get("loss", 0.0))
-        if not math.isfinite(loss) and self.stop_reason is None:
+        if not math.isfinite(loss) and self.stop_reason is None and self.watch_nonfinite_batches:
             step = self._epoch * self.steps_per_window + batch + 1
             self.stop_reason = f"non-finite loss ({loss}) at step {step}" + nonfinite_location(logs, self.model)
-            self.steps.append(step)
-            self.loss.append(loss)
-            for task in BINARY_TASKS:
-                self.auc[task].append(float("nan"))
+            self.append_point(step, loss)
             if self.stop_on_nonfinite:
                 log.error("stopping training: %s", self.stop_reason)
                 self.model.stop_training = True
+
+    def append_point(self, step: int, loss: float) -> None:
+        """A point outside the window rhythm (a non-finite batch): AUCs unknown."""
+        self.steps.append(step)
+        self.loss.append(loss)
+        for task in BINARY_TASKS:
+            self.auc[task].append(float("nan"))
+
+    def pop_point(self) -> None:
+        """Removes the newest point (a window that train.recovery rolled back)."""
+        self.steps.pop()
+        self.loss.pop()
+        for values in self.auc.values():
+            if values:
+                values.pop()
 
     def restore(self, trajectory: TrainingReport | None) -> None:
         """Continues the curve of an interrupted attempt (see models/checkpointing.py)."""
@@ -201,16 +221,35 @@ def train_and_export(
     if strategy is tf.distribute.get_strategy():  # single device: trace the train step once, not twice
         build_state(model, dataset.element_spec)
 
-    recorder = TrajectoryRecorder(window, windows * window, train.stop_on_nonfinite)
+    recovering = train.recovery.enabled
+    recorder = TrajectoryRecorder(
+        window, windows * window, train.stop_on_nonfinite and not recovering, watch_nonfinite_batches=not recovering
+    )
     telemetry = optimizers.OptimizerTelemetry(log_dir=os.path.join(model_run_dir, "telemetry"), every_n_steps=window)
     recorder.restore(resumption.trajectory)
     telemetry.records.extend(resumption.trajectory.telemetry if resumption.trajectory else [])
+    healer = (
+        recovery.RecoveryCallback(
+            recorder,
+            train.recovery,
+            config.stability,
+            window,
+            log_dir=model_run_dir,
+            previous=resumption.trajectory.recovery if resumption.trajectory else None,
+        )
+        if recovering
+        else None
+    )
 
     def trajectory() -> TrainingReport:
-        return dataclasses.replace(recorder.trajectory(), telemetry=list(telemetry.records))
+        return dataclasses.replace(
+            recorder.trajectory(), telemetry=list(telemetry.records), recovery=healer.record() if healer else None
+        )
 
     all_callbacks = [
         recorder,
+        *([healer] if healer else []),
+        *([recovery.PoisonCallback(train.poison, window)] if train.poison.step > 0 else []),
         telemetry,
         tf.keras.callbacks.TensorBoard(log_dir=model_run_dir, update_freq="epoch"),
         *callbacks,
@@ -222,6 +261,14 @@ def train_and_export(
 
     aucs = {t: v for t, v in recorder.auc.items() if v}
     verdict = detect_divergence(recorder.steps, recorder.loss, aucs, config.stability)
+    if healer is not None and healer.gave_up and not verdict.fully_diverged:
+        verdict = dataclasses.replace(
+            verdict,
+            fully_diverged=True,
+            criterion="recovery_gave_up",
+            reason=f"training stopped as diverged: {healer.reason}",
+            onset_step=recorder.steps[-1] if recorder.steps else None,
+        )
     report = TrainingReport(
         steps=recorder.steps,
         loss=recorder.loss,
@@ -230,6 +277,7 @@ def train_and_export(
         stop_reason=recorder.stop_reason,
         telemetry=list(telemetry.records),
         divergence=verdict.to_dict(),
+        recovery=healer.record() if healer else None,
     )
     tf.io.gfile.makedirs(model_run_dir)
     report.save(os.path.join(model_run_dir, TRAINING_REPORT_FILE))

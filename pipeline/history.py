@@ -18,6 +18,7 @@ from typing import Any
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
+from models.stability import TrainingReport, training_report_path
 from pipeline.local_runner import LocalPaths
 from pipeline.mlmd import DONE_STATES, INPUT_EVENTS, OUTPUT_EVENTS, artifact_properties, open_store
 from pipeline.summary import read_evaluation
@@ -50,6 +51,8 @@ class DayRecord:
     drift_worst: str | None = None
     stability: str = "-"
     stability_reason: str | None = None
+    recoveries: str = "-"  # train.recovery: "-" off (or no report), "0", "2", "1, gave up"
+    recovery_notes: list[str] = field(default_factory=list)
     evaluator: str = "-"
     evaluator_failures: list[str] = field(default_factory=list)
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -143,6 +146,8 @@ def _absorb(record: DayRecord, reader: _Reader, node: str, execution: metadata_s
                 record.warm_start_from = str(props["served_version"])
             elif props.get("served") != 0:
                 record.warm_start_from = reader.version_of_model.get(base[0].id, f"model #{base[0].id}")
+        for model_run in reader.io(execution.id, "model_run", OUTPUT_EVENTS):
+            record.recoveries, record.recovery_notes = read_recoveries(model_run.uri)
     elif node == "ValidationGate":
         record.schema_check = verdict
     elif node == "DriftGate":
@@ -172,6 +177,26 @@ def _absorb(record: DayRecord, reader: _Reader, node: str, execution: metadata_s
                 record.pushed_version = str(props.get("pushed_version"))
 
 
+def read_recoveries(model_run_uri: str) -> tuple[str, list[str]]:
+    """train.recovery's record in the Trainer's training_report.json: (column text, one note per recovery)."""
+    try:
+        record = TrainingReport.load(training_report_path(model_run_uri)).recovery
+    except (OSError, ValueError):
+        return "-", []
+    if not record:
+        return "-", []
+    events = record.get("events") or []
+    notes = [
+        f"recovery {i}: {e['rule']} at step {e['detected_step']}, restored step {e['restored_step']}, "
+        f"skipped batches {e['skipped_batches'][0]}-{e['skipped_batches'][1]}, learning rate {e.get('lr_before')} -> "
+        f"{e.get('lr_after')}"
+        for i, e in enumerate(events, 1)
+    ]
+    if record.get("gave_up"):
+        notes.append(f"recovery gave up: {record.get('reason')}")
+    return f"{len(events)}{', gave up' if record.get('gave_up') else ''}", notes
+
+
 def _spans_text(spans: list[int]) -> str:
     if not spans:
         return "-"
@@ -183,7 +208,7 @@ def _spans_text(spans: list[int]) -> str:
 def render_table(records: list[DayRecord]) -> str:
     """A fixed-width table, one row per day, then the reasons of failed and refused days."""
     header = ["day", "train spans", "eval span", "status", "version", "warm start from", "schema", "drift"]
-    header += ["stability", "evaluator", *(c for _, _, c in METRIC_COLUMNS)]
+    header += ["stability", "recoveries", "evaluator", *(c for _, _, c in METRIC_COLUMNS)]
     rows = []
     for r in records:
         row = [
@@ -196,6 +221,7 @@ def render_table(records: list[DayRecord]) -> str:
             r.schema_check,
             r.drift_check,
             r.stability,
+            r.recoveries,
             r.evaluator,
         ]
         for output, name, _ in METRIC_COLUMNS:
@@ -213,6 +239,7 @@ def render_table(records: list[DayRecord]) -> str:
             notes.append(f"day {day} failed: {r.error.strip()}")
         if r.stability == "NOT BLESSED" and r.stability_reason:
             notes.append(f"day {day} stability gate: {r.stability_reason}")
+        notes += [f"day {day} {note}" for note in r.recovery_notes]
         for failure in r.evaluator_failures:
             notes.append(f"day {day} evaluator: {failure}")
     if notes:
