@@ -12,6 +12,7 @@ training day, an abrupt distribution shift of the kind the paper blames for stee
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from config.settings import TASKS, ModelConfig, ShockConfig, StabilityConfig, TransformConfig, WorldConfig
@@ -56,8 +57,13 @@ LAB_STABILITY = StabilityConfig(warmup_points=2, auc_tolerance=0.06, auc_learned
 def model_config(
     size: str, embedding_dim: int, width: int, task_weights: dict[str, float] | None = None
 ) -> ModelConfig:
-    """The ranker of `size`: small = 2 x width, large = 4 x (4 width), large_dcn = DCN-v2 + LayerNorm + large."""
+    """The ranker of `size`: small = 2 x width, large = 4 x (4 width), large_dcn = DCN-v2 + LayerNorm + large;
+    "w<N>" (the width experiment): one shared layer of N units, the top shared layer at width N."""
     weights = task_weights or {t: 1.0 for t in TASKS}
+    if size.startswith("w") and size[1:].isdigit():
+        return ModelConfig(
+            embedding_dim=embedding_dim, hidden_units=(int(size[1:]),), tower_units=(16,), task_weights=weights
+        )
     if size == "small":
         return ModelConfig(
             embedding_dim=embedding_dim, hidden_units=(width, width), tower_units=(16,), task_weights=weights
@@ -145,6 +151,22 @@ class LabPreset:
     ablation_multiplier: float = 0.5
     probe_every_steps: int = 2
     grids: dict[str, tuple[dict[str, float], ...]] = field(default_factory=lambda: dict(PAPER_GRIDS))
+    #: The uncensored frontier (issue 15 item 2): after the fixed frontier multipliers, each paper method's best
+    #: configuration is scanned upward through these (seed 0 first; at the first multiplier where seed 0 fails the
+    #: other seeds run too) until it fails on >= 2 of 3 seeds ("breaks"). () skips the scan.
+    frontier_scan: tuple[float, ...] = ()
+    #: The paper's protocol without warm-up (issue 15 item 3; variant "no_warmup"): the accumulator starts G_0 scanned
+    #: for naive Adagrad (Small, 1x, first seed); the smallest one at which it learns (some evaluation reaches click AUC
+    #: >= 0.58) before it diverges is used by every Adagrad-family method in the no-warm-up runs. () skips them.
+    no_warmup_g0s: tuple[float, ...] = ()
+    #: train.recovery in the lab (issue 15 item 6): naive Adagrad at 1x and Clippy at 2x (the seeded runs) again
+    #: with recovery on, every size and seed (variant "recovery", stage "recovery").
+    recovery_runs: bool = True
+    #: The width experiment's controlled few-coordinate shock (variant "feature_shock"): on the world's shock day one
+    #: generated feature is multiplied by this *after* normalisation (a counter rescale that bypasses it).
+    feature_shock_factor: float = 100.0
+    #: Record, every step, how many coordinates of the top shared kernel's update carry 90 % of its squared norm.
+    record_concentration: bool = False
 
 
 def quick_preset() -> LabPreset:
@@ -176,11 +198,50 @@ def full_preset() -> LabPreset:
         passes_per_day=2,
         calibration_lrs=(0.8, 1.6, 3.2),
         frontier_multipliers=(0.5, 4.0),
+        frontier_scan=(8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0),
+        no_warmup_g0s=(0.1, 1.0, 10.0, 100.0),
         ablation_seeds=(0, 1),
     )
 
 
-PRESETS = {"quick": quick_preset, "full": full_preset}
+#: The width experiment (experiments/width.py): widths of the top shared layer, methods at their best settings.
+WIDTHS: tuple[int, ...] = (64, 256, 1024, 4096)
+#: Best settings per method from the `full` sweep's grid on Small (docs/results/results.csv, seed 0 at 1x and 2x).
+WIDTH_METHODS: dict[str, dict[str, float]] = {
+    "adagrad": {},
+    "gc": {"clip_norm": 1e-1},
+    "agc": {"clipping": 1e-2},
+    "clippy": {"variable_relative_threshold": 0.5, "absolute_threshold": 1e-2},
+}
+WIDTH_VARIANTS: tuple[str, ...] = ("clean", "feature_shock")
+#: The `full` sweep's calibrated "1x" of the Adagrad family (naive Adagrad diverges on most seeds of every size).
+WIDTH_BASE_LR = 1.6
+
+
+def width_preset() -> LabPreset:
+    """4 widths x 4 methods x 2 shocks x 3 seeds = 96 runs of ~135 steps at batch 64 (one pass over 3 days)."""
+    return LabPreset(
+        name="width",
+        world=lab_world(impressions_per_day=3_000, num_days=4, num_extra_dense=12, shock_day=2),
+        batch_size=64,
+        passes_per_day=1,
+        window=5,
+        eval_every_windows=3,
+        eval_examples=4_096,
+        warmup_steps=20,
+        stability=dataclasses.replace(LAB_STABILITY, warmup_points=3),
+        sizes=tuple(f"w{w}" for w in WIDTHS),
+        methods=tuple(WIDTH_METHODS),
+        seeds=(0, 1, 2),
+        table_multipliers=(1.0,),
+        frontier_multipliers=(),
+        ablation_seeds=(),
+        record_concentration=True,
+        recovery_runs=False,
+    )
+
+
+PRESETS = {"quick": quick_preset, "full": full_preset, "width": width_preset}
 
 
 def get_lab_preset(name: str) -> LabPreset:

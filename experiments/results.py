@@ -44,6 +44,8 @@ COLUMNS: tuple[str, ...] = (
     "steps",
     "wall_s",
     "run_id",
+    "recoveries",
+    "wasted_steps",
 )
 
 

@@ -9,6 +9,7 @@ judged by the shared detector `models.stability.detect_divergence`. The dense va
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -117,10 +118,37 @@ def _drop_features(features: Any, variant: str) -> Any:
     """The "few_features" ablation keeps only the first half of the generated dense features."""
     if variant != "few_features":
         return features
-    import dataclasses
 
     kept = features.signed_log_dense[: len(features.signed_log_dense) // 2]
     return dataclasses.replace(features, signed_log_dense=kept)
+
+
+def shock_feature(data: LabData, preset: LabPreset, features: Any) -> tuple[LabData, str | None]:
+    """The "feature_shock" variant: the first generated feature multiplied by `preset.feature_shock_factor` on the
+    world's shock day(s), after normalisation -- a few input coordinates change drastically, nothing else does."""
+    from models import features as F
+
+    shock_days = {s.day for s in preset.world.shocks}
+    if not features.signed_log_dense or not shock_days:
+        return data, None
+    column = F.transformed_name(features.signed_log_dense[0])
+    days = []
+    for number, day in zip(data.day_numbers, data.train_days):
+        if number in shock_days:
+            day = dict(day) | {column: (day[column] * preset.feature_shock_factor).astype(day[column].dtype)}
+        days.append(day)
+    return dataclasses.replace(data, train_days=days), column
+
+
+def update_concentration(delta: np.ndarray) -> dict[str, float]:
+    """How few coordinates carry an update: n90 (the fewest coordinates holding 90 % of ‖Δ‖²), their fraction of all
+    coordinates, and the share of ‖Δ‖² in the single largest coordinate."""
+    sq = np.sort(np.square(delta.astype(np.float64).ravel()))[::-1]
+    total = float(sq.sum())
+    if not np.isfinite(total) or total <= 0:
+        return {"n90": math.nan, "frac90": math.nan, "top1_share": math.nan}
+    n90 = int(np.searchsorted(np.cumsum(sq), 0.9 * total) + 1)
+    return {"n90": n90, "frac90": n90 / len(sq), "top1_share": float(sq[0] / total)}
 
 
 def train_run(spec: RunSpec, data: LabData, preset: LabPreset, base_lr: float) -> RunOutcome:
@@ -136,11 +164,14 @@ def train_run(spec: RunSpec, data: LabData, preset: LabPreset, base_lr: float) -
     tf.keras.backend.clear_session()
     tf.keras.utils.set_random_seed(spec.seed)
     features = _drop_features(feature_set(data), spec.variant)
+    shocked_column = None
+    if spec.variant == "feature_shock":
+        data, shocked_column = shock_feature(data, preset, features)
     weights = {t: 1.0 for t in TASKS} | VARIANT_TASK_WEIGHTS.get(spec.variant, {})
     config = model_config(spec.size, preset.embedding_dim, preset.width, weights)
     model = build_ranker(config, data.vocab_sizes, features)
     lr = base_lr * spec.lr_multiplier
-    warmup = {"warmup_steps": preset.warmup_steps} if preset.warmup_steps else {}
+    warmup = {"warmup_steps": preset.warmup_steps} if preset.warmup_steps and spec.variant != "no_warmup" else {}
     optimizer = optimizers.make_paper_optimizer(
         spec.method, lr, preset.embedding_learning_rate, **spec.params_dict(), **warmup
     )
@@ -172,17 +203,49 @@ def train_run(spec: RunSpec, data: LabData, preset: LabPreset, base_lr: float) -
             if step in eval_steps and recorder.stop_reason is None:
                 evaluations.append({"step": step, **evaluate(self.model, eval_x, eval_y)})
 
+    concentration: list[dict[str, float]] = []
+
+    class Concentration(tf.keras.callbacks.Callback):
+        """Per step: how many coordinates of the top shared kernel's update carry it (`update_concentration`)."""
+
+        def on_train_begin(self, logs: dict | None = None) -> None:
+            shared = [v for v in self.model.trainable_variables if "shared_dense_" in v.name and "kernel" in v.name]
+            self.var = max(shared, key=lambda v: v.name) if shared else None
+            self.prev = self.var.numpy() if self.var is not None else None
+            self.step = 0
+
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            self.step += 1
+            if self.var is None:
+                return
+            now = self.var.numpy()
+            concentration.append({"step": self.step, **update_concentration(now - self.prev)})
+            self.prev = now
+
+    extra: list[Any] = [Concentration()] if preset.record_concentration else []
+    healer = None
+    if spec.variant == "recovery":  # train.recovery in the lab (models/recovery.py), the Trainer's defaults
+        from config.settings import RecoveryConfig
+        from models.recovery import RecoveryCallback
+
+        recorder.stop_on_nonfinite = False
+        recorder.watch_nonfinite_batches = False
+        healer = RecoveryCallback(recorder, RecoveryConfig(enabled=True), preset.stability, preset.window)
     model.fit(
         dataset.repeat(),
         epochs=windows,
         steps_per_epoch=preset.window,
-        callbacks=[recorder, telemetry, ContinuousEval()],
+        callbacks=[recorder, *([healer] if healer else []), telemetry, ContinuousEval(), *extra],
         verbose=0,
     )
     aucs = {t: v for t, v in recorder.auc.items() if v}
     verdict = detect_divergence(
         recorder.steps, recorder.loss, eval_auc_series(recorder.steps, evaluations), preset.stability
     )
+    if healer is not None and healer.gave_up and not verdict.fully_diverged:
+        verdict = dataclasses.replace(
+            verdict, fully_diverged=True, criterion="recovery_gave_up", reason=f"recovery gave up: {healer.reason}"
+        )
     final = evaluations[-1] if evaluations and recorder.stop_reason is None else {}
     if recorder.stop_reason is not None:  # weights are non-finite: the model predicts nothing
         final = {f"auc_{t}": 0.5 for t in BINARY_TASKS} | {"rmse_watch_time": math.nan, "rmse_survey_rating": math.nan}
@@ -210,7 +273,7 @@ def train_run(spec: RunSpec, data: LabData, preset: LabPreset, base_lr: float) -
     curves = {
         "spec": asdict(spec),
         "learning_rate": lr,
-        "warmup_steps": preset.warmup_steps,
+        "warmup_steps": preset.warmup_steps if warmup else 0,
         "steps": recorder.steps,
         "loss": recorder.loss,
         "train_auc": aucs,
@@ -219,7 +282,13 @@ def train_run(spec: RunSpec, data: LabData, preset: LabPreset, base_lr: float) -
         "telemetry": telemetry.records,
         "divergence": verdict.to_dict(),
         "stop_reason": recorder.stop_reason,
+        "concentration": concentration,
+        "recovery": healer.record() if healer else None,
+        "shocked_column": shocked_column,
         "cpu_s": round(time.process_time() - cpu_started, 2),  # every thread of this worker: the run's CPU cost
     }
+    if healer is not None:
+        row["recoveries"] = len(healer.events)
+        row["wasted_steps"] = healer.record()["wasted_steps"]
     row["cpu_s"] = curves["cpu_s"]  # in the progress line and curves/<run_id>.json, not a results.csv column
     return RunOutcome(row=row, curves=curves)

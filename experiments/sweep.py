@@ -34,11 +34,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from experiments import results as R
-from experiments.presets import ADAM_FAMILY, FAMILY_LABELS, LabPreset, get_lab_preset, lr_family
+from experiments.presets import ADAM_FAMILY, FAMILY_LABELS, PAPER_METHODS, LabPreset, get_lab_preset, lr_family
 from experiments.runner import RunSpec
+from experiments.summary import write_summary
 
 CALIBRATION_JSON = "calibration.json"
-#: Click AUC below which a run counts as not trained when choosing the best configuration.
 #: The baselines' configuration run first on every size and multiplier (the thresholds of the paper's Figure 4),
 #: so that an interrupted sweep has every method; the rest of each grid follows.
 PRIMARY_PARAMS: dict[str, dict[str, float]] = {
@@ -123,9 +123,14 @@ class Sweep:
         extra_seeds = len(p.seeds) - 1
         repeat = len(p.sizes) * (len(p.methods) + len(SEEDED_METHODS)) * extra_seeds
         frontier = len(p.methods) * len(p.sizes) * len(p.frontier_multipliers)
+        if p.frontier_scan:  # an estimate: ~3 lead levels and 4 confirmation runs per (paper method, size)
+            frontier += len([m for m in p.methods if m in PAPER_METHODS]) * len(p.sizes) * 7
         ablation = 5 * len(p.ablation_seeds) if "large_dcn" in p.sizes else 0
         scans = len(p.calibration_lrs) + (len(p.adam_calibration_lrs) if self._adam_family() else 0)
-        return scans * len(p.calibration_seeds) + grid + repeat + frontier + ablation + 1
+        recovery = len(self.recovery_specs())
+        if p.no_warmup_g0s:
+            recovery += len(p.no_warmup_g0s) + len(p.sizes) * (3 + 2 * len(p.seeds))
+        return scans * len(p.calibration_seeds) + grid + repeat + frontier + ablation + recovery + 1
 
     def _adam_family(self) -> bool:
         return any(m in ADAM_FAMILY for m in self.preset.methods)
@@ -186,11 +191,13 @@ class Sweep:
             best = R.best_configs(grid)
             self._run(self.repeat_specs(best), base_lrs, self.results_path)
             self._run(self.ablation_specs(), base_lrs, self.results_path)
+            self._run(self.recovery_specs(), base_lrs, self.results_path)
+            self.no_warmup(best, base_lrs)
             self._run(self.frontier_specs(best), base_lrs, self.results_path)
+            self.uncensored_frontier(best, base_lrs)
         finally:
             if self._pool is not None:
                 self._pool.shutdown(cancel_futures=True)
-        from experiments.summary import write_summary
 
         write_summary(self.out_dir, self.preset, time.time() - started)
         return base_lrs
@@ -280,6 +287,99 @@ class Sweep:
             for mult in p.frontier_multipliers
         ]
 
+    def uncensored_frontier(self, best: dict[tuple[str, str], dict[str, Any]], base_lrs: dict[str, float]) -> None:
+        """Scans each paper method's best configuration upward (`preset.frontier_scan`) until it breaks: fails
+        (diverged or click AUC < CHANCE_AUC) on >= 2 of the seeds. Seed 0 leads; where it fails, the other seeds run
+        (and the multiplier below is repeated on them, so the frontier's last stable point has every seed too)."""
+        p = self.preset
+        if not p.frontier_scan:
+            return
+        seeds = p.seeds[:3]
+        active = {k: row for k, row in best.items() if k[0] in PAPER_METHODS}
+        previous: dict[tuple[str, str], float] = {k: max(p.frontier_multipliers or (1.0,)) for k in active}
+        for mult in p.frontier_scan:
+            if not active:
+                return
+            lead = [self._frontier_spec(k, row, mult, seeds[0]) for k, row in active.items()]
+            rows = {r["run_id"]: r for r in self._run(lead, base_lrs, self.results_path)}
+            failed_lead = [
+                k for k, row in active.items() if _failed(rows[self._frontier_spec(k, row, mult, seeds[0]).run_id])
+            ]
+            more = [
+                self._frontier_spec(k, active[k], m, seed)
+                for k in failed_lead
+                for m in (previous[k], mult)
+                for seed in seeds[1:]
+            ]
+            rows.update({r["run_id"]: r for r in self._run(more, base_lrs, self.results_path)})
+            for k in failed_lead:
+                outcomes = [rows.get(self._frontier_spec(k, active[k], mult, seed).run_id) for seed in seeds]
+                if sum(_failed(r) for r in outcomes if r) >= 2:
+                    self.log(f"frontier: {k[0]} on {k[1]} breaks at {mult:g}x")
+                    del active[k]
+            for k in active:
+                previous[k] = mult
+        for k in active:
+            self.log(f"frontier: {k[0]} on {k[1]} did not break up to {p.frontier_scan[-1]:g}x")
+
+    def _frontier_spec(self, key: tuple[str, str], row: dict[str, Any], mult: float, seed: int) -> RunSpec:
+        return RunSpec(key[0], key[1], mult, seed, _params(row["params"]), stage="frontier")
+
+    def no_warmup(self, best: dict[tuple[str, str], dict[str, Any]], base_lrs: dict[str, float]) -> float | None:
+        """The paper's protocol without warm-up (issue 15 item 3). First the accumulator start G_0: naive Adagrad on
+        Small at 1x, first seed, for each of `no_warmup_g0s`; the smallest G_0 at which some evaluation reached click
+        AUC >= 0.58 (it learned before whatever came next) is chosen (the largest scanned if none). Then every paper
+        method's best configuration at its best multiplier, and naive 1x / Clippy 2x on every seed, without warm-up
+        and with that G_0 (variant "no_warmup", stage "no_warmup"). Returns the chosen G_0."""
+        p = self.preset
+        if not p.no_warmup_g0s:
+            return None
+        size = "small" if "small" in p.sizes else p.sizes[0]
+        scan = [
+            RunSpec("adagrad", size, 1.0, p.seeds[0], (("initial_accumulator_value", g0),), "no_warmup_g0", "no_warmup")
+            for g0 in p.no_warmup_g0s
+        ]
+        self._run(scan, base_lrs, self.results_path)
+        chosen = p.no_warmup_g0s[-1]
+        for spec, g0 in zip(scan, p.no_warmup_g0s):
+            curves = R.read_curves(self.out_dir, spec.run_id) or {}
+            if any(float(e.get("auc_click") or 0) >= 0.58 for e in curves.get("eval", [])):
+                chosen = g0
+                break
+        self.log(f"no-warm-up protocol: G_0 = {chosen:g}")
+
+        def spec(method: str, size: str, mult: float, seed: int, params: Any) -> RunSpec:
+            items = dict(_params(params)) | {"initial_accumulator_value": chosen}
+            return RunSpec(method, size, mult, seed, tuple(sorted(items.items())), "no_warmup", "no_warmup")
+
+        specs = [
+            spec(m, s, row["lr_multiplier"], p.seeds[0], row["params"])
+            for (m, s), row in best.items()
+            if m in PAPER_METHODS and m not in SEEDED_METHODS
+        ]
+        specs += [
+            spec(m, s, mult, seed, p.grids[m][0])
+            for seed in p.seeds
+            for m, mult in SEEDED_METHODS.items()
+            if m in p.methods
+            for s in p.sizes
+        ]
+        self._run(specs, base_lrs, self.results_path)
+        return chosen
+
+    def recovery_specs(self) -> list[RunSpec]:
+        """train.recovery in the lab: the seeded runs (naive 1x, Clippy 2x) again with recovery on."""
+        p = self.preset
+        if not p.recovery_runs:
+            return []
+        return [
+            RunSpec(method, size, mult, seed, _params(p.grids[method][0]), stage="recovery", variant="recovery")
+            for seed in p.seeds
+            for method, mult in SEEDED_METHODS.items()
+            if method in p.methods and mult in p.table_multipliers
+            for size in p.sizes
+        ]
+
     def ablation_specs(self) -> list[RunSpec]:
         p = self.preset
         specs: list[RunSpec] = []
@@ -304,6 +404,11 @@ def _params(params: Any) -> tuple[tuple[str, float], ...]:
     if isinstance(params, str):
         params = json.loads(params)
     return tuple(sorted(params.items()))
+
+
+def _failed(row: dict[str, Any]) -> bool:
+    auc = row["auc_click"]
+    return bool(row["diverged"]) or not (isinstance(auc, float) and math.isfinite(auc) and auc >= R.CHANCE_AUC)
 
 
 def run_sweep(preset_name: str, out_dir: str, workers: int | None = None) -> int:

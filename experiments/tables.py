@@ -116,6 +116,8 @@ def frontier(rows: Sequence[Row]) -> list[Row]:
         same = [r for r in rows if r["method"] == method and r["size"] == size and r["params"] == best["params"]]
         mults = sorted({float(r["lr_multiplier"]) for r in same})
         ok = [m for m in mults if all(_trained(r) for r in same if float(r["lr_multiplier"]) == m)]
+        breaks = [m for m in mults if sum(not _trained(r) for r in same if float(r["lr_multiplier"]) == m) >= 2]
+        seeds_at = {m: sum(1 for r in same if float(r["lr_multiplier"]) == m) for m in mults}
         out.append(
             {
                 "method": method,
@@ -124,6 +126,9 @@ def frontier(rows: Sequence[Row]) -> list[Row]:
                 "tried": mults,
                 "stable": ok,
                 "frontier": max(ok) if ok else 0.0,
+                # The smallest multiplier at which >= 2 seeds failed (None: never seen breaking; censored).
+                "breaks_at": min(breaks) if breaks else None,
+                "seeds_at": seeds_at,
             }
         )
     return out

@@ -327,7 +327,12 @@ def build_parser() -> argparse.ArgumentParser:
     presets.set_defaults(func=cmd_presets)
 
     sweep = sub.add_parser("sweep", help="stability lab: reproduce the paper's Table 2 and figures (experiments/)")
-    sweep.add_argument("--preset", default="quick", choices=["quick", "full"], help="lab preset (experiments/presets)")
+    sweep.add_argument(
+        "--preset",
+        default="quick",
+        choices=["quick", "full", "width"],
+        help="lab preset (experiments/presets; width: experiments/width.py)",
+    )
     sweep.add_argument("--out", required=True, help="directory for data cache, results.csv, curves and summary.md")
     sweep.add_argument("--workers", type=int, help="training processes in parallel (default: the preset's)")
     sweep.set_defaults(func=cmd_sweep)
@@ -335,6 +340,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    if args.preset == "width":
+        from experiments.width import run_width_sweep
+
+        return run_width_sweep(args.out, workers=args.workers)
     from experiments.sweep import run_sweep
 
     return run_sweep(args.preset, args.out, workers=args.workers)
