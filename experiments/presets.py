@@ -228,7 +228,9 @@ def width_preset() -> LabPreset:
         window=5,
         eval_every_windows=3,
         eval_examples=4_096,
-        warmup_steps=20,
+        # 60 steps: at 1.6 naive Adagrad diverged near step 12 with a 20-step warm-up, before it learned and with no
+        # steady level to compare the onset with; 60 steps give it ~30 healthy steps first.
+        warmup_steps=60,
         stability=dataclasses.replace(LAB_STABILITY, warmup_points=3),
         sizes=tuple(f"w{w}" for w in WIDTHS),
         methods=tuple(WIDTH_METHODS),

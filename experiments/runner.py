@@ -222,7 +222,8 @@ def train_run(spec: RunSpec, data: LabData, preset: LabPreset, base_lr: float) -
             concentration.append({"step": self.step, **update_concentration(now - self.prev)})
             self.prev = now
 
-    extra: list[Any] = [Concentration()] if preset.record_concentration else []
+    # Only the unclipped run needs it (the width experiment's onset is that run's).
+    extra: list[Any] = [Concentration()] if preset.record_concentration and spec.method == "adagrad" else []
     healer = None
     if spec.variant == "recovery":  # train.recovery in the lab (models/recovery.py), the Trainer's defaults
         from config.settings import RecoveryConfig

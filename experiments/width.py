@@ -39,11 +39,11 @@ WIDTH_FILE, WIDTH_CSV, WIDTH_PNG = "width.md", "width.csv", "width.png"
 
 
 def width_specs(preset: LabPreset) -> list[RunSpec]:
-    """Seed-major, so that an interrupted sweep has every width and method on the first seeds."""
+    """Variant-major, then seed: an interrupted sweep has the lab's shock at every width, method and seed first."""
     return [
         RunSpec(method, size, mult, seed, tuple(sorted(WIDTH_METHODS[method].items())), "width", variant, 1)
-        for seed in preset.seeds
         for variant in WIDTH_VARIANTS
+        for seed in preset.seeds
         for size in preset.sizes
         for method in preset.methods
         for mult in preset.table_multipliers

@@ -13,7 +13,7 @@ from experiments.presets import lab_world
 
 
 def test_two_preparations_agree_bitwise(tmp_path):
-    world = lab_world(impressions_per_day=2_500, num_days=3, num_extra_dense=6, shock_day=2)
+    world = lab_world(impressions_per_day=1_200, num_days=3, num_extra_dense=4, shock_day=2)
     transform = TransformConfig(id_vocab_size=1_000)
     first = prepare_data(str(tmp_path / "a"), world, transform, log=lambda _: None)
     second = prepare_data(str(tmp_path / "b"), world, transform, log=lambda _: None)
@@ -27,11 +27,12 @@ def test_two_preparations_agree_bitwise(tmp_path):
             a, b = day_a[key], day_b[key]
             assert a.dtype == b.dtype and a.shape == b.shape, key
             assert a.tobytes() == b.tobytes(), f"{key}: max |diff| {np.max(np.abs(a.astype(float) - b)):.3g}"
-    # The z-scored features really are z-scores over the training days (the statistics were computed, not skipped).
+    # The z-scored features really are z-scores over the training days (the statistics were computed, not skipped);
+    # the std is a little under 1 where a feature is optional (missing values are imputed with the mean, 0).
     dense = [k for k in first.train_days[0] if k.startswith("f_dense")]
     assert dense
     stacked = np.concatenate([d[dense[0]] for d in first.train_days])
-    assert abs(float(np.mean(stacked))) < 1e-3 and abs(float(np.std(stacked)) - 1.0) < 1e-2
+    assert abs(float(np.mean(stacked))) < 1e-3 and abs(float(np.std(stacked)) - 1.0) < 0.05
     vocab_dir = os.path.join(str(tmp_path / "a"), DATA_DIR, "transform_fn", "transform_fn", "assets")
     for name in os.listdir(vocab_dir):
         with (

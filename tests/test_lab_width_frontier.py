@@ -96,5 +96,6 @@ def test_width_preset_plan():
     assert len(specs) == len(WIDTHS) * len(WIDTH_METHODS) * 2 * 3
     assert {s.size for s in specs} == {f"w{w}" for w in WIDTHS}
     assert all(s.telemetry_every == 1 for s in specs)
-    assert specs[0].seed == 0 and specs[-1].seed == 2  # seed-major: an interrupted sweep has every width
+    assert specs[0].variant == "clean" and specs[0].seed == 0 and specs[-1].variant == "feature_shock"
+    assert {s.seed for s in specs[: len(specs) // 2]} == {0, 1, 2}  # the lab's shock on every seed first
     assert model_config("w4096", 8, 32).hidden_units == (4096,)

@@ -14,6 +14,7 @@ import pytest
 
 from components.stability_gate import judge_model_run
 from config.settings import ConfigError, PipelineConfig, StabilityConfig
+from config.validation import validate_config
 from models.stability import TrainingReport, detect_divergence, gate_verdict
 
 N = 30
@@ -113,7 +114,7 @@ def test_the_rule_can_be_turned_off_for_an_unlearnable_world():
 
 def test_chance_is_failure_is_validated():
     with pytest.raises(ConfigError, match="stability.chance_is_failure"):
-        PipelineConfig(stability=StabilityConfig(chance_is_failure="yes")).validate()
+        validate_config(PipelineConfig(stability=StabilityConfig(chance_is_failure="yes")))
 
 
 def test_gate_refuses_and_names_the_rule(tmp_path):

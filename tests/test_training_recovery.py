@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from config.settings import ConfigError, PipelineConfig, PoisonConfig, RecoveryConfig, TrainConfig
+from config.validation import validate_config
 from models.recovery import PoisonCallback
 from models.stability import TrainingReport, online_spike
 
@@ -68,7 +69,7 @@ def test_poison_schedule():
 )
 def test_recovery_settings_are_validated(recovery, poison, field):
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
-        PipelineConfig(train=TrainConfig(recovery=recovery, poison=poison)).validate()
+        validate_config(PipelineConfig(train=TrainConfig(recovery=recovery, poison=poison)))
 
 
 def test_recovery_record_round_trips_through_the_report(tmp_path):
@@ -85,7 +86,7 @@ def test_recovery_record_round_trips_through_the_report(tmp_path):
 def ranker_run(root: Path, overrides: dict, name: str) -> str:
     config = root / f"{name}.json"
     config.write_text(json.dumps(overrides))
-    argv = [sys.executable, "-m", "pipeline.cli", "run", "--preset", "tiny", "--config", str(config)]
+    argv = [sys.executable, "-m", "ranker", "run", "--preset", "tiny", "--config", str(config)]
     argv += ["--pipeline-root", str(root / "pipeline"), "--serving-root", str(root / "serving")]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
     done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
@@ -154,7 +155,7 @@ def test_chance_is_refused_poison_is_recovered_and_pushed_repeated_poison_gives_
     assert len(versions(root)) == 1  # still only the healed model
 
     # 4. `ranker history` shows both runs' recoveries.
-    argv = [sys.executable, "-m", "pipeline.cli", "history", "--pipeline-root", str(root / "pipeline")]
+    argv = [sys.executable, "-m", "ranker", "history", "--pipeline-root", str(root / "pipeline")]
     history = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert history.returncode == 0, history.stderr[-3000:]
     assert "recoveries" in history.stdout
