@@ -295,7 +295,8 @@ class Sweep:
         if not p.frontier_scan:
             return
         seeds = p.seeds[:3]
-        active = {k: row for k, row in best.items() if k[0] in PAPER_METHODS}
+        # A method whose best configuration already failed (naive Adagrad at 1x) has its frontier below the scan.
+        active = {k: row for k, row in best.items() if k[0] in PAPER_METHODS and not _failed(row)}
         previous: dict[tuple[str, str], float] = {k: max(p.frontier_multipliers or (1.0,)) for k in active}
         for mult in p.frontier_scan:
             if not active:

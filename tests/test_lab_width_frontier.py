@@ -99,3 +99,57 @@ def test_width_preset_plan():
     assert specs[0].variant == "clean" and specs[0].seed == 0 and specs[-1].variant == "feature_shock"
     assert {s.seed for s in specs[: len(specs) // 2]} == {0, 1, 2}  # the lab's shock on every seed first
     assert model_config("w4096", 8, 32).hidden_units == (4096,)
+
+
+class _StubSweep:
+    """Sweep's stage logic with a fake `_run`: run ids in, rows out (no TensorFlow)."""
+
+    @staticmethod
+    def make(tmp_path, breaks: dict[str, float], learns_from_g0: float):
+        from experiments import results as R
+        from experiments.sweep import Sweep
+
+        preset = get_lab_preset("full")
+
+        class Stub(Sweep):
+            ran: list = []
+
+            def _run(self, specs, base_lrs, path):
+                rows = []
+                for s in specs:
+                    self.ran.append(s)
+                    g0 = dict(s.params).get("initial_accumulator_value", 0.0)
+                    trained = s.lr_multiplier < breaks.get(s.method, math.inf) and s.seed != 99
+                    if s.stage == "no_warmup_g0":
+                        learned = g0 >= learns_from_g0
+                        R.write_curves(
+                            self.out_dir, s.run_id, {"eval": [{"step": 20, "auc_click": 0.6 if learned else 0.5}]}
+                        )
+                    rows.append({"run_id": s.run_id, "diverged": not trained, "auc_click": 0.68 if trained else 0.5})
+                return rows
+
+        return Stub(preset, str(tmp_path), log=lambda m: None)
+
+
+def test_uncensored_frontier_scans_until_two_seeds_fail(tmp_path):
+    sweep = _StubSweep.make(tmp_path, {"gc": 16.0, "clippy": 64.0}, 1.0)
+    best = {
+        (m, "small"): {"params": "{}", "lr_multiplier": 1.0, "diverged": m == "adagrad", "auc_click": 0.6}
+        for m in ("adagrad", "gc", "clippy", "adam")
+    }
+    sweep.uncensored_frontier(best, {"adagrad": 1.6})
+    ran = {(s.method, s.lr_multiplier, s.seed) for s in sweep.ran}
+    assert ("gc", 16.0, 1) in ran and ("gc", 8.0, 2) in ran  # where seed 0 fails, seeds 1-2 run there and below
+    assert ("clippy", 8.0, 1) not in ran  # elsewhere seed 0 leads alone
+    assert ("gc", 32.0, 0) not in ran  # broke at 16x: no further scan
+    assert ("clippy", 64.0, 2) in ran and ("clippy", 128.0, 0) not in ran
+    assert all(s.method not in ("adam", "adagrad") for s in sweep.ran)  # paper methods that trained at their best
+
+
+def test_no_warmup_picks_the_smallest_g0_that_learns(tmp_path):
+    sweep = _StubSweep.make(tmp_path, {}, learns_from_g0=10.0)
+    best = {(m, "small"): {"params": "{}", "lr_multiplier": 2.0} for m in ("gc", "agc", "lamb")}
+    assert sweep.no_warmup(best, {"adagrad": 1.6}) == 10.0
+    runs = [s for s in sweep.ran if s.stage == "no_warmup"]
+    assert runs and all(dict(s.params)["initial_accumulator_value"] == 10.0 for s in runs)
+    assert all(s.variant == "no_warmup" for s in runs)
