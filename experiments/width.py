@@ -305,8 +305,9 @@ def width_figure(entries: Sequence[dict[str, Any]], path: str) -> None:
     from experiments.figures import COLORS, _plt
 
     plt = _plt()
-    fig, axes = plt.subplots(len(WIDTH_VARIANTS), 2, figsize=(11, 4 * len(WIDTH_VARIANTS)), squeeze=False)
-    for row, variant in enumerate(WIDTH_VARIANTS):
+    variants = [v for v in WIDTH_VARIANTS if any(e["variant"] == v for e in entries)]
+    fig, axes = plt.subplots(len(variants), 2, figsize=(11, 4 * len(variants)), squeeze=False)
+    for row, variant in enumerate(variants):
         ent = [e for e in entries if e["variant"] == variant]
         ax = axes[row][0]
         naive = sorted((e for e in ent if e["method"] == "adagrad"), key=lambda e: e["width"])
@@ -316,7 +317,10 @@ def width_figure(entries: Sequence[dict[str, Any]], path: str) -> None:
             ("update_to_weight_inf_jump", "‖r/w‖∞"),
         ):
             ax.plot([e["width"] for e in naive], [e.get(key, math.nan) for e in naive], "o-", label=label)
-        ax.set(xscale="log", yscale="log", xlabel="top shared layer width", ylabel="jump at onset / steady")
+        jumps = [e.get(k, math.nan) for e in naive for k in ("grad_norm_jump", "update_to_weight_inf_jump")]
+        positive = any(isinstance(j, float) and math.isfinite(j) and j > 0 for j in jumps)
+        ax.set(xscale="log", yscale="log" if positive else "linear", xlabel="top shared layer width")
+        ax.set_ylabel("jump at onset / steady")
         ax.set_title(f"{variant}: sensitivity of each statistic (unclipped run)")
         ax.legend()
         ax = axes[row][1]

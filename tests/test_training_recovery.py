@@ -89,7 +89,7 @@ def ranker_run(root: Path, overrides: dict, name: str) -> str:
     argv = [sys.executable, "-m", "ranker", "run", "--preset", "tiny", "--config", str(config)]
     argv += ["--pipeline-root", str(root / "pipeline"), "--serving-root", str(root / "serving")]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
-    done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, (done.stdout + done.stderr)[-5000:]
     return done.stdout + done.stderr
 
