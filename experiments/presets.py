@@ -165,6 +165,8 @@ class LabPreset:
     #: The width experiment's controlled few-coordinate shock (variant "feature_shock"): on the world's shock day one
     #: generated feature is multiplied by this *after* normalisation (a counter rescale that bypasses it).
     feature_shock_factor: float = 100.0
+    #: The day of that shock (None: the world's shock days). Not the last training day, so that recovery shows.
+    feature_shock_day: int | None = None
     #: Record, every step, how many coordinates of the top shared kernel's update carry 90 % of its squared norm.
     record_concentration: bool = False
 
@@ -240,6 +242,7 @@ def width_preset() -> LabPreset:
         ablation_seeds=(),
         record_concentration=True,
         recovery_runs=False,
+        feature_shock_day=1,  # the middle training day (days 0-2 train, day 3 evaluates; the lab's shock is day 2)
     )
 
 

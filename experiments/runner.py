@@ -124,11 +124,14 @@ def _drop_features(features: Any, variant: str) -> Any:
 
 
 def shock_feature(data: LabData, preset: LabPreset, features: Any) -> tuple[LabData, str | None]:
-    """The "feature_shock" variant: the first generated feature multiplied by `preset.feature_shock_factor` on the
-    world's shock day(s), after normalisation -- a few input coordinates change drastically, nothing else does."""
+    """The "feature_shock" variant: the first generated feature multiplied by `preset.feature_shock_factor` on
+    `preset.feature_shock_day` (default: the world's shock days), after normalisation -- a few input coordinates
+    change drastically, nothing else does."""
     from models import features as F
 
-    shock_days = {s.day for s in preset.world.shocks}
+    shock_days = (
+        {preset.feature_shock_day} if preset.feature_shock_day is not None else {s.day for s in preset.world.shocks}
+    )
     if not features.signed_log_dense or not shock_days:
         return data, None
     column = F.transformed_name(features.signed_log_dense[0])

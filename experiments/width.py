@@ -8,7 +8,8 @@ settings of the `full` sweep's grid on Small (GC λ 1e-1, AGC λ 1e-2, Clippy λ
 
 Two shocks (variants):
 * "clean": the lab world's own shock (`video_views` logged x1000 from day 2, through log1p and the z-score);
-* "feature_shock": in addition, one generated feature is multiplied by 100 *after* normalisation on day 2 only --
+* "feature_shock": in addition, one generated feature is multiplied by 100 *after* normalisation on day 1 only (the
+  middle training day, so that a run has a day to recover) --
   a counter rescale that bypasses normalisation, a drastic change of a few input coordinates (one input row of the
   shared kernel) and nothing else: the paper's mechanism, tested directly.
 
@@ -243,7 +244,10 @@ def width_markdown(entries: Sequence[dict[str, Any]]) -> str:
         ent = [e for e in entries if e["variant"] == variant]
         if not ent:
             continue
-        title = {"clean": "the lab's shock", "feature_shock": "+ one feature x100 after normalisation on day 2"}
+        title = {
+            "clean": "the lab's shock",
+            "feature_shock": "+ one feature x100 after normalisation on day 1 (steps 46-90)",
+        }
         lines += [f"#### Width experiment: {title[variant]}", ""]
         lines.append(
             "| width | unclipped onsets | ‖g‖₂ jump | ‖g‖/‖w‖ jump | ‖r/w‖∞ jump | coords carrying 90 % of the update "
