@@ -28,7 +28,7 @@ from models.trainer import train_and_export
 pytestmark = pytest.mark.slow
 
 TRAIN = TrainConfig(batch_size=64, train_steps=20, eval_steps=2, log_every_steps=5)
-CONFIG = SHARED.replace(train=dataclasses.replace(SHARED.train, **dataclasses.asdict(TRAIN)))
+CONFIG = SHARED.replace(train=TRAIN)  # every TrainConfig field from TRAIN, nested sections included
 
 
 @dataclasses.dataclass(frozen=True)
