@@ -6,10 +6,13 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pytest
 
 from config.settings import TransformConfig
 from experiments.data import DATA_DIR, prepare_data
 from experiments.presets import lab_world
+
+pytestmark = pytest.mark.slow  # two tf.Transform analyses (Beam)
 
 
 def test_two_preparations_agree_bitwise(tmp_path):
