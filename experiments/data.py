@@ -13,7 +13,8 @@ from *timings*, so the z-score statistics were float sums over machine-load-depe
 by ~1e-7 between two preparations of the same logs (enough to flip 23 of 161 verdicts near the stability edge).
 The lab analyses all training examples as **one** record batch (`BeamSource(batch_size=n)` and
 `tft_beam.Context(desired_batch_size=n)`): one deterministic pass per statistic, the same bits on every run
-(tests/test_lab_data_reproducible.py). The pipeline's Transform keeps Beam's batching (it must scale past memory).
+(tests/experiments/test_lab_data_reproducible.py). The pipeline's Transform keeps Beam's batching (it must scale
+past memory).
 """
 
 from __future__ import annotations

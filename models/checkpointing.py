@@ -20,7 +20,7 @@ continues with the next window. Three things make that work inside TFX:
    crash fell between the two writes), so the training report covers the whole run.
 
 Weights after an interrupted-and-resumed run equal those of an uninterrupted run within float32 round-off (bitwise on
-CPU with `TrainConfig.op_determinism`); tests/test_reliability_training.py checks it.
+CPU with `TrainConfig.op_determinism`); tests/models/test_reliability_training.py checks it.
 """
 
 from __future__ import annotations

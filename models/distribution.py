@@ -15,7 +15,7 @@
 Clippy and the baselines see the same update under every strategy: Keras scales each replica's loss by
 1/num_replicas, the optimizer all-reduces (sums) the replica gradients *before* ``update_step`` runs, and σ_t is
 computed inside ``update_step`` from that aggregated gradient (tf-keras ``Optimizer.apply_gradients`` →
-``aggregate_gradients`` → ``_distributed_apply_gradients_fn`` → ``update_step``). ``tests/test_distribution.py``
+``aggregate_gradients`` → ``_distributed_apply_gradients_fn`` → ``update_step``). ``tests/models/test_distribution.py``
 checks it: a 2-replica run matches a single-device run with the same global batch.
 
 Under ``multi_worker`` every worker must run the same collective ops, saving included; only the chief writes to the

@@ -90,7 +90,7 @@ Gaussian `x_j`, or bounded `σ(x_j)`. Categorical feature `j` clusters users (ev
 (videos) when informative, else by a hash of the id. Every optional field (language, age bucket, generated features)
 is null with probability `missing_rate`.
 
-Documented outcome rates (checked by tests/test_world.py on the presets)
+Documented outcome rates (checked by tests/world/test_world.py on the presets)
 ------------------------------------------------------------------------
 =======================  ===============================  ==================  ==================
 outcome                  documented range                 default preset      tiny preset

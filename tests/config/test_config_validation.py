@@ -16,7 +16,7 @@ from config.settings import PRESETS, ConfigError, PipelineConfig, tiny_preset
 from config.validation import validate_config, validate_paths
 from ranker import cli
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def with_overrides(overrides: dict[str, Any]) -> PipelineConfig:

@@ -84,7 +84,7 @@ def test_bad_world_values_are_quarantined_with_a_bounded_reason(lines, field, va
 
 
 def test_schema_is_the_checked_in_core_plus_the_worlds_fields():
-    # (That the checked-in core schema is up to date is tests/test_schema.py's check.)
+    # (That the checked-in core schema is up to date is tests/logformat/test_schema.py's check.)
     core = {f.name for f in build_schema().feature}
     schema = world_schema(WORLD)
     by_name = {f.name: f for f in schema.feature}

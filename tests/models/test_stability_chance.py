@@ -2,7 +2,7 @@
 
 The shared detector's test 6 ("auc_at_chance") on constructed curves, the gate's verdict, and the training report
 naming the rule. The case from the issue (naive Adagrad at learning rate 8 on the tiny preset: click AUC 0.501 and
-blessed) runs end to end in tests/test_stability_chance_pipeline.py.
+blessed) runs end to end in tests/models/test_training_recovery.py.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Shared by the distributed-training scripts (tests/distributed_equivalence.py, tests/multi_worker_run.py).
+"""Shared by the distributed-training scripts (distributed_equivalence.py, multi_worker_run.py
+beside this file).
 
 Importing this module creates no device and no strategy: the scripts configure devices or TF_CONFIG first.
 """

@@ -1,6 +1,6 @@
 """The Trainer's tf.distribute strategy: choice from the config, and 2 replicas == 1 device with the same global batch.
 
-The equivalence runs in a subprocess (tests/distributed_equivalence.py) that splits the host CPU into two logical
+The equivalence runs in a subprocess (tests/models/distributed_equivalence.py) that splits the host CPU into two logical
 devices before TensorFlow initialises them; the rest of the test session keeps its single CPU device.
 """
 

@@ -12,7 +12,7 @@ import pytest
 
 from benchmarks import common, pipeline_bench, run_all, scaling_bench, serving_bench, training_bench
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 # -- statistics ---------------------------------------------------------------------------------------------------

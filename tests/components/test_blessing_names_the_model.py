@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_pusher import evaluator_blessing, model_artifact, save_tiny_ranker
+from helpers.tiny_model import evaluator_blessing, model_artifact, save_tiny_ranker
 from tfx.types import standard_artifacts
 
 from components.pusher import Executor

@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 import yaml
 from google.protobuf import text_format
+from helpers.tiny_model import save_tiny_ranker
 from tensorflow_serving.config import model_server_config_pb2
-from test_pusher import save_tiny_ranker
 
 from config.settings import PipelineConfig
 from serving import export as serving_export
 from serving import served
 from serving import server as model_server
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SERVING = ROOT / "kubeflow" / "serving"
 OVERLAYS = ("nfs", "gcsfuse")
 POLICY_BIN = ROOT / ".venv-policy" / "bin"

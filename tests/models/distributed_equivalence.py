@@ -1,4 +1,4 @@
-"""Run as a script (by tests/test_distribution.py): single device vs a 2-replica MirroredStrategy, on one CPU.
+"""Run as a script (by tests/models/test_distribution.py): single device vs a 2-replica MirroredStrategy, on one CPU.
 
 The host CPU is split into two logical devices before TensorFlow initialises its devices, which is why this runs
 in its own process. Prints one JSON object on the last line of stdout:
@@ -10,7 +10,7 @@ in its own process. Prints one JSON object on the last line of stdout:
   trainer's own model/optimizer/strategy code on one device and on two replicas, same data, same global batch,
   and how far the SavedModel exported after the mirrored run answers from a plain model with its weights.
 
-Usage: python tests/distributed_equivalence.py [--steps N] [--batch B] [--optimizers clippy,adagrad]
+Usage: python tests/models/distributed_equivalence.py [--steps N] [--batch B] [--optimizers clippy,adagrad]
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ import tempfile
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path[:0] = [os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.path.dirname(os.path.abspath(__file__))]
+_here = os.path.dirname(os.path.abspath(__file__))  # tests/models: the repo root, tests/ (helpers) and this folder
+sys.path[:0] = [os.path.dirname(os.path.dirname(_here)), os.path.dirname(_here), _here]
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402

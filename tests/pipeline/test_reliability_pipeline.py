@@ -21,7 +21,7 @@ from pipeline.summary import summarize_run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 State = metadata_store_pb2.Execution
 
 

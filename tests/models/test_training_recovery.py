@@ -26,7 +26,7 @@ from config.validation import validate_config
 from models.recovery import PoisonCallback
 from models.stability import TrainingReport, online_spike
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 
 
 # --------------------------------------------------------------------------------------------------- fast

@@ -58,7 +58,8 @@ def examples_by_id(root: str, pattern: str) -> dict[str, tf.train.Example]:
     """The tf.Examples of the TFRecord files matching `pattern`, by impression id.
 
     Compared as decoded protos (field for field), which holds whatever encoder wrote them; the ingest's encoder
-    is deterministic, so the bytes agree too (tests/test_ingest_fast_path.py checks the encoder byte for byte).
+    is deterministic, so the bytes agree too (tests/logformat/test_ingest_fast_path.py checks the encoder
+    byte for byte).
     """
     out = {}
     for path in glob.glob(os.path.join(root, pattern)):

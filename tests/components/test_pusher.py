@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers.tiny_model import TinyRanker, evaluator_blessing, model_artifact, save_tiny_ranker  # noqa: F401
 from tfx.types import artifact_utils, standard_artifacts
 
 from components.pusher import Executor, RankerPusher
@@ -25,27 +26,6 @@ MODEL = "ranker"
 LABELS = {"click": 1, "like": 0, "share": 0, "dismiss": 0, "has_survey": 1}
 
 
-class TinyRanker(tf.Module):
-    """The serving contract only: serialized tf.Examples in, a click probability and a score out."""
-
-    def __init__(self, w: float = 0.3):
-        super().__init__()
-        self.w = tf.Variable(w)
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-    def serve(self, examples):
-        spec = {"position": tf.io.FixedLenFeature([], tf.int64, default_value=0)}
-        x = tf.cast(tf.io.parse_example(examples, spec)["position"], tf.float32)
-        click = tf.sigmoid(self.w * x)
-        return {"click": click, "score": 2.0 * click}
-
-
-def save_tiny_ranker(path: str, w: float = 0.3) -> str:
-    module = TinyRanker(w)
-    tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
-    return path
-
-
 @pytest.fixture(scope="module")
 def saved_model_dir(tmp_path_factory) -> str:
     return save_tiny_ranker(str(tmp_path_factory.mktemp("model") / "Format-Serving"))
@@ -55,12 +35,6 @@ def saved_model_dir(tmp_path_factory) -> str:
 def other_saved_model_dir(tmp_path_factory) -> str:
     """A different model (another weight): a new push of it is a new version."""
     return save_tiny_ranker(str(tmp_path_factory.mktemp("other_model") / "Format-Serving"), w=0.7)
-
-
-def model_artifact(saved_model_dir: str) -> standard_artifacts.Model:
-    model = standard_artifacts.Model()
-    model.uri = os.path.dirname(saved_model_dir)
-    return model
 
 
 def examples_artifact(root: Path, count: int = 20) -> standard_artifacts.Examples:
@@ -79,16 +53,6 @@ def examples_artifact(root: Path, count: int = 20) -> standard_artifacts.Example
                     feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
                 writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
     return examples
-
-
-def evaluator_blessing(root: Path, blessed: bool) -> standard_artifacts.ModelBlessing:
-    """As TFX's Evaluator writes it: BLESSED / NOT_BLESSED file and the `blessed` property."""
-    blessing = standard_artifacts.ModelBlessing()
-    blessing.uri = str(root / "eval_blessing")
-    os.makedirs(blessing.uri)
-    Path(blessing.uri, "BLESSED" if blessed else "NOT_BLESSED").touch()
-    blessing.set_int_custom_property("blessed", int(blessed))
-    return blessing
 
 
 def stability_blessing(root: Path, diverged: bool) -> standard_artifacts.ModelBlessing:
@@ -259,7 +223,7 @@ def test_a_push_killed_midway_stays_invisible_and_the_next_push_works(tmp_path, 
         "    prepare=lambda tmp_dir: os.kill(os.getpid(), signal.SIGKILL))\n"
     )
     env = {**os.environ, "SRC": saved_model_dir, "DST": str(serving_root), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     done = subprocess.run([sys.executable, "-c", script], cwd=repo, env=env, capture_output=True, timeout=300)
     assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
     [leftover] = visible_entries(serving_root / MODEL)

@@ -24,7 +24,7 @@ from config.settings import BeamConfig, ConfigError, tiny_preset
 from kubeflow.runner import compile_kubeflow, validate_pipeline_name
 from serving import server as model_server
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SERVING = ROOT / "kubeflow" / "serving"
 IMAGE = "registry.example.com/stable-ranker:test"
 PIPELINE_ROOT = "gs://bucket/root"
@@ -208,7 +208,7 @@ def test_dockerfile_builds_from_tfx_with_the_lock_file_and_legacy_keras():
 
 
 def manifests() -> dict[str, dict]:
-    """The NFS overlay as `kubectl kustomize` renders it (tests/test_serving_manifests.py checks every overlay)."""
+    """The NFS overlay as `kubectl kustomize` renders it (test_serving_manifests.py checks every overlay)."""
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.skip("kubectl (with its built-in kustomize) is not installed")

@@ -1,5 +1,6 @@
 """Sequential training pieces that need no pipeline run: --days parsing, history rendering. (The served-model
-resolution, a refused day leaving the baseline on the last pushed model, is in tests/test_object_store_push.py.)"""
+resolution, a refused day leaving the baseline on the last pushed model, is in
+tests/serving/test_object_store_push.py.)"""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ import os
 import pytest
 import tensorflow as tf
 from google.protobuf import text_format
-from test_pusher import save_tiny_ranker
+from helpers.tiny_model import save_tiny_ranker
 
 from serving import export as serving_export
 from serving import served

@@ -1,4 +1,4 @@
-"""Run as a script, once per worker, with TF_CONFIG set (by tests/test_distribution.py): MultiWorkerMirroredStrategy.
+"""Run as a script, once per worker, with TF_CONFIG set (by test_distribution.py): MultiWorkerMirroredStrategy.
 
 Two such processes on 127.0.0.1 form a 2-worker cluster. Each resolves `distribution="auto"` from TF_CONFIG (which
 must give multi_worker) and trains the ranker with the trainer's model/optimizer/strategy code; the chief then
@@ -7,7 +7,7 @@ stdout: the resolved strategy, replicas, whether it is the chief, where `worker_
 largest weight and loss differences between the two runs.
 
 Usage: TF_CONFIG='{"cluster": {"worker": ["127.0.0.1:P0", "127.0.0.1:P1"]}, "task": {...}}' \
-       python tests/multi_worker_run.py [--steps N] [--batch B]
+       python tests/models/multi_worker_run.py [--steps N] [--batch B]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import sys
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 here = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.dirname(here), here]
+sys.path[:0] = [os.path.dirname(os.path.dirname(here)), os.path.dirname(here), here]  # repo, tests/, tests/models
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import tensorflow as tf
-from test_pusher import TinyRanker, save_tiny_ranker
+from helpers.tiny_model import TinyRanker, save_tiny_ranker
 
 from serving import client
 
