@@ -30,6 +30,15 @@ FIRST_PARTY = ("config", "logformat", "world", "models", "serving", "components"
 QUIET_THIRD_PARTY = {"absl": logging.ERROR, "apache_beam": logging.ERROR, "tensorflow": logging.ERROR}
 
 
+class _QuietThirdParty(logging.Filter):
+    """Drops a third-party record below its quiet level. Set on our handler, not on the library's logger: TFX and
+    TensorFlow reset the `absl` logger's level while they run (absl.logging.set_verbosity), a handler filter stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        quiet = QUIET_THIRD_PARTY.get(record.name.split(".", 1)[0])
+        return quiet is None or record.levelno >= quiet
+
+
 def configure_logging(verbose: bool = False) -> None:
     """The process's logging, set once where a run starts (the CLI).
 
@@ -50,3 +59,6 @@ def configure_logging(verbose: bool = False) -> None:
         logging.getLogger(name).setLevel(logging.INFO)
     for name, level in QUIET_THIRD_PARTY.items():
         logging.getLogger(name).setLevel(logging.INFO if verbose else level)
+    if not verbose:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_QuietThirdParty())
