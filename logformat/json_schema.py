@@ -26,6 +26,9 @@ from logformat.schema import (
     EXTRA_DENSE_PREFIX,
     EXTRA_DENSE_SPEC,
     FIELD_TYPES,
+    FLOAT32_MAX,
+    INT64_MAX,
+    INT64_MIN,
     WORLD_FIELDS,
     FieldSpec,
 )
@@ -34,8 +37,6 @@ LOG_FORMAT_VERSION = "1.1"  # 1.0: the core fields; 1.1: + optional world fields
 SCHEMA_PATH = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "log_format.schema.json"
 )
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-FLOAT32_MAX = 3.4028234663852886e38
 
 BEYOND_JSON_SCHEMA = [
     "one JSON object per line (UTF-8, LF or CRLF endings), at most ingest.max_line_bytes bytes",

@@ -62,13 +62,13 @@ from logformat.schema import (
     EXAMPLE_FLOAT_FEATURES,
     EXAMPLE_INT_FEATURES,
     FIELD_TYPES,
+    FLOAT32_MAX,
+    INT64_MAX,
+    INT64_MIN,
     world_field_spec,
 )
 from logformat.world_fields import REASONS as WORLD_REASONS
 from logformat.world_fields import add_world_features, as_float32, check_world_fields
-
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-FLOAT32_MAX = 3.4028234663852886e38  # tf.Example floats are float32: larger values would become inf
 
 # Absurd durations: no video on the platform is longer than a day (uploads are capped at 12 hours); a larger
 # value is a unit or logging bug. Watch times are bounded by the duration (watch_time_exceeds_duration).

@@ -40,6 +40,10 @@ from config.vocabulary import COUNTRIES, MAX_EXTRA_FEATURES
 
 __all__ = ["COUNTRIES", "MAX_EXTRA_FEATURES"]  # the log format's enumerations, declared in config/vocabulary.py
 
+# Numeric limits of the example features: ints become int64, floats float32 (larger values would become inf).
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+FLOAT32_MAX = 3.4028234663852886e38
+
 DEVICES: tuple[str, ...] = ("mobile", "desktop", "tv", "tablet")
 SURFACES: tuple[str, ...] = ("home", "watch_next", "search")
 

@@ -17,10 +17,16 @@ from typing import Any
 
 from tensorflow.core.example import feature_pb2
 
-from logformat.schema import REASON_WORLD_FIELDS, FieldSpec, reason_field, world_field_spec
+from logformat.schema import (
+    FLOAT32_MAX,
+    INT64_MAX,
+    INT64_MIN,
+    REASON_WORLD_FIELDS,
+    FieldSpec,
+    reason_field,
+    world_field_spec,
+)
 
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-FLOAT32_MAX = 3.4028234663852886e38
 _FLOAT32 = struct.Struct("<f")
 ARROW_KINDS: dict[type, str] = {int: "int64", float: "float32", str: "binary"}
 REASON_KINDS: tuple[str, ...] = (
