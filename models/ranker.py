@@ -20,6 +20,9 @@ import tensorflow_recommenders as tfrs
 
 from config.settings import BINARY_TASKS, REGRESSION_TASKS, TASKS, ModelConfig
 from models import features as F
+from models.autograph import skip_keras2_internals
+
+skip_keras2_internals()  # every Keras model of the project is compiled here (models/autograph.py says why)
 
 
 def input_keys(features: F.FeatureSet = F.CORE_FEATURES) -> list[str]:
