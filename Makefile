@@ -20,14 +20,17 @@ policy-env: $(POLICY_VENV)/.installed
 
 $(POLICY_VENV)/.installed: requirements-policy.lock $(VENV)/.installed
 	@PY310=$$(scripts/find_python.sh) && $(UV) venv -q -p $$PY310 $(POLICY_VENV)
-	VIRTUAL_ENV=$(POLICY_VENV) $(UV) pip install -q -r requirements-policy.lock
+	VIRTUAL_ENV=$(POLICY_VENV) $(UV) pip install -q --compile-bytecode -r requirements-policy.lock
 	@touch $@
 
+# --compile-bytecode: the packages' .pyc files are written once here. A process never writes them itself where
+# PYTHONDONTWRITEBYTECODE is set (it is on our machines), and then compiles TF/TFX/Beam from source on every start:
+# measured, importing the stack took 23.0 s without them and 8.3 s with them, in every test worker and subprocess.
 $(VENV)/.installed: requirements.lock pyproject.toml scripts/find_python.sh
 	@PY310=$$(scripts/find_python.sh) && echo "using $$PY310" && \
 	  { [ -x $(PY) ] || $$PY310 -m venv $(VENV); }
 	$(PY) -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
-	$(UV) pip install -q -p $(PY) -r requirements.lock
+	$(UV) pip install -q --compile-bytecode -p $(PY) -r requirements.lock
 	$(UV) pip install -q -p $(PY) --no-deps -e .
 	@touch $@
 
