@@ -37,9 +37,10 @@ $(VENV)/.installed: requirements.lock pyproject.toml scripts/find_python.sh
 run: env
 	$(VENV)/bin/ranker run --preset $(PRESET) --pipeline-root $(PIPELINE_ROOT)
 
-# Tests run on PYTEST_WORKERS pytest-xdist workers, each file (and each session fixture's users) on one worker.
+# Tests run on PYTEST_WORKERS pytest-xdist workers, each file (and each session fixture's users) on one worker;
+# the costliest groups are handed out first (tests/conftest.py orders them; xdist's own reorder is off).
 PYTEST_WORKERS ?= 2
-PYTEST_XDIST := -n $(PYTEST_WORKERS) --dist loadgroup
+PYTEST_XDIST := -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 test: env lint policy-env
 	$(PY) -m pytest -q $(PYTEST_XDIST) $(PYTEST_ARGS)

@@ -33,6 +33,7 @@ select_keras2()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 BUDGET_S = {"unit": 20.0, "slow": 300.0, "e2e": 600.0}
+TIER_RANK = {"unit": 0, "slow": 1, "e2e": 2}
 # Session fixtures whose users must share one xdist worker (each worker would otherwise build its own), with their
 # own budgets: the time to build one is not charged to the test that happens to run first, but checked on its own.
 SHARED_SESSION_FIXTURES = ("tiny_pipeline", "trained_ranker")
@@ -128,6 +129,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         # A test that needs the shared training (built in its setup when it runs first) is in the slow tier.
         if "trained_ranker" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.slow)
+    # The costliest groups first (e2e, then slow, then unit; collection order within a tier), so that the workers
+    # end together instead of one running the whole pipelines at the end while the other idles. xdist hands out
+    # groups in this order with `--no-loadscope-reorder` (Makefile); its default orders them by test count.
+    group_rank: dict[str, int] = {}
+    for item in items:
+        group = group_of_file[item.nodeid.split("::", 1)[0]]
+        group_rank[group] = max(group_rank.get(group, 0), TIER_RANK[tier(item)])
+    items.sort(key=lambda item: -group_rank[group_of_file[item.nodeid.split("::", 1)[0]]])
 
 
 @dataclass(frozen=True)

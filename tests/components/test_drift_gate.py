@@ -27,6 +27,8 @@ from logformat.parser import parse_line
 from logformat.tf_schema import world_schema
 from world.simulator import World
 
+SLOW = pytest.mark.slow  # the `stats` fixture runs five TFDV Beam pipelines (~15 s on 2 cores)
+
 TINY = tiny_preset().world
 RESCALE = ShockConfig(kind="counter_rescale", day=2, field="video_views", factor=1000.0)
 LAUNCH = ShockConfig(kind="new_country", day=2, traffic_share=0.25)
@@ -56,6 +58,7 @@ def stats(tmp_path_factory):
     }
 
 
+@SLOW
 def test_the_worlds_daily_drift_passes(stats):
     plain = stats["plain"]
     comparisons, _, skipped = compare(plain[1], SCHEMA, DriftConfig(), 1, previous=plain[0], next_=plain[2])
@@ -66,6 +69,7 @@ def test_the_worlds_daily_drift_passes(stats):
     assert max(c.value / c.threshold for c in comparisons) < 0.7  # well inside the thresholds
 
 
+@SLOW
 def test_a_x1000_counter_rescale_is_caught_by_drift_and_by_skew(stats):
     plain = stats["plain"]
     comparisons, _, _ = compare(stats["rescaled"], SCHEMA, DriftConfig(), 2, previous=plain[1])
@@ -80,6 +84,7 @@ def test_a_x1000_counter_rescale_is_caught_by_drift_and_by_skew(stats):
     assert [(c.feature, c.check) for c in comparisons if c.blocking] == [("video_views", "skew")]
 
 
+@SLOW
 def test_an_acknowledged_shift_is_reported_but_does_not_stop(stats):
     plain = stats["plain"]
     drift = DriftConfig(acknowledged=("video_views@2",))
@@ -91,6 +96,7 @@ def test_an_acknowledged_shift_is_reported_but_does_not_stop(stats):
         assert [c for c in comparisons if c.violated and c.acknowledged] and not [c for c in comparisons if c.blocking]
 
 
+@SLOW
 def test_a_new_country_launch_is_caught_on_country_and_language(stats):
     comparisons, _, _ = compare(stats["launched"], SCHEMA, DriftConfig(), 2, previous=stats["plain"][1])
     blocking = {c.feature: c for c in comparisons if c.blocking}
@@ -102,6 +108,7 @@ def test_a_new_country_launch_is_caught_on_country_and_language(stats):
     assert not [c for c in comparisons if c.blocking]
 
 
+@SLOW
 def test_the_component_writes_its_report_and_stops_the_run(stats, tmp_path):
     def statistics_artifact(proto, name):
         artifact = standard_artifacts.ExampleStatistics()

@@ -16,6 +16,8 @@ from logformat.tf_schema import build_schema
 from models import features as F
 from models.preprocessing import build_preprocessing_fn
 
+SLOW = pytest.mark.slow  # the `transformed` fixture runs tf.Transform on Beam (~12 s on 2 cores)
+
 
 def raw_record(i: int) -> dict:
     rec = {
@@ -64,6 +66,7 @@ def transformed(tmp_path_factory):
     return out, tft.TFTransformOutput(out_dir)
 
 
+@SLOW
 def test_id_vocabulary_top_k_with_oov_buckets(transformed) -> None:
     out, tft_output = transformed
     assert tft_output.vocabulary_size_by_name(F.vocab_name("user_id")) == 2  # top_k=2 of 3 users
@@ -74,6 +77,7 @@ def test_id_vocabulary_top_k_with_oov_buckets(transformed) -> None:
     assert any(u >= 2 for u in users)
 
 
+@SLOW
 def test_dense_features_are_log_z_scored_and_ints_clipped(transformed) -> None:
     out, _ = transformed
     views = np.array([r[F.transformed_name("video_views")] for r in out])
@@ -84,6 +88,7 @@ def test_dense_features_are_log_z_scored_and_ints_clipped(transformed) -> None:
     assert out[0][F.transformed_name("hour_of_day")] == 23
 
 
+@SLOW
 def test_labels(transformed) -> None:
     out, _ = transformed
     assert out[1][F.label_key("watch_time")] == pytest.approx(1.0)  # log1p(e - 1)
