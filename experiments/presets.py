@@ -191,7 +191,8 @@ def quick_preset() -> LabPreset:
 
 
 def full_preset() -> LabPreset:
-    """Every size, the paper's grids, 3 seeds, the ablation and the frontier; ~170 runs (see docs/results)."""
+    """Every size, the paper's grids, 3 seeds, the ablation, recovery, the no-warm-up protocol and the frontier at
+    0.5x and 4x (see docs/results). The uncensored frontier scan is the `frontier` preset."""
     return LabPreset(
         name="full",
         world=lab_world(impressions_per_day=6_000, num_days=5, num_extra_dense=16, shock_day=2),
@@ -200,10 +201,19 @@ def full_preset() -> LabPreset:
         passes_per_day=2,
         calibration_lrs=(0.8, 1.6, 3.2),
         frontier_multipliers=(0.5, 4.0),
-        frontier_scan=(8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0),
         no_warmup_g0s=(0.1, 1.0, 10.0, 100.0),
         ablation_seeds=(0, 1),
     )
+
+
+#: The uncensored frontier's multipliers, above `full`'s 4x ceiling.
+FRONTIER_SCAN: tuple[float, ...] = (8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0)
+
+
+def frontier_preset() -> LabPreset:
+    """`full` plus the uncensored frontier scan (issue 15 item 2). Run it into the same `--out` as `full`: every run
+    of `full` is found there (same world, same run ids) and only the upward scan is new."""
+    return dataclasses.replace(full_preset(), name="frontier", frontier_scan=FRONTIER_SCAN)
 
 
 #: The width experiment (experiments/width.py): widths of the top shared layer, methods at their best settings.
@@ -246,7 +256,7 @@ def width_preset() -> LabPreset:
     )
 
 
-PRESETS = {"quick": quick_preset, "full": full_preset, "width": width_preset}
+PRESETS = {"quick": quick_preset, "full": full_preset, "frontier": frontier_preset, "width": width_preset}
 
 
 def get_lab_preset(name: str) -> LabPreset:

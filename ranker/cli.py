@@ -330,8 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument(
         "--preset",
         default="quick",
-        choices=["quick", "full", "width"],
-        help="lab preset (experiments/presets; width: experiments/width.py)",
+        choices=["quick", "full", "frontier", "width"],
+        help="lab preset (experiments/presets; frontier: full plus the uncensored frontier scan, run it into full's "
+        "--out; width: experiments/width.py)",
     )
     sweep.add_argument("--out", required=True, help="directory for data cache, results.csv, curves and summary.md")
     sweep.add_argument("--workers", type=int, help="training processes in parallel (default: the preset's)")

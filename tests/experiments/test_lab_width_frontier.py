@@ -3,6 +3,7 @@ effective step, the uncensored frontier's breaking multiplier, and the width pre
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -109,7 +110,7 @@ class _StubSweep:
         from experiments import results as R
         from experiments.sweep import Sweep
 
-        preset = get_lab_preset("full")
+        preset = get_lab_preset("frontier")
 
         class Stub(Sweep):
             ran: list = []
@@ -153,3 +154,10 @@ def test_no_warmup_picks_the_smallest_g0_that_learns(tmp_path):
     runs = [s for s in sweep.ran if s.stage == "no_warmup"]
     assert runs and all(dict(s.params)["initial_accumulator_value"] == 10.0 for s in runs)
     assert all(s.variant == "no_warmup" for s in runs)
+
+
+def test_the_frontier_preset_is_full_plus_the_scan():
+    full, frontier = get_lab_preset("full"), get_lab_preset("frontier")
+    assert not full.frontier_scan and frontier.frontier_scan[0] > max(full.frontier_multipliers)
+    # Same world, data and protocol: run into full's --out, it reuses every run of full.
+    assert dataclasses.replace(frontier, name="full", frontier_scan=()) == full
