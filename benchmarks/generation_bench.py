@@ -13,7 +13,7 @@ Ingest: the files of the first generation mode that wrote files (written anew wh
 each ingest mode. `single` is a plain loop in one process: read each file with the bounded line reader, parse and
 validate each line (`check_line`), encode the valid records a batch at a time (`encode_examples`), keep the first
 record of each impression id, split, and write the same gzipped TFRecord files, quarantine and counts; the Beam modes
-run `components.log_ingest.IngestLogs` (what LogIngest runs) with the DirectRunner. Every mode must give the same set
+run `ingest.run.IngestLogs` (what LogIngest runs) with the DirectRunner. Every mode must give the same set
 of examples (sorted SHA-256 digests of the serialized examples; of their deterministic serialization when the bytes
 differ), the same counts.json and the same quarantined lines. A tiny ingest runs first, untimed, so that one-time
 imports are not charged to the first mode.
@@ -116,24 +116,20 @@ def run_mode(mode: str, config: Any, day: int, out_dir: str) -> dict[str, Any]:
 
 def ingest_single_process(logs_uri: str, ingest: Any, examples_uri: str, quarantine_uri: str) -> dict[str, Any]:
     """The ingest's work in one plain loop (no Beam); writes what IngestLogs writes; returns counts.json."""
-    from components.log_ingest import (
+    from ingest.counts import summarize_counts
+    from ingest.dofns import (
         BATCH_SIZE,
         DUPLICATE_REASON,
         EMPTY_FILE_REASON,
-        EXAMPLES_FILE_PREFIX,
-        EXAMPLES_GZIP_LEVEL,
-        SPLITS,
         UNREADABLE_FILE_REASON,
-        GzipWriter,
         _encode,
-        list_log_files,
         quarantine_record,
         source_name,
         split_of,
-        summarize_counts,
-        tfrecord_bytes,
     )
-    from components.types import QUARANTINE_COUNTS_FILE, QUARANTINE_FILE_PREFIX
+    from ingest.layout import EXAMPLES_FILE_PREFIX, QUARANTINE_COUNTS_FILE, QUARANTINE_FILE_PREFIX, SPLITS
+    from ingest.run import list_log_files
+    from ingest.sink import EXAMPLES_GZIP_LEVEL, GzipWriter, tfrecord_bytes
     from logformat.line_reader import READ_ERRORS, open_log, read_bounded_lines
     from logformat.parser import check_line
 
@@ -248,7 +244,7 @@ def _quarantine_and_counts(quarantine_uri: str) -> dict[str, Any]:
 
 def run_ingest_mode(mode: str, config: Any, logs_dir: str, out_dir: str) -> dict[str, Any]:
     """Ingests `logs_dir` in `mode` into `out_dir`/examples and `out_dir`/quarantine; returns the timing row."""
-    from components.log_ingest import run_ingest
+    from ingest.run import run_ingest
 
     examples, quarantine = os.path.join(out_dir, "examples"), os.path.join(out_dir, "quarantine")
     load_before = _load()
@@ -274,7 +270,7 @@ def run_ingest_mode(mode: str, config: Any, logs_dir: str, out_dir: str) -> dict
 def _warm_up(config: Any, day: int, scratch: str) -> None:
     """A tiny ingest in one process, untimed: imports and first-use set-up are not charged to a mode."""
     from components.log_generator import write_shard
-    from components.log_ingest import run_ingest
+    from ingest.run import run_ingest
     from world.simulator import World
 
     world = World(dataclasses.replace(config.world, impressions_per_day=WARM_UP_IMPRESSIONS, num_shards=1))

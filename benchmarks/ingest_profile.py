@@ -33,8 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cprofile", type=int, default=0, help="print the top N functions by own time")
     args = parser.parse_args(argv)
 
-    from components.log_ingest import BATCH_SIZE, EXAMPLES_GZIP_LEVEL, tfrecord_bytes
     from config.settings import get_preset
+    from ingest.dofns import BATCH_SIZE
+    from ingest.sink import EXAMPLES_GZIP_LEVEL, tfrecord_bytes
     from logformat import parser as log_parser
     from logformat.line_reader import read_log_lines
     from world.simulator import World

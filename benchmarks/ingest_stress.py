@@ -5,11 +5,11 @@
 
 The corpus is written once by the project's generator (`World`, the `default` preset's world, `--malformed-rate` of
 corrupted lines so that the quarantine path carries data too) as gzipped JSON lines in `--shards` files. Its lines
-are counted once by reading the files directly. Each run ingests it with `components.log_ingest.run_ingest` and then
+are counted once by reading the files directly. Each run ingests it with `ingest.run.run_ingest` and then
 counts, independently of the run's own accounting and counts.json, the examples on disk (TFRecord frames) and the
 quarantined records on disk: lost = lines in the corpus - (examples + quarantined). A run whose own accounting check
 fired (AccountingError) is reported as such, with what was on disk. `--unsafe` is the control: the same runs with
-Beam's timed flush left on (components/beam_safety.py not applied), to show that the stress can see the loss.
+Beam's timed flush left on (ingest/beam_safety.py not applied), to show that the stress can see the loss.
 Prints one JSON object per run and a summary per mode; exit status 1 if any line was lost or any run failed.
 """
 
@@ -38,8 +38,8 @@ MODES = {
 
 def write_corpus(logs: str, lines: int, shards: int, malformed_rate: float, day: int) -> int:
     """`lines` generated lines in `shards` gzipped files under logs/day=DDDDD/; returns the lines written."""
-    from components.types import shard_path
     from config.settings import get_preset
+    from ingest.layout import shard_path
     from world.simulator import World
 
     world_config = dataclasses.replace(
@@ -73,7 +73,9 @@ def count_corpus_lines(logs: str) -> int:
 
 
 def one_run(config: Any, logs: str, out: str, mode: str) -> dict[str, Any]:
-    from components.log_ingest import AccountingError, count_quarantined, count_written_examples, run_ingest
+    from ingest.accounting import count_quarantined, count_written_examples
+    from ingest.errors import AccountingError
+    from ingest.run import run_ingest
 
     examples, quarantine = os.path.join(out, "examples"), os.path.join(out, "quarantine")
     started = time.perf_counter()
@@ -102,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.unsafe:
-        from components import beam_safety
+        from ingest import beam_safety
 
         beam_safety.SAFE_DATA_BUFFER_TIME_LIMIT_MS = 1000  # make_direct_runner_safe() then restores Beam's default
 

@@ -36,9 +36,10 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from components.beam_safety import make_direct_runner_safe
-from components.types import GENERATION_SUMMARY_FILE, RawLogs, day_dir, join, shard_path
+from components.types import GENERATION_SUMMARY_FILE, RawLogs
 from config.settings import PipelineConfig, WorldConfig, section_from_json, section_json
+from ingest.beam_safety import make_direct_runner_safe
+from ingest.layout import day_dir, join, shard_path
 from world.simulator import World
 
 _WRITE_CHUNK_BYTES = 1 << 20

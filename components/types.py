@@ -11,21 +11,41 @@ QuarantinedRecords layout (written by LogIngest)::
     <uri>/counts.json                              {"total", "good", "quarantined", "bad_fraction",
                                                     "splits": {...}, "reasons": {reason: count}}
 
-Paths are built only from numbers (day, shard) and constants, never from log content.
+The names and paths of the log files and of the quarantine live with the ingest (ingest/layout.py) and are
+re-exported here; only generation.json, LogGen's own, is named here. Paths are built only from numbers (day, shard)
+and constants, never from log content.
 """
 
 from __future__ import annotations
 
-import posixpath
-
 from tfx.types.artifact import Artifact
 
-SPAN_PROPERTY_NAME = "span"
+from ingest.layout import (
+    QUARANTINE_COUNTS_FILE,
+    QUARANTINE_FILE_PREFIX,
+    RAW_LOG_FILE_GLOB,
+    day_dir,
+    join,
+    raw_log_pattern,
+    shard_path,
+)
 
-RAW_LOG_FILE_GLOB = "day=*/logs-*.jsonl*"  # relative to a RawLogs uri
+__all__ = [
+    "GENERATION_SUMMARY_FILE",
+    "QUARANTINE_COUNTS_FILE",
+    "QUARANTINE_FILE_PREFIX",
+    "RAW_LOG_FILE_GLOB",
+    "SPAN_PROPERTY_NAME",
+    "QuarantinedRecords",
+    "RawLogs",
+    "day_dir",
+    "join",
+    "raw_log_pattern",
+    "shard_path",
+]
+
+SPAN_PROPERTY_NAME = "span"
 GENERATION_SUMMARY_FILE = "generation.json"
-QUARANTINE_FILE_PREFIX = "quarantined"
-QUARANTINE_COUNTS_FILE = "counts.json"
 
 
 class _SpanArtifact(Artifact):
@@ -64,23 +84,3 @@ class QuarantinedRecords(_SpanArtifact):
     """
 
     TYPE_NAME = "components.QuarantinedRecords"  # importable path, as for RawLogs
-
-
-def join(base: str, *parts: str) -> str:
-    """Joins URI parts with '/', for local paths and gs:// or s3:// URIs alike."""
-    return posixpath.join(base, *parts)
-
-
-def day_dir(logs_uri: str, day: int) -> str:
-    """The directory of one day inside a RawLogs uri."""
-    return join(logs_uri, f"day={int(day):05d}")
-
-
-def shard_path(logs_uri: str, day: int, shard: int, num_shards: int) -> str:
-    """The file of one (day, shard) inside a RawLogs uri."""
-    return join(day_dir(logs_uri, day), f"logs-{int(shard):05d}-of-{int(num_shards):05d}.jsonl.gz")
-
-
-def raw_log_pattern(logs_uri: str) -> str:
-    """The glob of every log file of a RawLogs uri."""
-    return join(logs_uri, RAW_LOG_FILE_GLOB)

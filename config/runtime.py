@@ -25,7 +25,18 @@ def select_keras2() -> None:
     os.environ[KERAS2_VARIABLE] = "1"
 
 
-FIRST_PARTY = ("config", "logformat", "world", "models", "serving", "components", "pipeline", "experiments", "ranker")
+FIRST_PARTY = (
+    "config",
+    "logformat",
+    "world",
+    "models",
+    "ingest",
+    "serving",
+    "components",
+    "pipeline",
+    "experiments",
+    "ranker",
+)
 # absl carries TFX/TFT/TFMA logs: their warnings are mostly chatter (tf.function table init, resolver notes)
 QUIET_THIRD_PARTY = {"absl": logging.ERROR, "apache_beam": logging.ERROR, "tensorflow": logging.ERROR}
 

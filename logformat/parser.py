@@ -33,7 +33,7 @@ reason                                when
 ====================================  =============================================================
 
 The ingest adds reasons no single line can show: ``duplicate_impression_id``, ``empty_file`` and
-``unreadable_file`` (components/log_ingest.py).
+``unreadable_file`` (ingest/dofns.py).
 
 Unknown extra fields are ignored (forward compatible: a newer logger may add fields before the
 ingest knows them). World fields (language, subscriptions, generated f_dense_* / f_cat_* features, ...) are

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from tfx import v1 as tfx
 
-from components.beam_safety import make_direct_runner_safe
 from config.settings import PipelineConfig
+from ingest.beam_safety import make_direct_runner_safe
 from pipeline.pipeline import create_pipeline
 from pipeline.progress import ProgressDagRunner
 from pipeline.summary import RunSummary, summarize_run

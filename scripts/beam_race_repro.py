@@ -14,7 +14,7 @@ On an idle machine the window between `get()` and `_clear()` is short and the lo
 14 real ingests). To make it visible in one run, this script widens that window the way a busy machine does: the
 periodic flusher thread (and only it) sleeps `--delay-ms` inside the flush callback, i.e. after `get()` and before
 `_clear()`, and the flush interval is shortened to `--interval-ms`. Nothing else is changed; with `--safe` (the fix
-used by components/beam_safety.py: `DATA_BUFFER_TIME_LIMIT_MS = 0`, size-based buffering only, no flusher thread)
+used by ingest/beam_safety.py: `DATA_BUFFER_TIME_LIMIT_MS = 0`, size-based buffering only, no flusher thread)
 the same delays lose nothing.
 
 Prints one line per run: expected and counted elements and how many were lost; exit status 1 if any were lost.

@@ -17,7 +17,8 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("config",),  # the ground: dataclasses, presets, every rule
     ("logformat",),  # the published log format: fields, reader, parser, encoder, curated schema
-    ("world", "models"),  # the simulator that writes the format | Transform/Trainer code, optimizers, detector
+    # the simulator that writes the format | Transform/Trainer code, optimizers, detector | the Beam ingest of the logs
+    ("world", "models", "ingest"),
     ("serving",),  # export/publish in TF Serving's layout, client, server launcher
     ("components",),  # thin TFX components and executors
     ("pipeline",),  # create_pipeline, runners, MLMD readers

@@ -17,14 +17,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.log_ingest import run_ingest
-from components.types import day_dir, shard_path
 from config.settings import IngestConfig, tiny_preset
+from ingest.layout import day_dir, shard_path
+from ingest.run import run_ingest
 from logformat.parser import parse_line
 from world.simulator import World
 
 REPO = Path(__file__).resolve().parent.parent
-INGEST_MODULES = ["logformat/parser.py", "components/log_ingest.py", "logformat/line_reader.py"]
+INGEST_MODULES = [
+    "logformat/parser.py",
+    "logformat/line_reader.py",
+    *sorted(glob.glob("ingest/*.py", root_dir=REPO)),
+    "components/log_ingest.py",
+]
 GOOD = next(World(tiny_preset().world).generate_shard(0, 0))
 BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 

@@ -10,7 +10,6 @@ import gzip
 import json
 import os
 
-import farmhash
 import pytest
 import tensorflow as tf
 from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
@@ -20,17 +19,13 @@ from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 from tfx.types import artifact_utils, standard_artifacts
 
 from components.log_generator import LogGen, LogGenExecutor, read_generation_summary, run_generation
-from components.log_ingest import (
-    BadRecordsError,
-    IngestError,
-    LogIngest,
-    LogIngestExecutor,
-    _encode,
-    read_counts,
-    split_of,
-)
-from components.types import QuarantinedRecords, RawLogs, shard_path
+from components.log_ingest import LogIngest, LogIngestExecutor
+from components.types import QuarantinedRecords, RawLogs
 from config.settings import IngestConfig, PipelineConfig, section_json, tiny_preset
+from ingest.counts import read_counts
+from ingest.dofns import split_of
+from ingest.errors import BadRecordsError, IngestError
+from ingest.layout import shard_path
 from logformat.parser import parse_line
 from world.encoding import encode_line
 from world.simulator import World
@@ -174,27 +169,6 @@ def test_examples_are_exact_and_split_by_impression_hash(run):
     assert seen == expected
     eval_share = sum(split_of(i, 0.2) == "eval" for i in seen) / len(seen)
     assert 0.15 <= eval_share <= 0.25
-
-
-def test_a_record_that_breaks_the_batch_encoder_only_loses_itself():
-    records = list(World(tiny_preset().world).generate_shard(0, 0))[:3]
-    records[1] = {**records[1], "user_id": "u\ud800"}  # unencodable (validation would have caught it)
-    encoded = _encode(records)
-    assert encoded[1] is None and encoded[0] and encoded[2]
-
-
-def test_split_is_stable_and_follows_eval_fraction():
-    ids = [f"d0s0r{i}p{i % 8}" for i in range(20_000)]
-    # Pinned values (farmhash Fingerprint64 is the same on every machine, process and runner): a change of the hash
-    # or of the bucketing would move examples between train and eval of already-ingested days.
-    split = {"eval": "e", "train": "t"}
-    assert "".join(split[split_of(i, 0.2)] for i in ids[:24]) == "ttttetteetttttettttetttt"
-    assert "".join(split[split_of(i, 0.5)] for i in ids[:24]) == "ttteetteeettttetetteeeet"
-    assert farmhash.fingerprint64("d0s0r0p0") == 15281082752813039465  # bucket 9465 of 10,000: train
-    assert farmhash.fingerprint64("d3s1r77p4") == 13424291280393950178  # bucket 178: eval at 0.2
-    assert (split_of("d0s0r0p0", 0.2), split_of("d3s1r77p4", 0.2)) == ("train", "eval")
-    assert abs(sum(split_of(i, 0.2) == "eval" for i in ids) / len(ids) - 0.2) < 0.01
-    assert abs(sum(split_of(i, 0.5) == "eval" for i in ids) / len(ids) - 0.5) < 0.015
 
 
 def _handmade_logs(root: str, lines: list[bytes]) -> RawLogs:

@@ -206,8 +206,9 @@ def _quarantine(quarantine_uri: str) -> list[bytes]:
 def test_single_process_reference_writes_what_the_beam_ingest_writes(tmp_path):
     from benchmarks.generation_bench import BEAM_MODES, ingest_single_process
     from components.log_generator import write_shard
-    from components.log_ingest import read_counts, run_ingest
-    from components.types import day_dir
+    from ingest.counts import read_counts
+    from ingest.layout import day_dir
+    from ingest.run import run_ingest
 
     config = tiny_preset()
     world = dataclasses.replace(config.world, impressions_per_day=600, num_shards=2, malformed_rate=0.05)
@@ -230,7 +231,8 @@ def test_single_process_reference_writes_what_the_beam_ingest_writes(tmp_path):
 
 
 def test_duplicate_lines_are_read_again_from_their_file(tmp_path):
-    from components.log_ingest import IngestError, _QuarantineDuplicatesFn
+    from ingest.dofns import _QuarantineDuplicatesFn
+    from ingest.errors import IngestError
 
     path = str(tmp_path / "logs-00000-of-00001.jsonl.gz")
     with gzip.open(path, "wb") as f:

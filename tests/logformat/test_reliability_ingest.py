@@ -15,16 +15,11 @@ import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from components.log_ingest import (
-    DUPLICATE_REASON,
-    EMPTY_FILE_REASON,
-    QUARANTINE_REASONS,
-    UNREADABLE_FILE_REASON,
-    read_counts,
-    run_ingest,
-)
-from components.types import day_dir
 from config.settings import IngestConfig, tiny_preset
+from ingest.counts import read_counts
+from ingest.dofns import DUPLICATE_REASON, EMPTY_FILE_REASON, QUARANTINE_REASONS, UNREADABLE_FILE_REASON
+from ingest.layout import day_dir
+from ingest.run import run_ingest
 from logformat.line_reader import read_bounded_lines
 from logformat.parser import REASONS, parse_line
 from logformat.schema import FIELD_TYPES

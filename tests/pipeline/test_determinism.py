@@ -18,8 +18,8 @@ import pytest
 import tensorflow as tf
 
 from components.log_generator import run_generation
-from components.log_ingest import run_ingest
 from config.settings import PipelineConfig, tiny_preset
+from ingest.run import run_ingest
 
 pytestmark = pytest.mark.slow
 

@@ -24,9 +24,9 @@ from collections.abc import Iterator
 import pytest
 import tensorflow as tf
 
-from components.log_ingest import run_ingest
 from config.settings import tiny_preset
 from config.validation import validate_config
+from ingest.run import run_ingest
 from pipeline.local_runner import LocalPaths, run_local
 from serving import client
 from serving.export import LABEL_FEATURES

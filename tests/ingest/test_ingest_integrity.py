@@ -12,18 +12,14 @@ import apache_beam as beam
 import pytest
 from apache_beam.runners.portability.fn_api_runner import worker_handlers
 
-from components.beam_safety import direct_runner_is_safe, make_direct_runner_safe
-from components.log_ingest import (
-    CORRUPT_MEMBER_REASON,
-    AccountingError,
-    IngestLogs,
-    accounting_counters,
-    check_accounting,
-    run_ingest,
-)
-from components.types import day_dir
 from config.settings import ConfigError, IngestConfig, tiny_preset
 from config.validation import validate_ingest
+from ingest.accounting import accounting_counters, check_accounting
+from ingest.beam_safety import direct_runner_is_safe, make_direct_runner_safe
+from ingest.dofns import CORRUPT_MEMBER_REASON
+from ingest.errors import AccountingError
+from ingest.layout import day_dir
+from ingest.run import IngestLogs, run_ingest
 from logformat import line_reader
 from logformat.log_files import LogsPatternError, pattern_base, span_files, span_glob
 from logformat.parser import check_line, is_valid_fast

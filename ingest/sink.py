@@ -1,0 +1,75 @@
+"""The examples' files: records framed as in a TFRecord file, gzipped at EXAMPLES_GZIP_LEVEL by a Beam sink.
+
+Examples are written a batch at a time: `_KeepFirstFn` (ingest/dofns.py) frames up to BATCH_SIZE serialized examples
+into one element with `tfrecord_bytes`, and `_TFRecordListSink` writes those elements into gzipped TFRecord files with
+the format and names of `beam.io.WriteToTFRecord`.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Iterable
+from typing import Any
+
+from apache_beam.io import filebasedsink
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.tfrecordio import _TFRecordUtil
+
+# Examples: level 6 (zlib's default, Beam's) costs ~28 us per 1.2 kB example, level 3 ~11 us for files ~15 % larger.
+EXAMPLES_GZIP_LEVEL = 3
+
+_FRAME_HEADS: dict[int, bytes] = {}  # record length -> its 12-byte TFRecord header (length, masked crc32c)
+_MAX_FRAME_HEADS = 1 << 16
+
+
+def tfrecord_bytes(records: Iterable[bytes]) -> bytes:
+    """`records` framed as in a TFRecord file (length, masked crc32c, record, masked crc32c), as Beam writes them."""
+    masked_crc32c = _TFRecordUtil._masked_crc32c
+    chunks: list[bytes] = []
+    for record in records:
+        head = _FRAME_HEADS.get(len(record))
+        if head is None:
+            length = struct.pack("<Q", len(record))
+            head = length + struct.pack("<I", masked_crc32c(length))
+            if len(_FRAME_HEADS) < _MAX_FRAME_HEADS:
+                _FRAME_HEADS[len(record)] = head
+        chunks += (head, record, struct.pack("<I", masked_crc32c(record)))
+    return b"".join(chunks)
+
+
+class GzipWriter:
+    """A write-only gzip stream at `level` over a binary file handle (Beam's own gzip is fixed at level 6)."""
+
+    def __init__(self, raw: Any, level: int):
+        self._raw = raw
+        self._compressor = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+
+    def write(self, data: bytes) -> None:
+        self._raw.write(self._compressor.compress(data))
+
+    def close(self) -> None:
+        self._raw.write(self._compressor.flush())
+        self._raw.close()
+
+
+class _TFRecordListSink(filebasedsink.FileBasedSink):
+    """Gzipped TFRecord files (the format and names of `beam.io.WriteToTFRecord`) written from elements that hold
+    records already framed (`tfrecord_bytes`)."""
+
+    def __init__(self, file_path_prefix: str):
+        super().__init__(
+            file_path_prefix,
+            coder=None,
+            file_name_suffix=".gz",
+            mime_type="application/octet-stream",
+            compression_type=CompressionTypes.UNCOMPRESSED,
+        )
+
+    def open(self, temp_path: str) -> GzipWriter:
+        raw = FileSystems.create(temp_path, self.mime_type, CompressionTypes.UNCOMPRESSED)
+        return GzipWriter(raw, EXAMPLES_GZIP_LEVEL)
+
+    def write_record(self, file_handle: GzipWriter, value: bytes) -> None:
+        file_handle.write(value)
