@@ -111,6 +111,26 @@ def _effective_step_markdown(results_dir: str, rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _lab_runs(rows: list[dict], size: str, method: str, mult: float, params: dict[str, Any]) -> list[dict]:
+    """The lab protocol's own runs (Table 2 grid and repeats: warm-up, no recovery) of one configuration."""
+    return [
+        r
+        for r in rows
+        if r["stage"] in ("grid", "repeat")
+        and r["variant"] == "clean"
+        and (r["size"], r["method"], r["lr_multiplier"]) == (size, method, mult)
+        and json.loads(r["params"]) == params
+    ]
+
+
+def _failed_cell(group: list[dict]) -> str:
+    """ "failed/runs, mean click AUC in %" (failed: fully diverged or click AUC < 0.55), "–" for no runs."""
+    if not group:
+        return "–"
+    aucs = [r["auc_click"] for r in group if isinstance(r["auc_click"], float)]
+    return f"{sum(not T._trained(r) for r in group)}/{len(group)}, {100 * float(np.nanmean(aucs)):.1f}"
+
+
 def _no_warmup_markdown(rows: list[dict]) -> str:
     """The paper's protocol (no warm-up) beside the lab's (80-step warm-up), same configurations (issue 15 item 3)."""
     scan = [r for r in rows if r["stage"] == "no_warmup_g0"]
@@ -132,13 +152,6 @@ def _no_warmup_markdown(rows: list[dict]) -> str:
         "| Model | Method | multiplier | with warm-up (lab) | without warm-up (paper) |",
         "|---|---|---|---|---|",
     ]
-
-    def cell(group: list[dict]) -> str:
-        if not group:
-            return "–"
-        aucs = [r["auc_click"] for r in group if isinstance(r["auc_click"], float)]
-        return f"{sum(not T._trained(r) for r in group)}/{len(group)}, {100 * float(np.nanmean(aucs)):.1f}"
-
     for size in T.SIZE_LABELS:
         for method in T.LABELS:
             group = [r for r in runs if r["size"] == size and r["method"] == method]
@@ -146,17 +159,11 @@ def _no_warmup_markdown(rows: list[dict]) -> str:
                 continue
             mult = group[0]["lr_multiplier"]
             base = {k: v for k, v in json.loads(group[0]["params"]).items() if k != "initial_accumulator_value"}
-            warm = [
-                r
-                for r in rows
-                if r["stage"] in ("grid", "repeat")
-                and r["variant"] == "clean"
-                and r["size"] == size
-                and r["method"] == method
-                and r["lr_multiplier"] == mult
-                and json.loads(r["params"]) == base
-            ]
-            lines.append(f"| {T.SIZE_LABELS[size]} | {T.LABELS[method]} | {mult:g}x | {cell(warm)} | {cell(group)} |")
+            warm = _lab_runs(rows, size, method, mult, base)
+            lines.append(
+                f"| {T.SIZE_LABELS[size]} | {T.LABELS[method]} | {mult:g}x | {_failed_cell(warm)} | "
+                f"{_failed_cell(group)} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -176,31 +183,13 @@ def _recovery_markdown(rows: list[dict]) -> str:
             if not on:
                 continue
             mult = on[0]["lr_multiplier"]
-            params = on[0]["params"]
-            off = [
-                r
-                for r in rows
-                if r["stage"] in ("grid", "repeat")
-                and r["variant"] == "clean"
-                and r["size"] == size
-                and r["method"] == method
-                and r["lr_multiplier"] == mult
-                and r["params"] == params
-            ]
-
-            def cell(group: list[dict]) -> str:
-                if not group:
-                    return "–"
-                failed = sum(not T._trained(r) for r in group)
-                aucs = [r["auc_click"] for r in group if isinstance(r["auc_click"], float)]
-                return f"{failed}/{len(group)}, {100 * float(np.nanmean(aucs)):.1f}"
-
+            off = _lab_runs(rows, size, method, mult, json.loads(on[0]["params"]))
             recoveries = sum(int(r.get("recoveries") or 0) for r in on)
             wasted = sum(int(r.get("wasted_steps") or 0) for r in on)
             steps = sum(int(r.get("steps") or 0) for r in on)
             lines.append(
-                f"| {T.SIZE_LABELS[size]} | {T.LABELS[method]} | {mult:g}x | {cell(off)} | {cell(on)} | {recoveries} | "
-                f"{wasted}/{steps} ({100 * wasted / max(steps, 1):.1f} %) |"
+                f"| {T.SIZE_LABELS[size]} | {T.LABELS[method]} | {mult:g}x | {_failed_cell(off)} | "
+                f"{_failed_cell(on)} | {recoveries} | {wasted}/{steps} ({100 * wasted / max(steps, 1):.1f} %) |"
             )
     return "\n".join(lines) + "\n"
 
