@@ -40,6 +40,7 @@ from components.types import GENERATION_SUMMARY_FILE, RawLogs
 from config.settings import PipelineConfig, WorldConfig, section_from_json, section_json
 from ingest.beam_safety import make_direct_runner_safe
 from ingest.layout import day_dir, join, shard_path
+from ingest.sink import WriteJsonFile
 from world.simulator import World
 
 _WRITE_CHUNK_BYTES = 1 << 20
@@ -154,13 +155,7 @@ class GenerateLogs(beam.PTransform):
             | "WriteShard" >> beam.ParDo(_WriteShardFn(self._world, self._logs_uri))
             | "Summarise" >> beam.CombineGlobally(_MergeShardStats())
             | "ToJson" >> beam.Map(lambda stats: json.dumps({**header, **stats}, sort_keys=True))
-            | "WriteSummary"
-            >> beam.io.WriteToText(
-                join(self._logs_uri, GENERATION_SUMMARY_FILE.removesuffix(".json")),
-                file_name_suffix=".json",
-                num_shards=1,
-                shard_name_template="",
-            )
+            | "WriteSummary" >> WriteJsonFile(join(self._logs_uri, GENERATION_SUMMARY_FILE))
         )
 
 

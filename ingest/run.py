@@ -48,7 +48,7 @@ from ingest.layout import (
     join,
     raw_log_pattern,
 )
-from ingest.sink import _TFRecordListSink
+from ingest.sink import WriteJsonFile, _TFRecordListSink
 
 
 class IngestLogs(beam.PTransform):
@@ -118,13 +118,7 @@ class IngestLogs(beam.PTransform):
             | "AllCounts" >> beam.Flatten()
             | "Count" >> beam.CombineGlobally(_SumCounts())
             | "Summarise" >> beam.Map(lambda counts: json.dumps(summarize_counts(counts), sort_keys=True))
-            | "WriteCounts"
-            >> beam.io.WriteToText(
-                join(self._quarantine_uri, QUARANTINE_COUNTS_FILE.removesuffix(".json")),
-                file_name_suffix=".json",
-                num_shards=1,
-                shard_name_template="",
-            )
+            | "WriteCounts" >> WriteJsonFile(join(self._quarantine_uri, QUARANTINE_COUNTS_FILE))
         )
 
 

@@ -12,6 +12,7 @@ import zlib
 from collections.abc import Iterable
 from typing import Any
 
+import apache_beam as beam
 from apache_beam.io import filebasedsink
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -73,3 +74,11 @@ class _TFRecordListSink(filebasedsink.FileBasedSink):
 
     def write_record(self, file_handle: GzipWriter, value: bytes) -> None:
         file_handle.write(value)
+
+
+def WriteJsonFile(path: str) -> beam.PTransform:  # noqa: N802 (a PTransform factory, named like one)
+    """Writes a PCollection of one JSON string to exactly `path` (a name ending in .json): one shard, no shard
+    numbers in the name. Beam writes to a temporary file and renames it when the pipeline finishes."""
+    return beam.io.WriteToText(
+        path.removesuffix(".json"), file_name_suffix=".json", num_shards=1, shard_name_template=""
+    )
