@@ -39,6 +39,7 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from components.types import GENERATION_SUMMARY_FILE, RawLogs
 from config.settings import PipelineConfig, WorldConfig, section_from_json, section_json
 from ingest.beam_safety import make_direct_runner_safe
+from ingest.dofn_specs import cache_dofn_specs
 from ingest.layout import day_dir, join, shard_path
 from ingest.sink import WriteJsonFile
 from world.simulator import World
@@ -179,6 +180,7 @@ def run_generation(
     if days is None:
         days = range(world.start_day, world.start_day + world.num_days)
     make_direct_runner_safe()
+    cache_dofn_specs()
     with beam.Pipeline(argv=list(beam_args or [])) as pipeline:
         _ = pipeline | GenerateLogs(world, list(days), out_dir)
     return read_generation_summary(out_dir)
@@ -212,6 +214,7 @@ class LogGenExecutor(base_beam_executor.BaseBeamExecutor):
         day = world.start_day if day is None else int(day)
         logs = artifact_utils.get_single_instance(output_dict["logs"])
         make_direct_runner_safe()
+        cache_dofn_specs()
         with self._make_beam_pipeline() as pipeline:
             _ = pipeline | "GenerateLogs" >> GenerateLogs(world, [day], logs.uri)
         summary = read_generation_summary(logs.uri)

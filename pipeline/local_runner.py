@@ -12,6 +12,7 @@ from tfx import v1 as tfx
 
 from config.settings import PipelineConfig
 from ingest.beam_safety import make_direct_runner_safe
+from ingest.dofn_specs import cache_dofn_specs
 from pipeline.pipeline import create_pipeline
 from pipeline.progress import ProgressDagRunner
 from pipeline.summary import RunSummary, summarize_run
@@ -58,6 +59,7 @@ def run_local(
         day=config.world.start_day if day is None else day,
     )
     make_direct_runner_safe()  # every Beam-powered component runs in this process
+    cache_dofn_specs()  # the same process: Beam's per-bundle DoFn introspection, once per class
     started = time.time()
     ProgressDagRunner(progress or (lambda line: None)).run(pipeline)
     elapsed = time.time() - started

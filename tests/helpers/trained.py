@@ -49,6 +49,7 @@ def transform_day(root: str, config: PipelineConfig = CONFIG) -> tuple[str, str,
 
     from components.log_generator import LogGen
     from components.log_ingest import LogIngest
+    from ingest.dofn_specs import cache_dofn_specs
     from logformat.tf_schema import SCHEMA_PATH
     from models.preprocessing import TRANSFORM_SECTIONS
 
@@ -60,7 +61,9 @@ def transform_day(root: str, config: PipelineConfig = CONFIG) -> tuple[str, str,
         schema=schema.outputs["schema"],
         preprocessing_fn="models.preprocessing.preprocessing_fn",
         custom_config=config.sections_json(TRANSFORM_SECTIONS),
+        disable_statistics=True,  # as in the pipeline: nothing reads them
     )
+    cache_dofn_specs()  # as pipeline.local_runner does
     LocalDagRunner().run(
         tfx_pipeline.Pipeline(
             pipeline_name="shared-trained-ranker",
