@@ -14,8 +14,9 @@ attributes (`__getattr__`, `__getattribute__`, `__dir__`) and DoFns Beam rejects
 stored) are always inspected afresh. The cache holds its classes weakly and hands out copies of the sets.
 
 `cache_dofn_specs()` is called beside `make_direct_runner_safe()`, where our pipelines run: `pipeline.local_runner`
-(every component of a local run, stock ones included), the LogGen/LogIngest executors and `run_ingest`. Beam's
-portable job service and SDK workers run in their own processes and keep Beam's own introspection.
+(every component of a local run, stock ones included), the LogGen/LogIngest executors, `run_ingest` and the lab's
+analysis (`experiments.data`). Beam's portable job service and SDK workers, and stock components run in their own
+container on Kubeflow (Transform, Evaluator, StatisticsGen), keep Beam's own introspection.
 """
 
 from __future__ import annotations
