@@ -144,22 +144,52 @@ class TinyRun:
     config: object  # PipelineConfig
     paths: object  # pipeline.local_runner.LocalPaths
     summary: object  # pipeline.summary.RunSummary of the run
+    snapshot: object  # LocalPaths of a copy of the MLMD store and serving root, taken as soon as the run ended
+
+    def continue_from(self, directory) -> object:
+        """LocalPaths under `directory` holding a copy of the store and the serving root as day 0 left them: a test
+        runs later days there without touching the shared run (the store's artifact URIs still name the shared
+        pipeline root, whose day-0 artifacts nothing changes; new artifacts go under `directory`)."""
+        import shutil
+
+        from pipeline.local_runner import LocalPaths
+
+        paths = LocalPaths.under(str(directory / "root"), str(directory / "serving"))
+        os.makedirs(paths.pipeline_root)
+        shutil.copyfile(self.snapshot.metadata_path, paths.metadata_path)
+        shutil.copytree(self.snapshot.serving_root, paths.serving_root)
+        return paths
 
 
 @pytest.fixture(scope="session")
 def tiny_pipeline(tmp_path_factory) -> TinyRun:
-    """One run of the `tiny` preset through LocalDagRunner (~2 minutes), shared by the session's e2e tests.
+    """Day 0 of a sequence (`run_days`: one run of the `tiny` preset through LocalDagRunner, marked as day 0 in
+    MLMD), shared by the session's e2e tests.
 
-    Tests that only read its outputs share it; test_e2e then runs a refused (diverged) run on the same roots, which
-    adds a pipeline run and an unpushed model but leaves the Transform output and the pushed version as they were.
+    Tests that only read its outputs share it. test_e2e then runs a refused (diverged) run on the same roots, which
+    adds a pipeline run and an unpushed model but leaves the Transform output and the pushed version as they were;
+    test_e2e_sequential runs day 1 on a copy (`continue_from`) of the store and serving root as day 0 left them.
     """
+    import shutil
+
     from config.settings import tiny_preset
-    from pipeline.local_runner import LocalPaths, run_local
+    from pipeline.local_runner import LocalPaths
+    from pipeline.sequential import run_days
 
     base = tmp_path_factory.mktemp("tiny-pipeline")
     config = tiny_preset()
     paths = LocalPaths.under(str(base / "root"), str(base / "serving"))
-    return _built("tiny_pipeline", lambda: TinyRun(config, paths, run_local(config, paths)))
+
+    def build() -> TinyRun:
+        [day0] = run_days(config, paths, [config.world.start_day])
+        assert day0.summary is not None, day0.line()
+        snapshot = LocalPaths.under(str(base / "day0-snapshot"), str(base / "day0-snapshot" / "serving"))
+        os.makedirs(snapshot.pipeline_root)
+        shutil.copyfile(paths.metadata_path, snapshot.metadata_path)
+        shutil.copytree(paths.serving_root, snapshot.serving_root)
+        return TinyRun(config, paths, day0.summary, snapshot)
+
+    return _built("tiny_pipeline", build)
 
 
 @pytest.fixture(scope="session")

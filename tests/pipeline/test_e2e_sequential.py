@@ -1,9 +1,10 @@
-"""Sequential training end to end on the tiny preset: two days through LocalDagRunner in one root and one MLMD store.
+"""Sequential training end to end on the tiny preset: two days through LocalDagRunner in one MLMD store.
 
-Day 0 trains on span 0, is evaluated on span 1 and pushed. Day 1 is made to diverge (plain Adagrad at an absurd
-learning rate): it trains on the window [0, 1], warm-starts from exactly the served day-0 weights, is evaluated on
-span 2, is refused by the stability gate and pushes nothing, so serving stays on day 0's version. `ranker history`
-reads all of it back from MLMD.
+Day 0 is the session's shared run (`tiny_pipeline`, run by `run_days`): it trains on span 0, is evaluated on span 1
+and pushed. Day 1 runs on a copy of the store and serving root as day 0 left them, and is made to diverge (plain
+Adagrad at an absurd learning rate): it trains on the window [0, 1], warm-starts from exactly the served day-0
+weights, is evaluated on span 2, is refused by the stability gate and pushes nothing, so serving stays on day 0's
+version. `ranker history` reads all of it back from MLMD.
 """
 
 from __future__ import annotations
@@ -19,11 +20,9 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from ml_metadata.proto import metadata_store_pb2
 
-from config.settings import tiny_preset
 from models import features as F
 from models.warm_start import WARM_START_FILE, carried_fingerprint, embedding_variable_name, row_map
 from pipeline.history import plot_history, read_history, render_table
-from pipeline.local_runner import LocalPaths
 from pipeline.sequential import STATUS_PUSHED, STATUS_REFUSED, run_days
 from serving.export import list_versions
 
@@ -49,12 +48,14 @@ def _outputs(store: mlmd.MetadataStore, node: str, key: str) -> list[metadata_st
     return out
 
 
-def test_two_days_warm_start_eval_on_next_day_and_a_refused_day(tmp_path):
-    config = tiny_preset()
-    paths = LocalPaths.under(str(tmp_path / "root"), str(tmp_path / "serving"))
-    results = run_days(config, paths, [0, 1], config_for_day=lambda d: _diverging(config) if d == 1 else config)
-    assert [r.status for r in results] == [STATUS_PUSHED, STATUS_REFUSED], [r.line() for r in results]
-    day0_version = results[0].summary.pushed_version
+def test_two_days_warm_start_eval_on_next_day_and_a_refused_day(tiny_pipeline, tmp_path):
+    config = tiny_pipeline.config
+    assert tiny_pipeline.summary.pushed, tiny_pipeline.summary.render()
+    paths = tiny_pipeline.continue_from(tmp_path)
+    results = run_days(config, paths, [1], config_for_day=lambda d: _diverging(config))
+    assert [r.status for r in results] == [STATUS_REFUSED], [r.line() for r in results]
+    assert "non-finite" in results[0].line() or "blew up" in results[0].line(), results[0].line()
+    day0_version = tiny_pipeline.summary.pushed_version
 
     # Serving stays on day 0's version; models.config points at the model.
     model_dir = os.path.join(paths.serving_root, config.model_name)
