@@ -10,7 +10,7 @@ Duration tiers (a test's setup + call time, so an expensive fixture counts again
 * e2e, 600 s: `@pytest.mark.e2e`: whole pipelines (the tiny preset).
 
 The shared session fixtures (`tiny_pipeline`, `trained_ranker`) are not charged to the test that happens to build
-them: their build time is checked against their own budgets (SHARED_BUDGET_S: 300 s and 180 s).
+them: their build time is checked against their own budgets (SHARED_BUDGET_S: 300 s and 60 s).
 
 A test that passes but runs past its tier's budget fails, naming the tier and the time: mark it (and justify the
 mark) or make it cheaper. The budgets are for a quiet 2-core machine; `RANKER_TEST_TIME_SCALE=3` multiplies them
@@ -18,7 +18,8 @@ mark) or make it cheaper. The budgets are for a quiet 2-core machine; `RANKER_TE
 
 Under pytest-xdist (`make test`, `make check`: `-n 2 --dist loadgroup`) every test of one file runs on the same
 worker, so module-scoped fixtures are built once; the users of a session fixture (`tiny_pipeline`, `trained_ranker`)
-are put in one group, so each is built once. A test file should use at most one of them.
+are put in one group, so each is built once: `trained_ranker` is made of `tiny_pipeline`'s outputs, so all their
+users share the group of `tiny_pipeline`, the first of SHARED_SESSION_FIXTURES that a test uses.
 """
 
 import os
@@ -37,7 +38,7 @@ TIER_RANK = {"unit": 0, "slow": 1, "e2e": 2}
 # Session fixtures whose users must share one xdist worker (each worker would otherwise build its own), with their
 # own budgets: the time to build one is not charged to the test that happens to run first, but checked on its own.
 SHARED_SESSION_FIXTURES = ("tiny_pipeline", "trained_ranker")
-SHARED_BUDGET_S = {"tiny_pipeline": 300.0, "trained_ranker": 180.0}
+SHARED_BUDGET_S = {"tiny_pipeline": 300.0, "trained_ranker": 60.0}
 _shared_built: list[tuple[str, float]] = []  # (fixture, seconds) built since the last test's setup ended
 
 
@@ -145,6 +146,7 @@ class TinyRun:
     paths: object  # pipeline.local_runner.LocalPaths
     summary: object  # pipeline.summary.RunSummary of the run
     snapshot: object  # LocalPaths of a copy of the MLMD store and serving root, taken as soon as the run ended
+    artifacts: dict  # {name: uri} of day 0's data, Transform and Trainer outputs (helpers/trained.py)
 
     def continue_from(self, directory) -> object:
         """LocalPaths under `directory` holding a copy of the store and the serving root as day 0 left them: a test
@@ -162,39 +164,66 @@ class TinyRun:
 
 
 @pytest.fixture(scope="session")
-def tiny_pipeline(tmp_path_factory) -> TinyRun:
+def portable_beam(tmp_path_factory):
+    """(job endpoint, worker pool address): Beam's own local job service and SDK worker pool, for the session."""
+    from helpers.beam_services import beam_services
+
+    with beam_services(tmp_path_factory.mktemp("beam-services")) as endpoints:
+        yield endpoints
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tmp_path_factory, portable_beam) -> TinyRun:
     """Day 0 of a sequence (`run_days`: one run of the `tiny` preset through LocalDagRunner, marked as day 0 in
-    MLMD), shared by the session's e2e tests.
+    MLMD), its Beam components (LogGen, LogIngest, StatisticsGen x2, Transform, Evaluator) sent through Beam's
+    portable Job API (`portable_beam`) exactly as `ranker run --beam-runner portable` sends them. Shared by the
+    session's e2e tests; test_e2e_portable_runner checks what is particular to the portable runner.
 
     Tests that only read its outputs share it. test_e2e then runs a refused (diverged) run on the same roots, which
     adds a pipeline run and an unpushed model but leaves the Transform output and the pushed version as they were;
     test_e2e_sequential runs day 1 on a copy (`continue_from`) of the store and serving root as day 0 left them.
     """
+    import dataclasses
     import shutil
 
+    from helpers.trained import day0_artifacts
+
     from config.settings import tiny_preset
+    from config.validation import validate_config
     from pipeline.local_runner import LocalPaths
     from pipeline.sequential import run_days
 
-    base = tmp_path_factory.mktemp("tiny-pipeline")
+    job_endpoint, worker_pool = portable_beam
     config = tiny_preset()
+    beam = dataclasses.replace(
+        config.beam,
+        runner="PortableRunner",
+        job_endpoint=job_endpoint,
+        environment_type="EXTERNAL",
+        environment_config=worker_pool,
+    )
+    config = validate_config(config.replace(beam=beam))
+    base = tmp_path_factory.mktemp("tiny-pipeline")
     paths = LocalPaths.under(str(base / "root"), str(base / "serving"))
 
     def build() -> TinyRun:
+        started = time.monotonic()
         [day0] = run_days(config, paths, [config.world.start_day])
         assert day0.summary is not None, day0.line()
+        print(f"shared tiny run through the portable runner: {time.monotonic() - started:.0f} s")
         snapshot = LocalPaths.under(str(base / "day0-snapshot"), str(base / "day0-snapshot" / "serving"))
         os.makedirs(snapshot.pipeline_root)
         shutil.copyfile(paths.metadata_path, snapshot.metadata_path)
         shutil.copytree(paths.serving_root, snapshot.serving_root)
-        return TinyRun(config, paths, day0.summary, snapshot)
+        return TinyRun(config, paths, day0.summary, snapshot, day0_artifacts(paths.pipeline_root))
 
     return _built("tiny_pipeline", build)
 
 
 @pytest.fixture(scope="session")
-def trained_ranker(tmp_path_factory):
-    """A real Transform + Trainer run on a small day, and the same ranker untrained (tests/helpers/trained.py)."""
+def trained_ranker(tiny_pipeline, tmp_path_factory):
+    """The shared tiny run's data, Transform and trained model, and the same ranker untrained (helpers/trained.py)."""
     from helpers.trained import build_trained_ranker
 
-    return _built("trained_ranker", lambda: build_trained_ranker(str(tmp_path_factory.mktemp("trained-ranker"))))
+    root = str(tmp_path_factory.mktemp("trained-ranker"))
+    return _built("trained_ranker", lambda: build_trained_ranker(tiny_pipeline.config, tiny_pipeline.artifacts, root))

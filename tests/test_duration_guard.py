@@ -69,7 +69,7 @@ def run_sample(tmp_path: Path, scale: str) -> str:
 
 
 def test_guard_fails_unit_tests_over_budget_and_spares_marked_ones(tmp_path):
-    # Scale 0.01: the unit budget is 0.2 s, the slow one 3 s, the shared `trained_ranker` one 1.8 s.
+    # Scale 0.01: the unit budget is 0.2 s, the slow one 3 s, the shared `trained_ranker` one 0.6 s.
     out = run_sample(tmp_path, "0.01")
     assert "PASSED test_sample.py::test_quick" in out
     assert "FAILED test_sample.py::test_over_the_unit_budget" in out

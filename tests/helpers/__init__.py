@@ -3,6 +3,7 @@ and the subprocess scripts under tests/ put it there themselves).
 
 * `helpers.batches`: fake transformed batches for the ranker (one definition; the ranker and distribution tests);
 * `helpers.serving_flags`: the TF Serving flags the push relies on, written out as literals;
-* `helpers.trained`: one small real Transform + Trainer run, built once per session (tests/conftest.py's
-  `trained_ranker` fixture) and shared by the serving, warm-start, pusher and evaluator tests.
+* `helpers.trained`: the shared tiny run's data, Transform and trained model, plus an untrained export, once per
+  session (tests/conftest.py's `trained_ranker` fixture): the serving, evaluator and training-reliability tests;
+* `helpers.beam_services`: Beam's local job service and SDK worker pool, for the shared tiny run.
 """

@@ -1,5 +1,5 @@
-"""Faults during training, at the Trainer's own level (models.trainer.train_and_export) on a small transformed
-dataset produced by the real LogGen -> LogIngest -> Transform components:
+"""Faults during training, at the Trainer's own level (models.trainer.train_and_export) on the transformed data of
+the session's shared tiny run (real LogGen -> LogIngest -> Transform components):
 
 * a diverging run stops at the first non-finite loss, its report says when and where, and the gate refuses it;
 * a preempted run resumes from its last backup in a *new* model_run directory (a retried TFX execution) and ends
@@ -16,11 +16,10 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers.trained import CONFIG as SHARED
 from tfx.types import standard_artifacts
 
 from components.stability_gate import Executor as GateExecutor
-from config.settings import PipelineConfig, TrainConfig, section_json
+from config.settings import PipelineConfig, TrainConfig, section_json, tiny_preset
 from models import checkpointing
 from models.stability import TrainingReport, training_report_path
 from models.trainer import train_and_export
@@ -28,7 +27,7 @@ from models.trainer import train_and_export
 pytestmark = pytest.mark.slow
 
 TRAIN = TrainConfig(batch_size=64, train_steps=20, eval_steps=2, log_every_steps=5)
-CONFIG = SHARED.replace(train=TRAIN)  # every TrainConfig field from TRAIN, nested sections included
+CONFIG = tiny_preset().replace(train=TRAIN)  # every TrainConfig field from TRAIN, nested sections included
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,8 +39,8 @@ class Transformed:
 
 @pytest.fixture(scope="module")
 def transformed(trained_ranker) -> Transformed:
-    """LogGen -> LogIngest -> ImportSchemaGen -> Transform through LocalDagRunner on a 1,500-impression day: the
-    session's shared run (tests/helpers/trained.py), whose data settings are CONFIG's."""
+    """The Transform output of the session's shared tiny run (tests/helpers/trained.py), whose data settings are
+    CONFIG's."""
     assert trained_ranker.config.world == CONFIG.world and trained_ranker.config.transform == CONFIG.transform
     return Transformed(trained_ranker.transform_graph, trained_ranker.train_files, trained_ranker.root)
 

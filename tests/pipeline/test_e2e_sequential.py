@@ -20,6 +20,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from ml_metadata.proto import metadata_store_pb2
 
+from config.settings import tiny_preset
 from models import features as F
 from models.warm_start import WARM_START_FILE, carried_fingerprint, embedding_variable_name, row_map
 from pipeline.history import plot_history, read_history, render_table
@@ -49,7 +50,7 @@ def _outputs(store: mlmd.MetadataStore, node: str, key: str) -> list[metadata_st
 
 
 def test_two_days_warm_start_eval_on_next_day_and_a_refused_day(tiny_pipeline, tmp_path):
-    config = tiny_pipeline.config
+    config = tiny_preset()  # day 1 on the DirectRunner (day 0 went through the portable runner)
     assert tiny_pipeline.summary.pushed, tiny_pipeline.summary.render()
     paths = tiny_pipeline.continue_from(tmp_path)
     results = run_days(config, paths, [1], config_for_day=lambda d: _diverging(config))
