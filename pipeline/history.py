@@ -19,8 +19,8 @@ import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
 from models.stability import TrainingReport, training_report_path
-from pipeline.local_runner import LocalPaths
 from pipeline.mlmd import DONE_STATES, INPUT_EVENTS, OUTPUT_EVENTS, artifact_properties, open_store
+from pipeline.paths import LocalPaths
 from pipeline.summary import read_evaluation
 
 METRIC_COLUMNS: tuple[tuple[str, str, str], ...] = (

@@ -6,33 +6,18 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from tfx import v1 as tfx
 
 from config.settings import PipelineConfig
 from ingest.beam_safety import make_direct_runner_safe
 from ingest.dofn_specs import cache_dofn_specs
+from pipeline.paths import LocalPaths
 from pipeline.pipeline import create_pipeline
 from pipeline.progress import ProgressDagRunner
 from pipeline.summary import RunSummary, summarize_run
 
 log = logging.getLogger(__name__)
-
-METADATA_FILE = "metadata.sqlite"
-
-
-@dataclass(frozen=True)
-class LocalPaths:
-    pipeline_root: str
-    serving_root: str
-    metadata_path: str
-
-    @classmethod
-    def under(cls, pipeline_root: str, serving_root: str | None = None) -> LocalPaths:
-        root = os.path.abspath(pipeline_root)
-        serving = os.path.abspath(serving_root) if serving_root else os.path.join(root, "serving")
-        return cls(root, serving, os.path.join(root, METADATA_FILE))
 
 
 def run_local(

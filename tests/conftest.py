@@ -143,7 +143,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @dataclass(frozen=True)
 class TinyRun:
     config: object  # PipelineConfig
-    paths: object  # pipeline.local_runner.LocalPaths
+    paths: object  # pipeline.paths.LocalPaths
     summary: object  # pipeline.summary.RunSummary of the run
     snapshot: object  # LocalPaths of a copy of the MLMD store and serving root, taken as soon as the run ended
     artifacts: dict  # {name: uri} of day 0's data, Transform and Trainer outputs (helpers/trained.py)
@@ -154,7 +154,7 @@ class TinyRun:
         pipeline root, whose day-0 artifacts nothing changes; new artifacts go under `directory`)."""
         import shutil
 
-        from pipeline.local_runner import LocalPaths
+        from pipeline.paths import LocalPaths
 
         paths = LocalPaths.under(str(directory / "root"), str(directory / "serving"))
         os.makedirs(paths.pipeline_root)
@@ -190,7 +190,7 @@ def tiny_pipeline(tmp_path_factory, portable_beam) -> TinyRun:
 
     from config.settings import tiny_preset
     from config.validation import validate_config
-    from pipeline.local_runner import LocalPaths
+    from pipeline.paths import LocalPaths
     from pipeline.sequential import run_days
 
     job_endpoint, worker_pool = portable_beam
