@@ -9,15 +9,15 @@ Duration tiers (a test's setup + call time, so an expensive fixture counts again
   shared `trained_ranker` fixture is marked slow here;
 * e2e, 600 s: `@pytest.mark.e2e`: whole pipelines (the tiny preset).
 
-The shared session fixtures (`tiny_pipeline`, `trained_ranker`) are not charged to the test that happens to build
-them: their build time is checked against their own budgets (SHARED_BUDGET_S: 300 s and 60 s).
+The shared session fixtures (`tiny_pipeline`, `trained_ranker`, `crashed_run`) are not charged to the test that
+happens to build them: their build time is checked against their own budgets (SHARED_BUDGET_S: 300 s, 60 s, 300 s).
 
 A test that passes but runs past its tier's budget fails, naming the tier and the time: mark it (and justify the
 mark) or make it cheaper. The budgets are for a quiet 2-core machine; `RANKER_TEST_TIME_SCALE=3` multiplies them
 (a loaded machine), `RANKER_TEST_TIME_SCALE=0` turns the guard off.
 
 Under pytest-xdist (`make test`, `make check`: `-n 2 --dist loadgroup`) every test of one file runs on the same
-worker, so module-scoped fixtures are built once; the users of a session fixture (`tiny_pipeline`, `trained_ranker`)
+worker, so module-scoped fixtures are built once; the users of a session fixture (SHARED_SESSION_FIXTURES)
 are put in one group, so each is built once: `trained_ranker` is made of `tiny_pipeline`'s outputs, so all their
 users share the group of `tiny_pipeline`, the first of SHARED_SESSION_FIXTURES that a test uses.
 """
@@ -37,8 +37,8 @@ BUDGET_S = {"unit": 20.0, "slow": 300.0, "e2e": 600.0}
 TIER_RANK = {"unit": 0, "slow": 1, "e2e": 2}
 # Session fixtures whose users must share one xdist worker (each worker would otherwise build its own), with their
 # own budgets: the time to build one is not charged to the test that happens to run first, but checked on its own.
-SHARED_SESSION_FIXTURES = ("tiny_pipeline", "trained_ranker")
-SHARED_BUDGET_S = {"tiny_pipeline": 300.0, "trained_ranker": 60.0}
+SHARED_SESSION_FIXTURES = ("tiny_pipeline", "trained_ranker", "crashed_run")
+SHARED_BUDGET_S = {"tiny_pipeline": 300.0, "trained_ranker": 60.0, "crashed_run": 300.0}
 _shared_built: list[tuple[str, float]] = []  # (fixture, seconds) built since the last test's setup ended
 
 
@@ -227,3 +227,12 @@ def trained_ranker(tiny_pipeline, tmp_path_factory):
 
     root = str(tmp_path_factory.mktemp("trained-ranker"))
     return _built("trained_ranker", lambda: build_trained_ranker(tiny_pipeline.config, tiny_pipeline.artifacts, root))
+
+
+@pytest.fixture(scope="session")
+def crashed_run(tmp_path_factory):
+    """`ranker run --preset tiny` killed during training and run again (helpers/cli_runs.py): the crash test checks
+    it, the recovery test starts from a copy of its store."""
+    from helpers.cli_runs import crash_and_rerun
+
+    return _built("crashed_run", lambda: crash_and_rerun(tmp_path_factory.mktemp("crashed-run")))

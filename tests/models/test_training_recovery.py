@@ -1,7 +1,8 @@
 """A Trainer that heals itself (`train.recovery`, issue 15 item 6), and the collapse-to-chance rule end to end (item 0).
 
 Fast: the online spike rule and the poison schedule. End to end (`ranker run --config`, tiny preset with the issue's
-world seed 1234, one pipeline root so that later runs reuse the first one's data from the MLMD cache):
+world seed 1234, in a copy of the store of the session's crashed run on that world, tests/helpers/cli_runs.py, so
+that every run's data components come from the MLMD cache):
 1. the issue's case: naive Adagrad at learning rate 8 (train seed 7) never leaves chance; the StabilityGate refuses
    it (criterion "auc_at_chance") and nothing is pushed;
 2. a poisoned update makes Clippy's loss spike; the Trainer restores the last healthy state, lowers the learning
@@ -14,12 +15,14 @@ from __future__ import annotations
 import glob
 import json
 import math
-import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import cli_runs
+from helpers.cli_runs import WORLD, finish
 
 from config.settings import ConfigError, PipelineConfig, PoisonConfig, RecoveryConfig, TrainConfig
 from config.validation import validate_config
@@ -84,14 +87,8 @@ def test_recovery_record_round_trips_through_the_report(tmp_path):
 
 
 def ranker_run(root: Path, overrides: dict, name: str) -> str:
-    config = root / f"{name}.json"
-    config.write_text(json.dumps(overrides))
-    argv = [sys.executable, "-m", "ranker", "run", "--preset", "tiny", "--config", str(config)]
-    argv += ["--pipeline-root", str(root / "pipeline"), "--serving-root", str(root / "serving")]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
-    done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
-    assert done.returncode == 0, (done.stdout + done.stderr)[-5000:]
-    return done.stdout + done.stderr
+    log_file = root / f"{name}.log"
+    return finish(cli_runs.ranker_run(root, log_file, overrides, name), log_file, timeout_s=1800)
 
 
 def newest(pattern: str) -> str:
@@ -102,22 +99,24 @@ def newest(pattern: str) -> str:
 
 
 def versions(root: Path) -> list[str]:
-    model_dir = root / "serving" / "ranker"
-    return sorted(p.name for p in model_dir.iterdir() if p.name.isdigit()) if model_dir.is_dir() else []
+    return cli_runs.versions(root / "serving")
 
 
 def gate_verdict(root: Path) -> dict:
     return json.loads(Path(newest(str(root / "pipeline/StabilityGate/blessing/*/stability_verdict.json"))).read_text())
 
 
-WORLD = {"seed": 1234}
 RECOVERY = {"enabled": True, "lr_factor": 0.5, "max_recoveries": 1}
 
 
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_chance_is_refused_poison_is_recovered_and_pushed_repeated_poison_gives_up(tmp_path):
+def test_chance_is_refused_poison_is_recovered_and_pushed_repeated_poison_gives_up(crashed_run, tmp_path):
     root = tmp_path
+    # The session's crashed run is on the same world with the same Beam settings: from a copy of its store, the data
+    # components (LogGen ... Transform) come from the cache; everything these runs write goes under `root`.
+    (root / "pipeline").mkdir()
+    shutil.copyfile(crashed_run.metadata_path, root / "pipeline" / "metadata.sqlite")
     # 1. The issue's case: click AUC 0.501 at the end, blessed before the chance rule; now refused by the gate.
     naive = {"optimizer": "adagrad", "optimizer_params": {}, "learning_rate": 8.0, "seed": 7}
     ranker_run(root, {"world": WORLD, "train": naive}, "chance")
