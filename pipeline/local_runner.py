@@ -12,6 +12,7 @@ from tfx import v1 as tfx
 from config.settings import PipelineConfig
 from ingest.beam_safety import make_direct_runner_safe
 from ingest.dofn_specs import cache_dofn_specs
+from pipeline.beam_dependencies import ship_no_tfx_package
 from pipeline.paths import LocalPaths
 from pipeline.pipeline import create_pipeline
 from pipeline.progress import ProgressDagRunner
@@ -45,6 +46,7 @@ def run_local(
     )
     make_direct_runner_safe()  # every Beam-powered component runs in this process
     cache_dofn_specs()  # the same process: Beam's per-bundle DoFn introspection, once per class
+    ship_no_tfx_package()  # no tfx sdist built per Beam component where the workers have TFX
     started = time.time()
     ProgressDagRunner(progress or (lambda line: None)).run(pipeline)
     elapsed = time.time() - started
