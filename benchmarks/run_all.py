@@ -6,7 +6,8 @@ Runs, in order and each in its own process (no TensorFlow state leaks from one i
 generation_bench (10^6 records), pipeline_bench (the `default` preset end to end, into a temporary pipeline root),
 training_bench and serving_bench (on that root's Transform output and pushed model), optimizer_bench and
 scaling_bench; then writes ``<out>.md`` (``docs/benchmarks.md``): the command, the date, the core count and load
-averages, and each benchmark's section rendered by its module's ``markdown`` from its JSON.
+averages, and each benchmark's section rendered by its module's ``markdown`` from its JSON. Sections measured by
+hand (below ``HAND_RUN_MARKER`` in the existing report) are kept as they are.
 
 ``--quick`` is a smoke test (a few minutes): the `tiny` preset and small sizes everywhere.
 """
@@ -180,6 +181,18 @@ def page(
     return "\n".join(lines) + "\n\n" + "\n".join(s.rstrip("\n") + "\n" for s in sections)
 
 
+# Sections measured by hand (stress runs, profiles) sit below this line in docs/benchmarks.md; `make bench` rewrites
+# everything above it and keeps everything from it on.
+HAND_RUN_MARKER = "<!-- hand-run measurements: `make bench` keeps everything from this line on -->"
+
+
+def with_hand_run_sections(new_page: str, old_page: str | None) -> str:
+    """`new_page`, followed by the part of the report it replaces from HAND_RUN_MARKER on (if there is one)."""
+    if not old_page or HAND_RUN_MARKER not in old_page:
+        return new_page
+    return new_page.rstrip("\n") + "\n\n" + old_page[old_page.index(HAND_RUN_MARKER) :]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=os.path.join("docs", "benchmarks"), help="JSON and PNG directory")
@@ -215,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     sections = [section(step, out) for step in done]
     write_json(Path(out) / "run_all.json", {"command": command, "machine": facts, "runs": runs, "seconds": total})
     report = Path(out).with_suffix(".md")
-    report.write_text(page(command, facts, runs, sections, total, args.quick))
+    old = report.read_text() if report.exists() else None
+    report.write_text(with_hand_run_sections(page(command, facts, runs, sections, total, args.quick), old))
     print(f"\nwrote {report} ({total / 60:.1f} min)")
     return 0 if len(done) == len(plan) else 1
 

@@ -300,3 +300,19 @@ def test_training_and_serving_benchmarks_run_on_a_tiny_pipeline(tiny_pipeline, t
     assert set(serving_summary["batches"]) == {"1", "32", "256"}
     assert all(entry["p50_ms"] > 0 and entry["samples"] == 4 for entry in serving_summary["batches"].values())
     assert "| 256 |" in serving_bench.markdown(serving_summary)
+
+
+# -- the report keeps the hand-run sections ------------------------------------------------------------------------
+
+
+def test_make_bench_keeps_the_hand_run_sections_of_the_report() -> None:
+    hand_run = f"{run_all.HAND_RUN_MARKER}\n\n## Ingest integrity (hand-run)\n\nlost 0 of 200,000\n"
+    old = "# Benchmarks\n\nold numbers\n\n" + hand_run
+    new = "# Benchmarks\n\nnew numbers\n"
+    assert run_all.with_hand_run_sections(new, old) == "# Benchmarks\n\nnew numbers\n\n" + hand_run
+    assert run_all.with_hand_run_sections(new, "# Benchmarks\n\nold numbers\n") == new  # nothing hand-run to keep
+    assert run_all.with_hand_run_sections(new, None) == new  # no report yet
+    committed = (REPO / "docs" / "benchmarks.md").read_text()
+    marker = committed.index(run_all.HAND_RUN_MARKER)
+    assert marker < committed.index("(hand-run, not part of `make bench`)")
+    assert "## Ingest speed with the accounting on" in committed[marker:]
