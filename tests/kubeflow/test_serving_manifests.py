@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from google.protobuf import text_format
+from helpers.serving_flags import expected_server_flags
 from helpers.tiny_model import save_tiny_ranker
 from tensorflow_serving.config import model_server_config_pb2
 
@@ -67,7 +68,7 @@ def test_probes_and_flags_survive_the_first_load(rendered, overlay):
     readiness = container["readinessProbe"]["httpGet"]
     assert readiness == {"path": f"/v1/models/{MODEL}/metadata", "port": model_server.REST_PORT}
     config_file = next(a.split("=", 1)[1] for a in container["args"] if a.startswith("--model_config_file="))
-    assert container["args"] == model_server.server_flags(config_file, cpus=CPU_LIMIT)
+    assert container["args"] == expected_server_flags(config_file, cpus=CPU_LIMIT)  # pinned literals
     assert float(container["resources"]["limits"]["cpu"]) == CPU_LIMIT
     assert container["image"] == model_server.SERVING_IMAGE
     lock = (ROOT / "requirements.lock").read_text()
