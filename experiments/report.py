@@ -128,7 +128,7 @@ def _failed_cell(group: list[dict]) -> str:
     if not group:
         return "–"
     aucs = [r["auc_click"] for r in group if isinstance(r["auc_click"], float)]
-    return f"{sum(not T._trained(r) for r in group)}/{len(group)}, {100 * float(np.nanmean(aucs)):.1f}"
+    return f"{sum(not T.trained(r) for r in group)}/{len(group)}, {100 * float(np.nanmean(aucs)):.1f}"
 
 
 def _no_warmup_markdown(rows: list[dict]) -> str:

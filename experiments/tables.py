@@ -98,7 +98,7 @@ def divergence_counts(rows: Sequence[Row], method: str, size: str, mult: float) 
     return sum(bool(r["diverged"]) for r in group), len(group)
 
 
-def _trained(row: Row) -> bool:
+def trained(row: Row) -> bool:
     """Not fully diverged and above chance (a run that never learned is no more usable than a diverged one)."""
     auc = row["auc_click"]
     return not row["diverged"] and isinstance(auc, float) and math.isfinite(auc) and auc >= R.CHANCE_AUC
@@ -115,8 +115,8 @@ def frontier(rows: Sequence[Row]) -> list[Row]:
     for (method, size), best in R.best_configs([r for r in rows if r["stage"] == "grid"]).items():
         same = [r for r in rows if r["method"] == method and r["size"] == size and r["params"] == best["params"]]
         mults = sorted({float(r["lr_multiplier"]) for r in same})
-        ok = [m for m in mults if all(_trained(r) for r in same if float(r["lr_multiplier"]) == m)]
-        breaks = [m for m in mults if sum(not _trained(r) for r in same if float(r["lr_multiplier"]) == m) >= 2]
+        ok = [m for m in mults if all(trained(r) for r in same if float(r["lr_multiplier"]) == m)]
+        breaks = [m for m in mults if sum(not trained(r) for r in same if float(r["lr_multiplier"]) == m) >= 2]
         seeds_at = {m: sum(1 for r in same if float(r["lr_multiplier"]) == m) for m in mults}
         out.append(
             {
