@@ -152,15 +152,20 @@ class TinyRun:
         """LocalPaths under `directory` holding a copy of the store and the serving root as day 0 left them: a test
         runs later days there without touching the shared run (the store's artifact URIs still name the shared
         pipeline root, whose day-0 artifacts nothing changes; new artifacts go under `directory`)."""
-        import shutil
+        return _copy_store_and_serving(self.snapshot, directory)
 
-        from pipeline.paths import LocalPaths
 
-        paths = LocalPaths.under(str(directory / "root"), str(directory / "serving"))
-        os.makedirs(paths.pipeline_root)
-        shutil.copyfile(self.snapshot.metadata_path, paths.metadata_path)
-        shutil.copytree(self.snapshot.serving_root, paths.serving_root)
-        return paths
+def _copy_store_and_serving(paths, directory) -> object:
+    """LocalPaths under `directory` (root/, serving/) with a copy of `paths`' MLMD store and serving root."""
+    import shutil
+
+    from pipeline.paths import LocalPaths
+
+    copy = LocalPaths.under(str(directory / "root"), str(directory / "serving"))
+    os.makedirs(copy.pipeline_root)
+    shutil.copyfile(paths.metadata_path, copy.metadata_path)
+    shutil.copytree(paths.serving_root, copy.serving_root)
+    return copy
 
 
 @pytest.fixture(scope="session")
@@ -184,7 +189,6 @@ def tiny_pipeline(tmp_path_factory, portable_beam) -> TinyRun:
     test_e2e_sequential runs day 1 on a copy (`continue_from`) of the store and serving root as day 0 left them.
     """
     import dataclasses
-    import shutil
 
     from helpers.trained import day0_artifacts
 
@@ -211,10 +215,7 @@ def tiny_pipeline(tmp_path_factory, portable_beam) -> TinyRun:
         [day0] = run_days(config, paths, [config.world.start_day])
         assert day0.summary is not None, day0.line()
         print(f"shared tiny run through the portable runner: {time.monotonic() - started:.0f} s")
-        snapshot = LocalPaths.under(str(base / "day0-snapshot"), str(base / "day0-snapshot" / "serving"))
-        os.makedirs(snapshot.pipeline_root)
-        shutil.copyfile(paths.metadata_path, snapshot.metadata_path)
-        shutil.copytree(paths.serving_root, snapshot.serving_root)
+        snapshot = _copy_store_and_serving(paths, base / "day0-snapshot")
         return TinyRun(config, paths, day0.summary, snapshot, day0_artifacts(paths.pipeline_root))
 
     return _built("tiny_pipeline", build)

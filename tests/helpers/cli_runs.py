@@ -22,9 +22,16 @@ import ml_metadata as mlmd
 import pytest
 from ml_metadata.proto import metadata_store_pb2
 
+from pipeline.paths import LocalPaths
+
 REPO = Path(__file__).resolve().parents[2]
 WORLD = {"seed": 1234}  # the CLI tests' world: the issue's seed of the collapse-to-chance case
 State = metadata_store_pb2.Execution
+
+
+def run_paths(root: Path) -> LocalPaths:
+    """Where `ranker_run` puts a run under `root`: root/pipeline (with its MLMD store) and root/serving."""
+    return LocalPaths.under(str(root / "pipeline"), str(root / "serving"))
 
 
 def ranker_run(root: Path, log_file: Path, overrides: dict, name: str) -> subprocess.Popen:
@@ -33,7 +40,8 @@ def ranker_run(root: Path, log_file: Path, overrides: dict, name: str) -> subpro
     config = root / f"{name}.json"
     config.write_text(json.dumps(overrides))
     argv = [sys.executable, "-m", "ranker", "run", "--preset", "tiny", "--config", str(config)]
-    argv += ["--pipeline-root", str(root / "pipeline"), "--serving-root", str(root / "serving")]
+    paths = run_paths(root)
+    argv += ["--pipeline-root", paths.pipeline_root, "--serving-root", paths.serving_root]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
     with open(log_file, "wb") as log:
         return subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -84,7 +92,7 @@ def versions(serving_root: Path) -> list[str]:
 
 @dataclass(frozen=True)
 class CrashedRun:
-    root: Path  # root/pipeline (with its MLMD store), root/serving
+    root: Path  # run_paths(root): root/pipeline (with its MLMD store), root/serving
     killed_returncode: int
     killed_states: dict[str, int]  # {node: state} of the killed run, read right after the kill
     versions_after_kill: list[str]
@@ -94,20 +102,21 @@ class CrashedRun:
 
     @property
     def metadata_path(self) -> str:
-        return str(self.root / "pipeline" / "metadata.sqlite")
+        return run_paths(self.root).metadata_path
 
 
 def crash_and_rerun(root: Path) -> CrashedRun:
     """Kills `ranker run` once the Trainer has written its first backup (>= 1 window trained), then runs it again."""
-    metadata_path = str(root / "pipeline" / "metadata.sqlite")
-    backup_checkpoints = str(root / "pipeline" / "Trainer" / "backup" / "*" / "chief" / "checkpoint")
+    paths = run_paths(root)
+    metadata_path = paths.metadata_path
+    backup_checkpoints = os.path.join(paths.pipeline_root, "Trainer", "backup", "*", "chief", "checkpoint")
     first_log = root / "first.log"
     first = ranker_run(root, first_log, {"world": WORLD}, "crashed")
     wait_for(lambda: glob.glob(backup_checkpoints), first, first_log, timeout_s=600)
     os.killpg(first.pid, signal.SIGKILL)
     first.wait(timeout=60)
     killed_states = latest_run_states(metadata_path)
-    versions_after_kill = versions(root / "serving")
+    versions_after_kill = versions(Path(paths.serving_root))
 
     second_log = root / "second.log"
     output = finish(ranker_run(root, second_log, {"world": WORLD}, "crashed"), second_log, timeout_s=600)

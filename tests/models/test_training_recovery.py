@@ -15,6 +15,7 @@ from __future__ import annotations
 import glob
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -115,8 +116,9 @@ def test_chance_is_refused_poison_is_recovered_and_pushed_repeated_poison_gives_
     root = tmp_path
     # The session's crashed run is on the same world with the same Beam settings: from a copy of its store, the data
     # components (LogGen ... Transform) come from the cache; everything these runs write goes under `root`.
-    (root / "pipeline").mkdir()
-    shutil.copyfile(crashed_run.metadata_path, root / "pipeline" / "metadata.sqlite")
+    paths = cli_runs.run_paths(root)
+    os.makedirs(paths.pipeline_root)
+    shutil.copyfile(crashed_run.metadata_path, paths.metadata_path)
     # 1. The case: click AUC 0.501 at the end, blessed before the chance rule; now refused by the gate.
     naive = {"optimizer": "adagrad", "optimizer_params": {}, "learning_rate": 8.0, "seed": 7}
     ranker_run(root, {"world": WORLD, "train": naive}, "chance")
