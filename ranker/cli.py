@@ -149,7 +149,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 def _read_log_records(args: argparse.Namespace):
     """Valid records of --input as serialized examples; quarantined lines are reported on stderr."""
-    from serving.client import read_log_records
+    from serving.log_records import read_log_records
 
     records = read_log_records(args.input, limit=args.limit)
     for line, reason in records.quarantined:
@@ -161,38 +161,38 @@ def _read_log_records(args: argparse.Namespace):
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Scores raw log records in-process through the pushed SavedModel's serving_default."""
-    from serving import client as client
+    from serving import in_process, render, signature
 
     try:
         records = _read_log_records(args)
-        saved_model = client.resolve_saved_model_dir(args.model_dir)
-        outputs = client.predict_local(saved_model, records.examples, batch_size=args.batch_size)
+        saved_model = in_process.resolve_saved_model_dir(args.model_dir)
+        outputs = in_process.predict_local(saved_model, records.examples, batch_size=args.batch_size)
     except (OSError, ValueError) as err:
         print(f"predict: {err}", file=sys.stderr)
         return 1
     print(f"# {saved_model}: {len(records.examples)} records", file=sys.stderr)
     absent = [
         f
-        for f, n in client.missing_signature_features(saved_model, records.examples).items()
+        for f, n in signature.missing_signature_features(saved_model, records.examples).items()
         if n == len(records.examples)
     ]
     if absent:  # the model would impute them for every record: the input lacks features the model takes
         print(f"# warning: no record has {', '.join(absent)} (taken by serving_default): imputed", file=sys.stderr)
-    print(client.render_rows(client.prediction_rows(records, outputs), args.format))
+    print(render.render_rows(render.prediction_rows(records, outputs), args.format))
     return 0
 
 
 def cmd_query(args: argparse.Namespace) -> int:
     """Sends raw log records to a running TF Serving over REST and prints its answers."""
-    from serving import client as client
+    from serving import render, rest, signature
 
     try:
         records = _read_log_records(args)
         if args.check_signature:
-            metadata = client.get_model_metadata(args.url, args.model, args.version, args.timeout)
-            body = client.build_predict_request(records.examples[:1], args.form, args.signature)
-            client.check_request_against_signature(body, metadata.get("metadata", {}).get("signature_def", {}))
-        outputs = client.query(
+            metadata = rest.get_model_metadata(args.url, args.model, args.version, args.timeout)
+            body = rest.build_predict_request(records.examples[:1], args.form, args.signature)
+            signature.check_request_against_signature(body, metadata.get("metadata", {}).get("signature_def", {}))
+        outputs = rest.query(
             args.url,
             args.model,
             records.examples,
@@ -202,13 +202,13 @@ def cmd_query(args: argparse.Namespace) -> int:
             args.batch_size,
             args.timeout,
         )
-    except client.ServingError as err:
+    except rest.ServingError as err:
         print(f"query: TF Serving error: {err}", file=sys.stderr)
         return 1
     except (OSError, ValueError) as err:
         print(f"query: {err}", file=sys.stderr)
         return 1
-    print(client.render_rows(client.prediction_rows(records, outputs), args.format))
+    print(render.render_rows(render.prediction_rows(records, outputs), args.format))
     return 0
 
 

@@ -21,7 +21,7 @@ import pytest
 import tensorflow as tf
 
 from ingest.run import run_ingest
-from serving import client
+from serving import in_process, log_records, signature
 from serving.export import LABEL_FEATURES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -47,10 +47,10 @@ def test_tiny_pipeline_through_the_portable_job_api(tiny_pipeline, tmp_path):
     # `ranker predict`'s records carry every feature serving_default parses, the world's generated ones included:
     # a feature is absent from a record only where its log line has no value for it.
     version_dir = os.path.join(paths.serving_root, config.model_name, versions[0])
-    taken = client.signature_features(version_dir)
+    taken = signature.signature_features(version_dir)
     assert {"f_dense_000", "f_cat_000", "user_language"} <= taken and not taken & set(LABEL_FEATURES)
     [log_file, *_] = sorted(glob.glob(os.path.join(paths.pipeline_root, "LogGen", "logs", "*", "day=*", "*.jsonl*")))
-    records = client.read_log_records(log_file, limit=200)
+    records = log_records.read_log_records(log_file, limit=200)
     with gzip.open(log_file, "rb") as f:
         raw = f.read().split(b"\n")
     for number, serialized in zip(records.line_numbers, records.examples):
@@ -58,7 +58,7 @@ def test_tiny_pipeline_through_the_portable_job_api(tiny_pipeline, tmp_path):
         sent = set(tf.train.Example.FromString(serialized).features.feature)
         unsent = {f for f in taken - sent if line.get(f) is not None}
         assert not unsent, (number, unsent)
-    assert client.predict_local(version_dir, records.examples)["score"].shape == (len(records.examples),)
+    assert in_process.predict_local(version_dir, records.examples)["score"].shape == (len(records.examples),)
 
     # The same ingest with the DirectRunner, on the logs LogGen wrote through the portable runner.
     [logs] = glob.glob(os.path.join(paths.pipeline_root, "LogGen", "logs", "*"))

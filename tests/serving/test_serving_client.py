@@ -25,8 +25,8 @@ from helpers.serving_flags import expected_server_flags
 
 from config.settings import BINARY_TASKS, TASKS, tiny_preset
 from ranker.cli import main
-from serving import client as client
 from serving import export as serving_export
+from serving import in_process, log_records, rest, signature
 from serving import server as model_server
 from world.simulator import generate_lines
 
@@ -46,7 +46,7 @@ def served(trained_ranker, tmp_path_factory) -> dict:
     logs.write_text("\n".join([*lines[:5], "{not json", "", *lines[5:]]) + "\n")
     export_dir = trained_ranker.serving_model_dir
 
-    records = client.read_log_records(str(logs))
+    records = log_records.read_log_records(str(logs))
     serving_root = str(root / "models")
     pushed = serving_export.push_version(
         export_dir,
@@ -73,7 +73,7 @@ def test_log_records_become_label_free_examples_and_bad_lines_keep_their_reason(
 
     gz = tmp_path / "logs.jsonl.gz"
     gz.write_bytes(gzip.compress(Path(served["logs"]).read_bytes()))
-    again = client.read_log_records(str(gz), limit=3)
+    again = log_records.read_log_records(str(gz), limit=3)
     assert again.examples == records.examples[:3]
 
 
@@ -100,7 +100,7 @@ def test_warmup_records_replay_through_the_loaded_saved_model(served):
         batch = tf.make_ndarray(request.inputs["examples"])
         assert batch.shape == (1,)
         assert not set(tf.train.Example.FromString(batch[0]).features.feature) & set(serving_export.LABEL_FEATURES)
-    assert client.replay_warmup_requests(served["version_dir"]) == NUM_WARMUP
+    assert in_process.replay_warmup_requests(served["version_dir"]) == NUM_WARMUP
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -120,7 +120,7 @@ def test_predict_scores_log_records_through_serving_default(served, capsys):
         assert all(np.isfinite(row[k]) for k in OUTPUTS)
         assert all(0.0 <= row[t] <= 1.0 for t in BINARY_TASKS)
         assert row["score"] == pytest.approx(sum(weights[t] * row[t] for t in TASKS), rel=1e-5, abs=1e-5)
-    direct = client.predict_local(served["version_dir"], served["records"].examples)
+    direct = in_process.predict_local(served["version_dir"], served["records"].examples)
     np.testing.assert_allclose([r["score"] for r in rows], direct["score"], rtol=1e-6)
 
     assert main(["predict", "--model-dir", served["root"], "--input", served["logs"]]) == 1
@@ -139,17 +139,17 @@ def test_predict_table_format(served, capsys):
 
 
 def test_rest_bodies_match_the_serving_signature(served):
-    metadata = client.signature_metadata(served["version_dir"])
-    signature = metadata["signature_def"]["serving_default"]
-    assert signature["method_name"] == "tensorflow/serving/predict"
-    assert signature["inputs"]["examples"]["dtype"] == "DT_STRING"
-    assert set(signature["outputs"]) == OUTPUTS
+    metadata = signature.signature_metadata(served["version_dir"])
+    serving_default = metadata["signature_def"]["serving_default"]
+    assert serving_default["method_name"] == "tensorflow/serving/predict"
+    assert serving_default["inputs"]["examples"]["dtype"] == "DT_STRING"
+    assert set(serving_default["outputs"]) == OUTPUTS
     examples = served["records"].examples[:3]
-    for form in client.REQUEST_FORMS:
-        body = json.loads(json.dumps(client.build_predict_request(examples, form)))  # what goes over the wire
+    for form in rest.REQUEST_FORMS:
+        body = json.loads(json.dumps(rest.build_predict_request(examples, form)))  # what goes over the wire
         assert body["signature_name"] == "serving_default"
-        assert client.check_request_against_signature(body, metadata) == examples
-    row = client.build_predict_request(examples, "row")
+        assert signature.check_request_against_signature(body, metadata) == examples
+    row = rest.build_predict_request(examples, "row")
     assert row["instances"][0] == {"examples": {"b64": base64.b64encode(examples[0]).decode()}}
 
 
@@ -176,7 +176,7 @@ def test_signature_metadata_agrees_with_saved_model_cli(served):
     assert "inputs['examples'] tensor_info:" in inputs and "dtype: DT_STRING" in inputs and "shape: (-1)" in inputs
     for name in OUTPUTS:
         assert f"outputs['{name}'] tensor_info:" in shown
-    metadata = client.signature_metadata(served["version_dir"])["signature_def"]["serving_default"]
+    metadata = signature.signature_metadata(served["version_dir"])["signature_def"]["serving_default"]
     assert metadata["inputs"]["examples"]["name"] in inputs
 
 
@@ -191,11 +191,11 @@ def test_signature_metadata_agrees_with_saved_model_cli(served):
     ],
 )
 def test_malformed_bodies_are_refused_by_the_signature_check(served, mutate, message):
-    metadata = client.signature_metadata(served["version_dir"])
-    body = client.build_predict_request(served["records"].examples[:2], "row")
+    metadata = signature.signature_metadata(served["version_dir"])
+    body = rest.build_predict_request(served["records"].examples[:2], "row")
     mutate(body)
     with pytest.raises(ValueError, match=message.replace("(", "\\(").replace("{", "\\{")):
-        client.check_request_against_signature(body, metadata)
+        signature.check_request_against_signature(body, metadata)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -233,14 +233,14 @@ BAD_REQUEST_BODY = (
 
 
 def test_response_parser_reads_row_and_columnar_bodies_alike():
-    row = client.parse_predict_response(ROW_BODY, 200, expected_rows=3)
-    columnar = client.parse_predict_response(COLUMNAR_BODY.encode(), 200, expected_rows=3)
+    row = rest.parse_predict_response(ROW_BODY, 200, expected_rows=3)
+    columnar = rest.parse_predict_response(COLUMNAR_BODY.encode(), 200, expected_rows=3)
     assert set(row) == set(columnar) == OUTPUTS
     for name in OUTPUTS:
         np.testing.assert_array_equal(row[name], columnar[name])
     np.testing.assert_array_equal(row["click"], [0.31, 0.62, 0.12])
-    single = client.parse_predict_response(SINGLE_OUTPUT_ROW_BODY)
-    np.testing.assert_array_equal(single[client.SINGLE_OUTPUT_NAME], [0.25, 0.5, 0.75])
+    single = rest.parse_predict_response(SINGLE_OUTPUT_ROW_BODY)
+    np.testing.assert_array_equal(single[rest.SINGLE_OUTPUT_NAME], [0.25, 0.5, 0.75])
 
 
 @pytest.mark.parametrize(
@@ -256,8 +256,8 @@ def test_response_parser_reads_row_and_columnar_bodies_alike():
     ],
 )
 def test_response_parser_raises_serving_errors(body, status, message):
-    with pytest.raises(client.ServingError, match=message) as err:
-        client.parse_predict_response(body, status, expected_rows=2)
+    with pytest.raises(rest.ServingError, match=message) as err:
+        rest.parse_predict_response(body, status, expected_rows=2)
     assert err.value.status == status
 
 
@@ -307,7 +307,7 @@ def tf_serving(served):
     RecordedTFServing.received = []
     RecordedTFServing.metadata = {
         "model_spec": {"name": MODEL, "signature_name": "", "version": os.path.basename(served["version_dir"])},
-        "metadata": {"signature_def": client.signature_metadata(served["version_dir"])},
+        "metadata": {"signature_def": signature.signature_metadata(served["version_dir"])},
     }
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RecordedTFServing)
     server.timeout = 5
@@ -319,7 +319,7 @@ def tf_serving(served):
     thread.join(timeout=5)
 
 
-@pytest.mark.parametrize("form", client.REQUEST_FORMS)
+@pytest.mark.parametrize("form", rest.REQUEST_FORMS)
 def test_query_sends_b64_examples_and_prints_the_recorded_predictions(served, tf_serving, capsys, form):
     argv = ["query", "--url", tf_serving, "--model", MODEL, "--input", served["logs"], "--limit", "3"]
     assert main([*argv, "--form", form, "--check-signature"]) == 0
@@ -328,7 +328,7 @@ def test_query_sends_b64_examples_and_prints_the_recorded_predictions(served, tf
     assert [r["line"] for r in rows] == [1, 2, 3]
     [(path, body)] = RecordedTFServing.received
     assert path == f"/v1/models/{MODEL}:predict"
-    sent = client.check_request_against_signature(body, RecordedTFServing.metadata["metadata"]["signature_def"])
+    sent = signature.check_request_against_signature(body, RecordedTFServing.metadata["metadata"]["signature_def"])
     assert sent == served["records"].examples[:3]
 
 
@@ -336,8 +336,8 @@ def test_query_reports_tf_serving_errors(served, tf_serving, capsys):
     argv = ["query", "--url", tf_serving, "--model", "nope", "--input", served["logs"], "--limit", "3"]
     assert main(argv) == 1
     assert "TF Serving error: HTTP 404: Servable not found for request: Latest(nope)" in capsys.readouterr().err
-    with pytest.raises(client.ServingError, match="expected 2 rows"):  # the recorded body holds 3 rows
-        client.query(tf_serving, MODEL, served["records"].examples[:2])
+    with pytest.raises(rest.ServingError, match="expected 2 rows"):  # the recorded body holds 3 rows
+        rest.query(tf_serving, MODEL, served["records"].examples[:2])
 
 
 def test_query_without_a_server_says_it_cannot_reach_it(served, capsys):
@@ -350,7 +350,7 @@ def test_query_without_a_server_says_it_cannot_reach_it(served, capsys):
     assert main(argv) == 1
     assert "cannot reach TF Serving at" in capsys.readouterr().err
     with pytest.raises(ValueError, match="--url must be http"):
-        client.model_url("localhost:8501", MODEL)
+        rest.model_url("localhost:8501", MODEL)
 
 
 # ---------------------------------------------------------------------------------------------------------------

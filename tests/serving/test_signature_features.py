@@ -6,7 +6,7 @@ from __future__ import annotations
 import tensorflow as tf
 from helpers.tiny_model import TinyRanker, save_tiny_ranker
 
-from serving import client
+from serving import signature
 
 
 class TwoSignatures(TinyRanker):
@@ -28,12 +28,12 @@ def test_signature_features_are_those_serving_default_parses(tmp_path):
     module = TwoSignatures()
     path = str(tmp_path / "model")
     tf.saved_model.save(module, path, signatures={"serving_default": module.serve, "labels": module.with_label})
-    assert client.signature_features(path) == {"position"}
-    assert client.signature_features(path, "labels") == {"click", "extra"}
+    assert signature.signature_features(path) == {"position"}
+    assert signature.signature_features(path, "labels") == {"click", "extra"}
 
 
 def test_missing_signature_features_counts_the_examples_without_them(tmp_path):
     path = save_tiny_ranker(str(tmp_path / "model"))
     examples = [_example(position=1), _example(other=2), _example(other=3)]
-    assert client.missing_signature_features(path, examples) == {"position": 2}
-    assert client.missing_signature_features(path, examples[:1]) == {}
+    assert signature.missing_signature_features(path, examples) == {"position": 2}
+    assert signature.missing_signature_features(path, examples[:1]) == {}
