@@ -5,7 +5,7 @@ single-process loop doing the same work.
         [--modes generate,single,in_memory,multi_processing] [--ingest-modes single,in_memory,multi_threading]
         [--malformed-rate R] [--out docs/benchmarks]
 
-Generation: every mode writes the same (day, shard) gzipped JSON-lines files (`components.log_generator.write_shard`,
+Generation: every mode writes the same (day, shard) gzipped JSON-lines files (`generation.shard.write_shard`,
 the code LogGen's Beam DoFn runs); the Beam runs are checked byte for byte against the single-process files.
 `generate` measures record generation and JSON formatting alone (no compression, no file), the ceiling of one process.
 
@@ -86,7 +86,8 @@ def _gzip_bytes(root: str) -> int:
 
 def run_mode(mode: str, config: Any, day: int, out_dir: str) -> dict[str, Any]:
     """Generates one day in `mode` into `out_dir`; returns seconds, records and bytes."""
-    from components.log_generator import run_generation, write_shard
+    from generation.run import run_generation
+    from generation.shard import write_shard
     from world.simulator import World
 
     load_before = _load()
@@ -269,7 +270,7 @@ def run_ingest_mode(mode: str, config: Any, logs_dir: str, out_dir: str) -> dict
 
 def _warm_up(config: Any, day: int, scratch: str) -> None:
     """A tiny ingest in one process, untimed: imports and first-use set-up are not charged to a mode."""
-    from components.log_generator import write_shard
+    from generation.shard import write_shard
     from ingest.run import run_ingest
     from world.simulator import World
 
@@ -388,8 +389,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import apache_beam
 
-    from components.log_generator import write_shard
     from config.settings import get_preset
+    from generation.shard import write_shard
     from logformat.schema import log_format
     from world.simulator import World
 

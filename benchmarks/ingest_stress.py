@@ -9,7 +9,7 @@ are counted once by reading the files directly. Each run ingests it with `ingest
 counts, independently of the run's own accounting and counts.json, the examples on disk (TFRecord frames) and the
 quarantined records on disk: lost = lines in the corpus - (examples + quarantined). A run whose own accounting check
 fired (AccountingError) is reported as such, with what was on disk. `--unsafe` is the control: the same runs with
-Beam's timed flush left on (ingest/beam_safety.py not applied), to show that the stress can see the loss.
+Beam's timed flush left on (compat/beam_data_plane.py not applied), to show that the stress can see the loss.
 Prints one JSON object per run and a summary per mode; exit status 1 if any line was lost or any run failed.
 """
 
@@ -104,9 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.unsafe:
-        from ingest import beam_safety
+        from compat import beam_data_plane as beam_safety
 
-        beam_safety.SAFE_DATA_BUFFER_TIME_LIMIT_MS = 1000  # make_direct_runner_safe() then restores Beam's default
+        beam_safety.SAFE_DATA_BUFFER_TIME_LIMIT_MS = 1000  # install_patches() then restores Beam's default
 
     from config.settings import get_preset
 

@@ -4,7 +4,7 @@
 
 1x is one day of the preset's world (`world.impressions_per_day` impressions, or --base-impressions).
 
-* generation: LogGen's Beam job (`components.log_generator.run_generation`, the preset's Beam options) writing
+* generation: LogGen's Beam job (`generation.run.run_generation`, the preset's Beam options) writing
   k x the base impressions, wall seconds including Beam's start-up;
 * training: the Trainer's path on the run's transformed data (`make_dataset`, repeated as needed): build and
   compile the preset's model, then `model.fit` for one pass over k x (the base's training share) examples; wall
@@ -50,7 +50,7 @@ def loglog_slope(xs: Sequence[float], ys: Sequence[float]) -> float:
 
 def time_generation(config: Any, impressions: int) -> dict[str, Any]:
     """Wall seconds of LogGen's Beam job writing one day of `impressions` impressions."""
-    from components.log_generator import run_generation
+    from generation.run import run_generation
 
     world = dataclasses.replace(config.world, impressions_per_day=impressions)
     scratch = tempfile.mkdtemp(prefix="scaling-bench-gen-")

@@ -19,12 +19,11 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
+from compat.install import install_patches
 from components.types import QuarantinedRecords, RawLogs
 from config.settings import IngestConfig, section_from_json, section_json
 from ingest.accounting import accounting_counters, check_accounting
-from ingest.beam_safety import make_direct_runner_safe
 from ingest.counts import check_bad_fraction, read_counts
-from ingest.dofn_specs import cache_dofn_specs
 from ingest.errors import IngestError
 from ingest.layout import SPLITS
 from ingest.run import IngestLogs
@@ -105,8 +104,7 @@ class LogIngestExecutor(base_beam_executor.BaseBeamExecutor):
         else:
             logs = artifact_utils.get_single_instance(input_dict["logs"])
             span, files, logs_uri = int(logs.span or 0), None, logs.uri
-        make_direct_runner_safe()
-        cache_dofn_specs()
+        install_patches()
         pipeline = self._make_beam_pipeline()
         _ = pipeline | "IngestLogs" >> IngestLogs(logs_uri, ingest, examples.uri, quarantine.uri, files)
         result = pipeline.run()

@@ -12,14 +12,15 @@ QuarantinedRecords layout (written by LogIngest)::
                                                     "splits": {...}, "reasons": {reason: count}}
 
 The names and paths of the log files and of the quarantine live with the ingest (ingest/layout.py) and are
-re-exported here; only generation.json, LogGen's own, is named here. Paths are built only from numbers (day, shard)
-and constants, never from log content.
+re-exported here, with generation.json from generation/layout.py. Paths are built only from numbers (day, shard) and
+constants, never from log content.
 """
 
 from __future__ import annotations
 
 from tfx.types.artifact import Artifact
 
+from generation.layout import GENERATION_SUMMARY_FILE
 from ingest.layout import (
     QUARANTINE_COUNTS_FILE,
     QUARANTINE_FILE_PREFIX,
@@ -45,7 +46,6 @@ __all__ = [
 ]
 
 SPAN_PROPERTY_NAME = "span"
-GENERATION_SUMMARY_FILE = "generation.json"
 
 
 class _SpanArtifact(Artifact):

@@ -68,7 +68,7 @@ def _analyze(examples: list[bytes], world: WorldConfig, transform: TransformConf
     from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
     from tfx_bsl.public import tfxio
 
-    from ingest.dofn_specs import cache_dofn_specs
+    from compat.install import install_patches
     from logformat.tf_schema import world_schema
     from models.preprocessing import build_preprocessing_fn
 
@@ -78,7 +78,7 @@ def _analyze(examples: list[bytes], world: WorldConfig, transform: TransformConf
     options = beam.options.pipeline_options.PipelineOptions(
         ["--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"]
     )
-    cache_dofn_specs()  # Beam's per-bundle DoFn introspection, once per class (ingest/dofn_specs.py)
+    install_patches()  # Beam's per-bundle DoFn introspection, once per class (compat/beam_dofn_specs.py)
     one_batch = max(1, len(examples))  # fixed batch boundaries: the same float sums on every run (module docstring)
     with (
         tempfile.TemporaryDirectory() as tmp,

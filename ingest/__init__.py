@@ -32,7 +32,6 @@ Modules, bottom to top:
 
 * `layout`: the directories read and written (RawLogs files, Split-* examples, quarantine, counts.json);
 * `errors`: IngestError and its kinds (BadRecordsError, AccountingError);
-* `beam_safety`: the DirectRunner's data-plane race switched off;
 * `sink`: TFRecord framing and the gzipped TFRecord sink of the examples;
 * `accounting`: Beam metrics counters of records read and examples kept, checked against what is on disk;
 * `dofns`: the pipeline's steps (read, parse, keep the first of each id, quarantine duplicates), split and

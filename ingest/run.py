@@ -33,12 +33,11 @@ import apache_beam as beam
 import tensorflow as tf
 from apache_beam.io import iobase
 
+from compat.install import install_patches
 from config.settings import IngestConfig, PipelineConfig
 from config.validation import validate_ingest
 from ingest.accounting import accounting_counters, check_accounting
-from ingest.beam_safety import make_direct_runner_safe
 from ingest.counts import _issue_counts, _SumCounts, read_counts, summarize_counts
-from ingest.dofn_specs import cache_dofn_specs
 from ingest.dofns import _KeepFirstFn, _ParseBatchFn, _QuarantineDuplicatesFn, _ReadFileFn, source_name
 from ingest.errors import IngestError
 from ingest.layout import (
@@ -142,8 +141,7 @@ def run_ingest(
 ) -> dict[str, Any]:
     """Runs the ingest outside TFX, checks its accounting (AccountingError) and returns counts.json (the
     bad-fraction check is left to the caller)."""
-    make_direct_runner_safe()
-    cache_dofn_specs()
+    install_patches()
     pipeline = beam.Pipeline(argv=list(beam_args or []))
     _ = pipeline | IngestLogs(logs_uri, config.ingest, examples_uri, quarantine_uri, files, tamper)
     result = pipeline.run()

@@ -18,11 +18,11 @@ from typing import Any
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
+from compat.install import install_patches
 from config.settings import BINARY_TASKS, REGRESSION_TASKS, TASKS, ModelConfig
 from models import features as F
-from models.autograph import skip_keras2_internals
 
-skip_keras2_internals()  # every Keras model of the project is compiled here (models/autograph.py says why)
+install_patches()  # every Keras model of the project is built here (compat/autograph_keras2.py says why)
 
 
 def input_keys(features: F.FeatureSet = F.CORE_FEATURES) -> list[str]:

@@ -9,10 +9,8 @@ from collections.abc import Callable
 
 from tfx import v1 as tfx
 
+from compat.install import install_patches
 from config.settings import PipelineConfig
-from ingest.beam_safety import make_direct_runner_safe
-from ingest.dofn_specs import cache_dofn_specs
-from pipeline.beam_dependencies import ship_no_tfx_package
 from pipeline.paths import LocalPaths
 from pipeline.pipeline import create_pipeline
 from pipeline.progress import ProgressDagRunner
@@ -44,9 +42,7 @@ def run_local(
         enable_cache=enable_cache,
         day=config.world.start_day if day is None else day,
     )
-    make_direct_runner_safe()  # every Beam-powered component runs in this process
-    cache_dofn_specs()  # the same process: Beam's per-bundle DoFn introspection, once per class
-    ship_no_tfx_package()  # no tfx sdist built per Beam component where the workers have TFX
+    install_patches()  # every component of the run, Beam-powered ones included, runs in this process
     started = time.time()
     ProgressDagRunner(progress or (lambda line: None)).run(pipeline)
     elapsed = time.time() - started

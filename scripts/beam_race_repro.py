@@ -10,12 +10,12 @@ worker with `worker_handlers.DATA_BUFFER_TIME_LIMIT_MS` (1000 ms): every data-pl
 (apache_beam/runners/worker/data_plane.py) under a lock that the bundle thread, writing elements into the same
 buffer, never takes. Whatever the bundle thread writes between `get()` and `_clear()` is wiped.
 
-On an idle machine the window between `get()` and `_clear()` is short and the loss is rare (the issue saw it in 3 of
-14 real ingests). To make it visible in one run, this script widens that window the way a busy machine does: the
-periodic flusher thread (and only it) sleeps `--delay-ms` inside the flush callback, i.e. after `get()` and before
-`_clear()`, and the flush interval is shortened to `--interval-ms`. Nothing else is changed; with `--safe` (the fix
-used by ingest/beam_safety.py: `DATA_BUFFER_TIME_LIMIT_MS = 0`, size-based buffering only, no flusher thread)
-the same delays lose nothing.
+On an idle machine the window between `get()` and `_clear()` is short and the loss is rare (seen in 3 of 14 real
+ingests on a loaded machine). To make it visible in one run, this script widens that window the way a busy machine
+does: the periodic flusher thread (and only it) sleeps `--delay-ms` inside the flush callback, i.e. after `get()` and
+before `_clear()`, and the flush interval is shortened to `--interval-ms`. Nothing else is changed;
+with `--safe` (the fix used by compat/beam_data_plane.py: `DATA_BUFFER_TIME_LIMIT_MS = 0`, size-based buffering only,
+no flusher thread) the same delays lose nothing.
 
 Prints one line per run: expected and counted elements and how many were lost; exit status 1 if any were lost.
 """

@@ -15,11 +15,12 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 
 # Bottom to top; packages in one tuple stand beside each other and may not import one another.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("config",),  # the ground: dataclasses, presets, every rule
+    ("config", "compat"),  # the ground: dataclasses, presets, every rule | patches of third-party internals
     ("logformat",),  # the published log format: fields, reader, parser, encoder, curated schema
     # the simulator that writes the format | Transform/Trainer code, optimizers, detector | the Beam ingest of the logs
     ("world", "models", "ingest"),
-    ("serving",),  # export/publish in TF Serving's layout, client, server launcher
+    # export/publish in TF Serving's layout, client, server launcher | the Beam job that writes the world's logs
+    ("serving", "generation"),
     ("components",),  # thin TFX components and executors
     ("pipeline",),  # create_pipeline, runners, MLMD readers
     ("kubeflow", "experiments"),  # consumers of the pipeline | the stability lab

@@ -18,10 +18,11 @@ from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 from tfx.types import artifact_utils, standard_artifacts
 
-from components.log_generator import LogGen, LogGenExecutor, read_generation_summary, run_generation
+from components.log_generator import LogGen, LogGenExecutor
 from components.log_ingest import LogIngest, LogIngestExecutor
 from components.types import QuarantinedRecords, RawLogs
 from config.settings import IngestConfig, PipelineConfig, section_json, tiny_preset
+from generation.run import read_generation_summary, run_generation
 from ingest.counts import read_counts
 from ingest.dofns import split_of
 from ingest.errors import BadRecordsError, IngestError

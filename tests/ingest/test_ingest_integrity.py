@@ -12,10 +12,11 @@ import apache_beam as beam
 import pytest
 from apache_beam.runners.portability.fn_api_runner import worker_handlers
 
+from compat import beam_data_plane
+from compat.install import install_patches
 from config.settings import ConfigError, IngestConfig, tiny_preset
 from config.validation import validate_ingest
 from ingest.accounting import accounting_counters, check_accounting
-from ingest.beam_safety import direct_runner_is_safe, make_direct_runner_safe
 from ingest.dofns import CORRUPT_MEMBER_REASON
 from ingest.errors import AccountingError
 from ingest.layout import day_dir
@@ -165,7 +166,7 @@ def test_the_accounting_fails_an_ingest_that_lost_lines(tmp_path, two_files):
 
 
 def test_the_accounting_holds_on_a_clean_run_and_sees_deleted_outputs(tmp_path, two_files):
-    make_direct_runner_safe()
+    install_patches()
     pipeline = beam.Pipeline(argv=BEAM_ARGS)
     examples, quarantine = str(tmp_path / "ex"), str(tmp_path / "q")
     _ = pipeline | IngestLogs(two_files, CONFIG.ingest, examples, quarantine)
@@ -186,7 +187,7 @@ def test_the_accounting_holds_on_a_clean_run_and_sees_deleted_outputs(tmp_path, 
 def test_pipelines_run_without_the_timed_data_plane_flush(tmp_path, two_files):
     worker_handlers.DATA_BUFFER_TIME_LIMIT_MS = 1000  # Beam's default
     run_ingest(CONFIG, two_files, str(tmp_path / "ex"), str(tmp_path / "q"), BEAM_ARGS)
-    assert direct_runner_is_safe() and worker_handlers.DATA_BUFFER_TIME_LIMIT_MS == 0
+    assert beam_data_plane.installed() and worker_handlers.DATA_BUFFER_TIME_LIMIT_MS == 0
 
 
 # -- your own logs -------------------------------------------------------------------------------------------------

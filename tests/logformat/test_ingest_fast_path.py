@@ -205,7 +205,7 @@ def _quarantine(quarantine_uri: str) -> list[bytes]:
 @pytest.mark.slow
 def test_single_process_reference_writes_what_the_beam_ingest_writes(tmp_path):
     from benchmarks.generation_bench import BEAM_MODES, ingest_single_process
-    from components.log_generator import write_shard
+    from generation.shard import write_shard
     from ingest.counts import read_counts
     from ingest.layout import day_dir
     from ingest.run import run_ingest

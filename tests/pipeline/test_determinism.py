@@ -17,8 +17,8 @@ import os
 import pytest
 import tensorflow as tf
 
-from components.log_generator import run_generation
 from config.settings import PipelineConfig, tiny_preset
+from generation.run import run_generation
 from ingest.run import run_ingest
 
 pytestmark = pytest.mark.slow

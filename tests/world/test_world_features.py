@@ -14,8 +14,8 @@ import tensorflow_transform.beam as tft_beam
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 
+from compat.install import install_patches
 from config.settings import IngestConfig, ModelConfig, TransformConfig, tiny_preset
-from ingest.dofn_specs import cache_dofn_specs
 from logformat import schema as L
 from logformat.parser import REASONS, check_line, encode_examples, parse_line, record_to_example
 from logformat.tf_schema import build_schema, world_schema
@@ -147,7 +147,7 @@ def test_transform_and_model_take_the_generated_features(lines, tmp_path):
             else:
                 instance[key] = list(value.numpy()[i])
         instances.append(instance)
-    cache_dofn_specs()  # as our pipelines do (ingest/dofn_specs.py)
+    install_patches()  # as our pipelines do (compat/)
     with tft_beam.Context(temp_dir=str(tmp_path / "tmp")):
         (out, _), transform_fn = (
             instances,

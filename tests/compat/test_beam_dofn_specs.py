@@ -10,12 +10,12 @@ from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms import userstate
 from apache_beam.transforms.timeutil import TimeDomain
 
-from ingest import dofn_specs
-from ingest.dofn_specs import cache_dofn_specs, cached_get_dofn_specs, dofn_specs_cached
+from compat import beam_dofn_specs as dofn_specs
+from compat.beam_dofn_specs import cached_get_dofn_specs, is_memoized
 
 COUNT = userstate.ReadModifyWriteStateSpec("count", VarIntCoder())
 FLUSH = userstate.TimerSpec("flush", TimeDomain.WATERMARK)
-ORIGINAL = dofn_specs._original
+ORIGINAL = dofn_specs.ORIGINAL
 
 
 class Counting(beam.DoFn):
@@ -78,7 +78,7 @@ def test_a_dofn_beam_rejects_is_rejected_every_time():
     for _ in range(2):
         with pytest.raises(ValueError, match="duplicate"):
             cached_get_dofn_specs(Duplicate())
-    assert Duplicate not in dofn_specs._specs
+    assert not is_memoized(Duplicate)
 
 
 def test_real_pipelines_get_beams_answer_for_every_dofn_and_stateful_dofns_still_work(monkeypatch):
@@ -90,8 +90,8 @@ def test_real_pipelines_get_beams_answer_for_every_dofn_and_stateful_dofns_still
 
     monkeypatch.setattr(dofn_specs, "cached_get_dofn_specs", recording)
     monkeypatch.setattr(userstate, "get_dofn_specs", ORIGINAL)
-    cache_dofn_specs()
-    assert dofn_specs_cached()
+    assert dofn_specs.install()
+    assert dofn_specs.installed()
     with beam.Pipeline(argv=["--direct_running_mode=in_memory", "--direct_num_workers=1"]) as pipeline:
         numbered = (
             pipeline

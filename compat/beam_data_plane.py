@@ -1,4 +1,4 @@
-"""Makes every DirectRunner mode we offer safe from a data race in Beam 2.59's FnApiRunner.
+"""Makes every DirectRunner mode we offer safe from a data race in Beam's FnApiRunner.
 
 The race (reproduced without project code by `scripts/beam_race_repro.py`): with
 `direct_running_mode=multi_threading` the FnApiRunner starts its embedded SDK worker with
@@ -17,22 +17,30 @@ only by the writing thread itself, at element boundaries). Nothing else changes:
 chunks of about 10 MB, and a bundle's buffered output is sent when the bundle finishes. `in_memory` never
 uses the gRPC data plane. Other runners (Dataflow, Flink, Spark) are not affected by this setting.
 
-`make_direct_runner_safe()` is called where our pipelines are built and run: `pipeline.local_runner`
-(covers every component of a local run, stock ones included, as they run in-process), the LogGen and LogIngest
-executors (their own process on Kubeflow) and `run_ingest` (benchmarks, stress runs).
+Installed by compat.install.install_patches() where our pipelines are built and run: `pipeline.local_runner`
+(every component of a local run, stock ones included, as they run in-process), the LogGen and LogIngest executors
+(their own process on Kubeflow), `run_generation` and `run_ingest` (benchmarks, stress runs).
 """
 
 from __future__ import annotations
 
 from apache_beam.runners.portability.fn_api_runner import worker_handlers
 
+from compat.versions import check_versions
+
+NAME = "Beam's DirectRunner data-plane fix"
+WRITTEN_FOR = {"apache-beam": "2.59.0"}
 SAFE_DATA_BUFFER_TIME_LIMIT_MS = 0  # no PeriodicThread flusher on any data-plane stream
 
 
-def make_direct_runner_safe() -> None:
-    """Disables the FnApiRunner's timed data-plane flush (idempotent; see the module docstring)."""
+def install() -> bool:
+    """Disables the FnApiRunner's timed data-plane flush (idempotent; see the module docstring); False on a Beam it
+    is not written for. The stress benchmark's control run sets SAFE_DATA_BUFFER_TIME_LIMIT_MS back to Beam's 1000."""
+    if not check_versions(NAME, WRITTEN_FOR):
+        return False
     worker_handlers.DATA_BUFFER_TIME_LIMIT_MS = SAFE_DATA_BUFFER_TIME_LIMIT_MS
+    return True
 
 
-def direct_runner_is_safe() -> bool:
+def installed() -> bool:
     return worker_handlers.DATA_BUFFER_TIME_LIMIT_MS == SAFE_DATA_BUFFER_TIME_LIMIT_MS

@@ -1,9 +1,9 @@
-"""AutoGraph skips Keras 2's internals (models/autograph.py) and still converts our own code."""
+"""AutoGraph skips Keras 2's internals (compat/autograph_keras2.py) and still converts our own code."""
 
 from tensorflow.python.autograph.impl import conversion
 
 import models.ranker  # noqa: F401 (applies the rule on import)
-from models.autograph import skip_keras2_internals
+from compat import autograph_keras2
 
 
 def _ours(x):
@@ -23,5 +23,5 @@ def test_the_rule_is_added_once():
     from tensorflow.python.autograph.core import config
 
     before = len(config.CONVERSION_RULES)
-    assert skip_keras2_internals() and skip_keras2_internals()
+    assert autograph_keras2.install() and autograph_keras2.install()
     assert len(config.CONVERSION_RULES) == before

@@ -1,5 +1,5 @@
 """TFX builds no sdist of itself per Beam component where the Beam workers already have TFX, and still does elsewhere
-(pipeline/beam_dependencies.py), checked through a stock TFX Beam executor."""
+(compat/tfx_sdist.py), checked through a stock TFX Beam executor."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from tfx.components.statistics_gen.executor import Executor as StatisticsGenExec
 from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
 from tfx.utils import dependency_utils
 
+from compat import tfx_sdist
+from compat.tfx_sdist import workers_have_tfx
 from config.settings import tiny_preset
-from pipeline import beam_dependencies
-from pipeline.beam_dependencies import ship_no_tfx_package, ships_no_tfx_package, workers_have_tfx
 
 DIRECT = tiny_preset().beam.args()
 PORTABLE = {
@@ -44,10 +44,10 @@ def test_tfx_packages_itself_only_for_workers_without_it(monkeypatch):
         return "/tmp/tfx_ephemeral-1.16.0.tar.gz"
 
     monkeypatch.setattr(dependency_utils, "build_ephemeral_package", build)
-    monkeypatch.setattr(dependency_utils, "make_beam_dependency_flags", beam_dependencies._original)
+    monkeypatch.setattr(dependency_utils, "make_beam_dependency_flags", tfx_sdist.ORIGINAL)
     assert "--extra_package=/tmp/tfx_ephemeral-1.16.0.tar.gz" in executor_args(DIRECT)  # TFX's own behaviour
-    ship_no_tfx_package()
-    assert ships_no_tfx_package()
+    assert tfx_sdist.install()
+    assert tfx_sdist.installed()
     built.clear()
     for args in (DIRECT, *PORTABLE.values()):
         assert executor_args(args)[: len(args)] == args
@@ -59,4 +59,4 @@ def test_tfx_packages_itself_only_for_workers_without_it(monkeypatch):
 
 @pytest.mark.parametrize("args", [DIRECT, PORTABLE["EXTERNAL"]])
 def test_the_pass_through_returns_the_arguments_unchanged(args):
-    assert beam_dependencies._dependency_flags(list(args)) == args
+    assert tfx_sdist.dependency_flags(list(args)) == args

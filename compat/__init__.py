@@ -1,0 +1,10 @@
+"""Patches of third-party internals, in one place: each states the library versions it is written for and is
+installed only on those (compat/versions.py); `compat.install.install_patches()` installs them all for a process.
+
+* beam_dofn_specs: Beam's per-bundle DoFn state/timer introspection, memoized per class;
+* beam_data_plane: the DirectRunner's timed data-plane flush, which loses elements, turned off;
+* autograph_keras2: AutoGraph leaves Keras 2 (`tf_keras`) unconverted, as it does for Keras;
+* tfx_sdist: TFX builds no sdist of itself for Beam workers that already have TFX.
+
+The package imports no first-party module: it sits at the ground of the layering, beside config.
+"""
