@@ -9,7 +9,7 @@ Every failure is `ConfigError(why, field=...)` whose `field` is the dotted name 
 (`train.optimizer`, `ingest.max_bad_fraction`, `world.shocks[0].topic`, `pipeline_root`, ...); its message reads
 `<field>: <why>`; the CLI prints `configuration error: <field>: <why>` and exits with status 2.
 
-Rules (tests/config/test_validation.py has one case per rule):
+Rules (tests/config/test_config_validation.py has one case per rule):
 
 * names: `name` is a Kubeflow V2 pipeline name (lowercase letters, digits, hyphens; the message suggests a fix);
   `model_name` is a safe directory name (it becomes `<serving root>/<model_name>/`, never all digits).
@@ -39,6 +39,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from config.paths import is_remote
 from config.settings import (
     ARCHITECTURES,
     BINARY_TASKS,
@@ -531,10 +532,6 @@ def validate_config(config: PipelineConfig) -> PipelineConfig:
 
 # --------------------------------------------------------------------------------------------------------------
 # Paths
-
-
-def is_remote(path: str) -> bool:
-    return "://" in path
 
 
 def validate_paths(pipeline_root: str, serving_root: str) -> None:

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import posixpath
 
+from config.vocabulary import SPLITS as SPLITS  # the splits are the config's; the ingest's layout names them
+
 RAW_LOG_FILE_GLOB = "day=*/logs-*.jsonl*"  # relative to a RawLogs uri
-SPLITS: tuple[str, ...] = ("train", "eval")
 EXAMPLES_FILE_PREFIX = "data_tfrecord"  # the name stock ExampleGen uses
 QUARANTINE_FILE_PREFIX = "quarantined"
 QUARANTINE_COUNTS_FILE = "counts.json"

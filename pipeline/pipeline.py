@@ -40,6 +40,7 @@ from components.served_model import ServedModel
 from components.span_resolver import SpanStrategy
 from components.stability_gate import StabilityGate
 from components.validation_gate import ValidationGate
+from config.paths import is_remote
 from config.settings import PipelineConfig, section_json
 from logformat.log_files import files_fingerprint, span_files
 from models.preprocessing import TRANSFORM_SECTIONS
@@ -142,7 +143,7 @@ def _fingerprint(config: PipelineConfig, span: int) -> str:
     """What the files of `span` under `ingest.logs_pattern` are now (so a changed file is not served from the
     cache). Local patterns only: a remote one (gs://...) is not listed when the pipeline is built or compiled, and
     its fingerprint is empty."""
-    if "://" in config.ingest.logs_pattern:
+    if is_remote(config.ingest.logs_pattern):
         return ""
     try:
         return files_fingerprint(span_files(config.ingest.logs_pattern, span))

@@ -28,6 +28,7 @@ import os
 import sys
 
 from config.overrides import apply_overrides, read_overrides
+from config.paths import is_remote
 from config.runtime import configure_logging, select_keras2
 from config.settings import PRESETS, ConfigError, PipelineConfig, get_preset
 from config.validation import validate_config, validate_paths
@@ -107,7 +108,7 @@ def _with_logs(config: PipelineConfig, logs: str | None) -> PipelineConfig:
     """--logs PATTERN: ingest.logs_pattern (a local pattern made absolute; URIs such as gs://... kept as given)."""
     if not logs:
         return config
-    pattern = logs if "://" in logs else os.path.abspath(logs)
+    pattern = logs if is_remote(logs) else os.path.abspath(logs)
     return config.replace(ingest=dataclasses.replace(config.ingest, logs_pattern=pattern))
 
 

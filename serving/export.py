@@ -51,6 +51,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from config.paths import is_remote
 from config.validation import validate_model_name
 from logformat.schema import BINARY_LABEL_FIELDS
 
@@ -90,7 +91,7 @@ def model_fingerprint(saved_model_dir: str) -> str:
 
 def is_object_store(path: str) -> bool:
     """gs://, s3://, ... : filesystems without an atomic directory rename (file:// and plain paths have one)."""
-    return "://" in path and not path.startswith("file://")
+    return is_remote(path) and not path.startswith("file://")
 
 
 def _file_sizes(directory: str) -> dict[str, int]:
@@ -356,7 +357,7 @@ def build_models_config(
     `base_path_root` replaces `serving_root` in base paths when the server mounts the root elsewhere
     (e.g. "/models" in a Kubernetes pod); by default the absolute serving root is used.
     """
-    root = base_path_root or (serving_root if "://" in serving_root else os.path.abspath(serving_root))
+    root = base_path_root or (serving_root if is_remote(serving_root) else os.path.abspath(serving_root))
     config = model_server_config_pb2.ModelServerConfig()
     for name in model_names(serving_root):
         entry = config.model_config_list.config.add()
