@@ -14,7 +14,7 @@ PIPELINE_ROOT ?= runs/$(PRESET)
 env: $(VENV)/.installed
 
 # A side venv for the serving manifests' policy checks (checkov, kubernetes-validate): their dependencies clash
-# with TFX's, so they live apart; tests/test_serving_manifests.py runs them from here.
+# with TFX's, so they live apart; tests/kubeflow/test_serving_manifests.py runs them from here.
 POLICY_VENV := .venv-policy
 policy-env: $(POLICY_VENV)/.installed
 
@@ -24,8 +24,8 @@ $(POLICY_VENV)/.installed: requirements-policy.lock $(VENV)/.installed
 	@touch $@
 
 # --compile-bytecode: the packages' .pyc files are written once here. A process never writes them itself where
-# PYTHONDONTWRITEBYTECODE is set (it is on our machines), and then compiles TF/TFX/Beam from source on every start:
-# measured, importing the stack took 23.0 s without them and 8.3 s with them, in every test worker and subprocess.
+# PYTHONDONTWRITEBYTECODE is set, and then compiles TF/TFX/Beam from source on every start, in every test worker and
+# subprocess (CHANGELOG.md has the cost).
 $(VENV)/.installed: requirements.lock pyproject.toml scripts/find_python.sh
 	@PY310=$$(scripts/find_python.sh) && echo "using $$PY310" && \
 	  { [ -x $(PY) ] || $$PY310 -m venv $(VENV); }

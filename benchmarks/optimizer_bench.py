@@ -13,7 +13,7 @@ and the median over rounds is reported, so that slow drifts in the machine's loa
    paper's ``large`` shared bottom (4 dense ReLU layers; the paper's width is 4096, the default here is 1024 so that
    a 2-core CPU finishes in minutes; ``--width 4096`` runs the real shape) at batch 2048, for our adagrad, clippy,
    gc, agc and lamb, tf-keras's Adagrad, TFRS's ClippyAdagrad, and our clippy with telemetry sampling every 10
-   steps. Targets (issue 3): clippy ≤ 1.10× adagrad and ≤ 1.0× TFRS.
+   steps. Targets: clippy ≤ 1.10× adagrad and ≤ 1.0× TFRS.
 2. ``optimizer_only``: ``apply_gradients`` alone with fixed gradients on the same variables, which isolates the
    optimizer's own cost that the train step dilutes.
 3. ``embedding``: a training step with one embedding table of 10⁴ vs 10⁶ rows (sparse gradients) under the paper's

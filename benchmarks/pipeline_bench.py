@@ -25,7 +25,7 @@ from typing import Any
 
 from benchmarks.common import command_line, load_average, machine_facts, write_json
 
-#: Wall-time targets per preset on 2 cores (issue 8).
+#: Wall-time targets per preset on 2 cores.
 TARGET_SECONDS: dict[str, float] = {"default": 480.0}
 METADATA_FILE = "metadata.sqlite"
 RUN_LOG = "pipeline_bench_run.log"

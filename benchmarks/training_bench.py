@@ -10,7 +10,7 @@ rotates each round; medians reported):
 * ``input``: the Trainer's compiled Keras train step fed by `models.inputs.make_dataset` over Transform's gzipped
   TFRecords, exactly as `models/trainer.py` builds it (small data: parsed once and served from memory);
 * ``input_streaming``: the same with make_dataset's streaming path forced (read, shuffle and parse every epoch),
-  the pipeline as it was before the in-memory path;
+  the path taken when the records exceed `in_memory_max_bytes`;
 * ``cached``: the same train step fed the first `cached_batches` batches of the input pipeline, held in memory;
 * ``cached_jit_flipped``: ``cached`` on a second model compiled with ``jit_compile`` flipped (XLA on when the
   Trainer's default is off), which decides whether the Trainer should compile with XLA on this machine;
@@ -128,7 +128,7 @@ def compiled_model(setup: TrainingSetup, model_config: Any, jit_compile: bool, s
 
 def input_dataset(setup: TrainingSetup, seed: int, streaming: bool = False) -> Any:
     """The Trainer's training dataset (models.inputs.make_dataset, shuffled and repeated); `streaming` forces the
-    path that re-reads and re-parses the files every epoch (the only path before the in-memory one)."""
+    path that re-reads and re-parses the files every epoch (the path of data too large to hold in memory)."""
     from models.inputs import IN_MEMORY_MAX_BYTES, make_dataset
 
     train = setup.config.train

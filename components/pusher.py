@@ -1,4 +1,4 @@
-"""RankerPusher: pushes a model blessed by both gates into a TF Serving model root (issue 2 part 10, 6, 7).
+"""RankerPusher: pushes a model blessed by both gates into a TF Serving model root.
 
 Replaces TFX's Pusher because the ranker needs two blessings (TFMA Evaluator and StabilityGate), TF Serving
 warm-up records and a `models.config`. The mechanics live in `serving.export`:

@@ -6,8 +6,8 @@ Two paths with the same output (batches of (features, labels), shuffled with `se
   the default preset is ~10 MB) and every feature is fixed-length: the records are read and parsed once, at
   construction, into one tensor per feature; each epoch is a fresh permutation of the rows (a full shuffle, not a
   buffer): every column is gathered once in that order and cut into ready batches, so a batch costs a slice
-  instead of decompressing, shuffling and parsing `batch_size` records again every epoch (which on two cores held
-  training to 0.6-0.7x of training on batches held in memory; benchmarks/training_bench.py, docs/benchmarks.md).
+  instead of decompressing, shuffling and parsing `batch_size` records again every epoch, which on two cores is
+  the bottleneck of training (benchmarks/training_bench.py; numbers in docs/benchmarks.md).
   With `repeat`, each epoch's last (rows mod batch_size) rows of its permutation are left out (a different few
   each epoch).
 * streaming, otherwise: files are read in parallel (interleave), shuffled through a `shuffle_buffer` of records,

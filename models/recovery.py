@@ -1,4 +1,4 @@
-"""A Trainer that heals itself (`train.recovery`, issue 15): roll back a micro-divergence instead of living with it.
+"""A Trainer that heals itself (`train.recovery`): roll back a micro-divergence instead of living with it.
 
 Production teams restart diverged jobs by hand: find the last good checkpoint, skip the data that blew up, lower the
 learning rate, go again. `RecoveryCallback` does that online, inside `model.fit`:

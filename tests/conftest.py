@@ -44,8 +44,8 @@ _shared_built: list[tuple[str, float]] = []  # (fixture, seconds) built since th
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Pays TensorFlow's first-use cost once per test process, before any test: kernel and op registration, the
-    first tf.function trace and Keras fit (~12 s on 2 cores; measured: the first TF test of a process took 13-15 s,
-    the same test 1.5 s after another). Without this, the first TF test of each xdist worker is charged for it by
+    first tf.function trace and Keras fit (seconds on 2 cores: the first TF test of a process pays them, the same
+    test after another does not). Without this, the first TF test of each xdist worker is charged for it by
     the duration guard. `RANKER_TEST_WARMUP=0` skips it; the xdist controller, which runs no test, skips it too."""
     config = session.config
     if os.environ.get("RANKER_TEST_WARMUP", "1") == "0" or config.option.collectonly:

@@ -7,7 +7,8 @@ Tang et al., "Improving Training Stability for Multitask Ranking Models in Recom
 names, paper defaults), Clippy on Adam (:class:`ClippyAdam`), linear warm-up (:class:`LinearWarmup`), a split
 dense/embedding optimizer (:func:`split_optimizer`) and the telemetry callback (:class:`OptimizerTelemetry`).
 
-Keras 2 (tf-keras) is required: ``TF_USE_LEGACY_KERAS=1`` is set here before TensorFlow is imported.
+Keras 2 (tf-keras) is required: ``TF_USE_LEGACY_KERAS=1`` must be set before TensorFlow is imported (the Makefile
+exports it; config/runtime.py's `select_keras2` sets it for the command line).
 """
 
 from models.optimizers.clippy_adagrad import ClippyAdagrad

@@ -25,7 +25,7 @@ from ml_metadata.proto import metadata_store_pb2
 from pipeline.paths import LocalPaths
 
 REPO = Path(__file__).resolve().parents[2]
-WORLD = {"seed": 1234}  # the CLI tests' world: the issue's seed of the collapse-to-chance case
+WORLD = {"seed": 1234}  # the CLI tests' world: the seed of the collapse-to-chance reference case
 State = metadata_store_pb2.Execution
 
 

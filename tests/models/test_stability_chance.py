@@ -1,7 +1,7 @@
-"""Collapse to chance (issue 15, item 0): a run whose binary-task AUCs end at chance is a failed run.
+"""Collapse to chance: a run whose binary-task AUCs end at chance is a failed run.
 
 The shared detector's test 6 ("auc_at_chance") on constructed curves, the gate's verdict, and the training report
-naming the rule. The case from the issue (naive Adagrad at learning rate 8 on the tiny preset: click AUC 0.501 and
+naming the rule. The reference case (naive Adagrad at learning rate 8 on the tiny preset: click AUC 0.501 and
 blessed) runs end to end in tests/models/test_training_recovery.py.
 """
 
@@ -47,7 +47,7 @@ def test_collapse_before_the_first_healthy_point():
 
 
 def test_noisy_window_aucs_around_chance_are_caught():
-    # The issue's case as the tiny preset's Trainer logged it (naive Adagrad, learning rate 8, world seed 1234,
+    # The reference case as the tiny preset's Trainer logged it (naive Adagrad, learning rate 8, world seed 1234,
     # train seed 7): per-window training AUCs scatter by ±0.05 around 0.5 and no single band holds them all.
     aucs = {
         "click": [0.498, 0.479, 0.518, 0.501, 0.5, 0.469, 0.499, 0.492, 0.481, 0.483, 0.451, 0.511, 0.51, 0.465, 0.501],

@@ -1,9 +1,9 @@
-"""A Trainer that heals itself (`train.recovery`, issue 15 item 6), and the collapse-to-chance rule end to end (item 0).
+"""A Trainer that heals itself (`train.recovery`), and the collapse-to-chance rule end to end.
 
-Fast: the online spike rule and the poison schedule. End to end (`ranker run --config`, tiny preset with the issue's
-world seed 1234, in a copy of the store of the session's crashed run on that world, tests/helpers/cli_runs.py, so
-that every run's data components come from the MLMD cache):
-1. the issue's case: naive Adagrad at learning rate 8 (train seed 7) never leaves chance; the StabilityGate refuses
+Fast: the online spike rule and the poison schedule. End to end (`ranker run --config`, tiny preset with the
+reference world seed 1234, in a copy of the store of the session's crashed run on that world,
+tests/helpers/cli_runs.py, so that every run's data components come from the MLMD cache):
+1. the reference case: naive Adagrad at learning rate 8 (train seed 7) never leaves chance; the StabilityGate refuses
    it (criterion "auc_at_chance") and nothing is pushed;
 2. a poisoned update makes Clippy's loss spike; the Trainer restores the last healthy state, lowers the learning
    rate, continues, and the model is blessed and pushed;
@@ -119,7 +119,7 @@ def test_chance_is_refused_poison_is_recovered_and_pushed_repeated_poison_gives_
     paths = cli_runs.run_paths(root)
     os.makedirs(paths.pipeline_root)
     shutil.copyfile(crashed_run.metadata_path, paths.metadata_path)
-    # 1. The issue's case: click AUC 0.501 at the end, blessed before the chance rule; now refused by the gate.
+    # 1. The reference case: click AUC 0.501 at the end, which the chance rule refuses.
     naive = {"optimizer": "adagrad", "optimizer_params": {}, "learning_rate": 8.0, "seed": 7}
     ranker_run(root, {"world": WORLD, "train": naive}, "chance")
     report = TrainingReport.load(newest(str(root / "pipeline/Trainer/model_run/*/training_report.json")))
