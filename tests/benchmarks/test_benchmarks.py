@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -86,9 +87,8 @@ def test_loglog_slope_recovers_the_exponent() -> None:
 
 def test_machine_facts_name_cores_load_and_versions() -> None:
     facts = common.machine_facts()
-    assert facts["cpu_count"] >= 1
-    assert facts["load_average"] >= 0
-    assert {"python", "tensorflow", "apache_beam", "tfx", "date"} <= set(facts)
+    assert {"cpu_count", "load_average", "python", "tensorflow", "apache_beam", "tfx", "date"} <= set(facts)
+    assert facts["tensorflow"] == metadata.version("tensorflow") and facts["tfx"] == metadata.version("tfx")
 
 
 def test_write_json_round_trips(tmp_path) -> None:
@@ -313,6 +313,4 @@ def test_make_bench_keeps_the_hand_run_sections_of_the_report() -> None:
     assert run_all.with_hand_run_sections(new, "# Benchmarks\n\nold numbers\n") == new  # nothing hand-run to keep
     assert run_all.with_hand_run_sections(new, None) == new  # no report yet
     committed = (REPO / "docs" / "benchmarks.md").read_text()
-    marker = committed.index(run_all.HAND_RUN_MARKER)
-    assert marker < committed.index("(hand-run, not part of `make bench`)")
-    assert "## Ingest speed with the accounting on" in committed[marker:]
+    assert committed.count(run_all.HAND_RUN_MARKER) == 1  # the committed report has hand-run sections to keep
