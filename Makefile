@@ -57,7 +57,7 @@ fmt: env
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# Benchmarks (~25 min on 2 cores): JSON + PNGs into docs/benchmarks/, the report into docs/benchmarks.md.
+# Benchmarks (total time in the report): JSON + PNGs into docs/benchmarks/, the report into docs/benchmarks.md.
 bench: env
 	$(PY) -m benchmarks.run_all --out docs/benchmarks
 

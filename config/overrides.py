@@ -1,6 +1,6 @@
 """`--config overrides.json`: how a JSON object of overrides is applied to a preset.
 
-Merge rules (the README's "Configuration" section states them for users):
+Merge rules (docs/pipeline.md states them for users):
 
 1. Sections (`train`, `world`, `gates`, ...) merge field by field: a field the overrides do not name keeps the
    preset's value. Unknown fields are a ConfigError naming them.

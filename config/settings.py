@@ -204,7 +204,7 @@ class TrainConfig:
     # "" = <pipeline root>/Trainer/backup/<hash of config and inputs> (models/checkpointing.py); a retry of the
     # Trainer (a new execution, a new model_run directory) finds the same directory.
     backup_dir: str = ""
-    # tf.config.experimental.enable_op_determinism(): same seed, config and data -> the same weights (README).
+    # enable_op_determinism(): the same seed, config and data give the same weights (docs/reliability.md).
     op_determinism: bool = True
     # tf.distribute strategy of the Trainer (models/distribution.py): "auto" = multi_worker when TF_CONFIG names
     # several tasks, mirrored when several GPUs are visible, else one_device.

@@ -383,7 +383,9 @@ def validate_train(train: TrainConfig) -> None:
         "train.poison.scale",
         f"must be a number > 0, got {train.poison.scale!r}",
     )
-    require(isinstance(train.backup_dir, str), "train.backup_dir", "must be a path ('' = derived, see README)")
+    require(
+        isinstance(train.backup_dir, str), "train.backup_dir", "must be a path ('' = derived, see docs/reliability.md)"
+    )
     require(
         train.distribution in DISTRIBUTIONS,
         "train.distribution",

@@ -17,7 +17,7 @@ Google Cloud only): the baseline comes from the ServedModel component, whose tas
 answer changes with every push). Each executor gets CPU/memory requests and limits from `config.deploy.resources`.
 
 InfraValidator is not part of the pipeline: the V2 compiler refuses it (and it needs Docker or the model server);
-the serving contract is verified in-process instead (see README).
+the serving contract is verified in-process instead (see docs/deploy.md).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ test_log_components checks that two LogGen runs in the same mode write byte-iden
 in how Beam executes them (one in-memory worker vs two threads), which reorders bundles and elements:
 the logs must still be byte-identical, and the ingest must produce the same examples, the same quarantine and a
 byte-identical counts.json. Training determinism (same seed -> same weights and metrics) is checked at the
-Trainer level in test_reliability_training.py; the README's "Reliability" section states the tolerances.
+Trainer level in test_reliability_training.py; docs/reliability.md states the tolerances.
 """
 
 from __future__ import annotations
