@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from apache_beam.runners.portability.fn_api_runner import worker_handlers
 
-from compat.versions import check_versions
+from compat.versions import set_if_written_for
 
 NAME = "Beam's DirectRunner data-plane fix"
 WRITTEN_FOR = {"apache-beam": "2.59.0"}
@@ -36,10 +36,9 @@ SAFE_DATA_BUFFER_TIME_LIMIT_MS = 0  # no PeriodicThread flusher on any data-plan
 def install() -> bool:
     """Disables the FnApiRunner's timed data-plane flush (idempotent; see the module docstring); False on a Beam it
     is not written for. The stress benchmark's control run sets SAFE_DATA_BUFFER_TIME_LIMIT_MS back to Beam's 1000."""
-    if not check_versions(NAME, WRITTEN_FOR):
-        return False
-    worker_handlers.DATA_BUFFER_TIME_LIMIT_MS = SAFE_DATA_BUFFER_TIME_LIMIT_MS
-    return True
+    return set_if_written_for(
+        NAME, WRITTEN_FOR, worker_handlers, "DATA_BUFFER_TIME_LIMIT_MS", SAFE_DATA_BUFFER_TIME_LIMIT_MS
+    )
 
 
 def installed() -> bool:

@@ -24,7 +24,7 @@ import weakref
 
 from apache_beam.transforms import userstate
 
-from compat.versions import check_versions
+from compat.versions import set_if_written_for
 
 NAME = "Beam's DoFn-spec memo"
 WRITTEN_FOR = {"apache-beam": "2.59.0"}
@@ -57,10 +57,7 @@ def is_memoized(dofn_class: type) -> bool:
 
 def install() -> bool:
     """Installs the memoized introspection for this process (idempotent); False on a Beam it is not written for."""
-    if not check_versions(NAME, WRITTEN_FOR):
-        return False
-    userstate.get_dofn_specs = cached_get_dofn_specs
-    return True
+    return set_if_written_for(NAME, WRITTEN_FOR, userstate, "get_dofn_specs", cached_get_dofn_specs)
 
 
 def installed() -> bool:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from apache_beam.options.pipeline_options import PipelineOptions
 from tfx.utils import dependency_utils
 
-from compat.versions import check_versions
+from compat.versions import set_if_written_for
 
 NAME = "TFX's sdist pass-through"
 WRITTEN_FOR = {"tfx": "1.16.0", "apache-beam": "2.59.0"}
@@ -49,10 +49,7 @@ def dependency_flags(beam_pipeline_args: list[str]) -> list[str]:
 
 def install() -> bool:
     """Installs the pass-through for this process (idempotent); False on a TFX it is not written for."""
-    if not check_versions(NAME, WRITTEN_FOR):
-        return False
-    dependency_utils.make_beam_dependency_flags = dependency_flags
-    return True
+    return set_if_written_for(NAME, WRITTEN_FOR, dependency_utils, "make_beam_dependency_flags", dependency_flags)
 
 
 def installed() -> bool:

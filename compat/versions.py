@@ -41,3 +41,11 @@ def check_versions(patch: str, written_for: dict[str, str]) -> bool:
     if wrong:
         warnings.warn(f"{patch} is not installed: {'; '.join(wrong)}", CompatWarning, stacklevel=3)
     return not wrong
+
+
+def set_if_written_for(patch: str, written_for: dict[str, str], owner: object, attribute: str, value: object) -> bool:
+    """Sets `owner.attribute = value` when the versions match (see check_versions); returns whether it did."""
+    if not check_versions(patch, written_for):
+        return False
+    setattr(owner, attribute, value)
+    return True
