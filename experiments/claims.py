@@ -7,6 +7,7 @@ which answer it gives.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -234,7 +235,7 @@ def c10(rows: Sequence[Row], ablation: Sequence[Row]) -> Verdict:
         if n:
             fracs.append((size, d / n, d, n))
     if len(fracs) > 1:
-        monotone = all(a[1] <= b[1] for a, b in zip(fracs, fracs[1:]))
+        monotone = all(a[1] <= b[1] for a, b in itertools.pairwise(fracs))
         checks.append(monotone and fracs[-1][1] > fracs[0][1])
         parts.append("naive 1x by size: " + ", ".join(f"{T.SIZE_LABELS[s]} {d}/{n}" for s, _, d, n in fracs))
     return _grade(sum(checks), len(checks)), "; ".join(parts)

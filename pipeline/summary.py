@@ -121,15 +121,14 @@ def read_evaluation(uri: str) -> tuple[dict[str, dict[str, float]], list[str]]:
             if kv.key.is_diff:
                 name = f"{name}_change"
             metrics.setdefault(output, {})[name] = float(value)
-    failures = []
     try:
         validation = tfma.load_validation_result(uri)
-        for per_slice in validation.metric_validations_per_slice:
-            for failure in per_slice.failures:
-                failures.append(
-                    f"{failure.metric_key.output_name}/{failure.metric_key.name}"
-                    f"={failure.metric_value.double_value.value:.4f} violates {failure.message or 'threshold'}"
-                )
-    except Exception:  # noqa: BLE001
-        pass
+    except Exception:  # noqa: BLE001 - no validation result: no failures to report
+        return metrics, []
+    failures = [
+        f"{failure.metric_key.output_name}/{failure.metric_key.name}"
+        f"={failure.metric_value.double_value.value:.4f} violates {failure.message or 'threshold'}"
+        for per_slice in validation.metric_validations_per_slice
+        for failure in per_slice.failures
+    ]
     return metrics, failures

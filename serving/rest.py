@@ -117,11 +117,14 @@ def model_url(base_url: str, model: str, version: int | None = None) -> str:
 
 def http_json(url: str, body: dict[str, Any] | None = None, timeout: float = DEFAULT_TIMEOUT_S) -> tuple[int, bytes]:
     """GET (no body) or POST JSON; returns (status, body) for HTTP errors too. ServingError when unreachable."""
+    if urllib.parse.urlparse(url).scheme not in ("http", "https"):
+        raise ValueError(f"TF Serving's REST API is reached over http(s), got {url!r}")
     data = None if body is None else json.dumps(body).encode("utf-8")
-    request = urllib.request.Request(url, data=data, method="GET" if data is None else "POST")
+    # S310: the scheme is checked above, so no file:// or custom scheme is opened.
+    request = urllib.request.Request(url, data=data, method="GET" if data is None else "POST")  # noqa: S310
     request.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             return response.status, response.read()
     except urllib.error.HTTPError as err:
         return err.code, err.read()

@@ -3,8 +3,6 @@ Serving manifests run locked down, and no credentials live in the repository, th
 
 from __future__ import annotations
 
-import ast
-import glob
 import gzip
 import json
 import os
@@ -24,35 +22,13 @@ from logformat.parser import parse_line
 from world.simulator import World
 
 REPO = Path(__file__).resolve().parent.parent
-INGEST_MODULES = [
-    "logformat/parser.py",
-    "logformat/line_reader.py",
-    *sorted(glob.glob("ingest/*.py", root_dir=REPO)),
-    "components/log_ingest.py",
-]
 GOOD = next(World(tiny_preset().world).generate_shard(0, 0))
 BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
 
 # -- logs are data, never code ------------------------------------------------------------------------------------
-
-UNSAFE_MODULES = {"pickle", "cPickle", "_pickle", "marshal", "shelve", "dill", "cloudpickle", "jsonpickle", "yaml"}
-UNSAFE_CALLS = {"eval", "exec", "compile", "__import__", "input", "breakpoint"}
-
-
-@pytest.mark.parametrize("module", INGEST_MODULES + glob.glob("logformat/world_fields.py", root_dir=REPO))
-def test_ingest_code_never_evaluates_or_unpickles(module):
-    tree = ast.parse((REPO / module).read_text(), module)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names = {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            names = {(node.module or "").split(".")[0]}
-        else:
-            names = set()
-        assert not names & UNSAFE_MODULES, f"{module}:{node.lineno} imports {names & UNSAFE_MODULES}"
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            assert node.func.id not in UNSAFE_CALLS, f"{module}:{node.lineno} calls {node.func.id}"
+# That the code reading logs never evaluates or unpickles is ruff's job (`make lint`: the S rules, and the banned-api
+# list of pyproject.toml for logformat/, ingest/ and components/log_ingest.py); here hostile lines go through it.
 
 
 class _Tripwire:
@@ -129,7 +105,7 @@ def test_ids_from_logs_never_become_paths(tmp_path):
 def test_log_paths_are_built_from_numbers_only():
     assert shard_path("gs://b/logs", 3, 1, 4) == "gs://b/logs/day=00003/logs-00001-of-00004.jsonl.gz"
     for bad in ("../1", "1/..", "x"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="invalid literal for int"):
             shard_path("gs://b/logs", bad, 0, 1)  # type: ignore[arg-type]
 
 
@@ -242,9 +218,10 @@ CREDENTIAL = re.compile(
             "gh[pousr]_" + "[A-Za-z0-9]{36}",  # GitHub token
             "xox[abpr]-" + "[A-Za-z0-9-]{10,}",  # Slack token
             "AIza" + "[0-9A-Za-z_-]{35}",  # Google API key
-            r"(?i)(password|passwd|secret|api_key|token)\s*[:=]\s*['\"][^'\"\s]{8,}['\"]",
+            r"(password|passwd|secret|api_key|token)\s*[:=]\s*['\"][^'\"\s]{8,}['\"]",
         ]
-    )
+    ),
+    re.IGNORECASE,  # as an inline (?i) in the last alternative did, for the whole pattern
 )
 
 

@@ -39,9 +39,9 @@ def test_percentile_agrees_with_numpy_and_rejects_bad_input() -> None:
     values = [0.3, 1.7, 0.2, 5.0, 2.2, 2.2, 9.1]
     for q in (1, 25, 50, 90, 99):
         assert common.percentile(values, q) == pytest.approx(float(np.percentile(values, q)))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no values"):
         common.percentile([], 50)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"must be in \[0, 100\]"):
         common.percentile([1.0], 101)
 
 
@@ -81,7 +81,7 @@ def test_loglog_slope_recovers_the_exponent() -> None:
     assert scaling_bench.loglog_slope(xs, [2.0 * x for x in xs]) == pytest.approx(1.0)
     assert scaling_bench.loglog_slope(xs, [5.0 * x**0.5 for x in xs]) == pytest.approx(0.5)
     assert scaling_bench.loglog_slope(xs, [7.0, 7.0, 7.0]) == pytest.approx(0.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least two"):
         scaling_bench.loglog_slope([1], [1.0])
 
 

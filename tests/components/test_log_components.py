@@ -121,7 +121,7 @@ def test_generation_is_byte_identical_across_runs(run, tmp_path):
 
 
 def test_ingest_counts_add_up_and_match_the_parser(run):
-    config, _, logs, examples, quarantine = run
+    config, _, _logs, examples, quarantine = run
     lines = [line for shard in range(config.world.num_shards) for line in _expected_lines(config, shard)]
     expected = collections.Counter(parse_line(line, config.ingest).reason for line in lines)
     counts = read_counts(quarantine.uri)

@@ -239,7 +239,7 @@ def test_a_push_killed_midway_stays_invisible_and_the_next_push_works(tmp_path, 
 
 
 @pytest.mark.parametrize(
-    ("evaluator_ok", "stable", "refused_by", "why"),
+    "evaluator_ok, stable, refused_by, why",
     [
         (False, True, "evaluator", "NOT_BLESSED"),
         (True, False, "stability_gate", "loss became non-finite (nan) at step 390"),
@@ -372,7 +372,7 @@ def test_gate_and_pusher_run_with_local_dag_runner_and_compile_for_kubeflow_v2(t
 
     TrainingReport(steps, loss).save(report_path)
     LocalDagRunner().run(build())
-    TrainingReport(steps, loss[:-1] + [float("nan")]).save(report_path)
+    TrainingReport(steps, [*loss[:-1], float("nan")]).save(report_path)
     LocalDagRunner().run(build())
 
     store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(db))

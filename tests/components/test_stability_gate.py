@@ -52,7 +52,7 @@ def test_clean_training_is_blessed(tmp_path):
 
 
 def test_non_finite_loss_is_not_blessed(tmp_path):
-    loss = clean_loss()[:35] + [math.nan]
+    loss = [*clean_loss()[:35], math.nan]
     run_dir = write_report(tmp_path / "run", loss, stopped_early=True, stop_reason="non-finite loss at step 350")
     blessing, files, verdict = run_gate(tmp_path, run_dir)
     assert files == ["NOT_BLESSED", VERDICT_FILE]
@@ -101,7 +101,7 @@ def test_missing_report_is_not_blessed(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("content", "expected"),
+    "content, expected",
     [("{not json", "unreadable"), ('{"steps": [1, 2], "loss": [1.0]}', "loss has 1 points")],
 )
 def test_unreadable_report_is_not_blessed(tmp_path, content, expected):

@@ -28,7 +28,7 @@ def test_an_anomalous_day_stops_the_run_before_transform(tmp_path):
     small = {"impressions_per_day": 1_000, "num_shards": 1}  # the stop is at the gate: little data is enough
     config = config.replace(world=dataclasses.replace(config.world, missing_rate=1.0, **small))
     paths = LocalPaths.under(str(tmp_path / "root"), str(tmp_path / "serving"))
-    with pytest.raises(DataValidationError, match="ExampleValidator found [0-9]+ anomalies") as raised:
+    with pytest.raises(DataValidationError, match=r"ExampleValidator found [0-9]+ anomalies") as raised:
         run_local(config, paths)
     message = str(raised.value)
     assert "user_language" in message and "user_age_bucket" in message, message  # named, feature by feature

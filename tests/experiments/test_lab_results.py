@@ -104,7 +104,7 @@ STEPS = list(range(10, 310, 10))
 
 
 @pytest.mark.parametrize(
-    ("loss", "auc", "diverged", "micro"),
+    "loss, auc, diverged, micro",
     [
         ([5.0 - 0.03 * i for i in range(30)], [0.6 + 0.003 * i for i in range(30)], False, 0),  # clean
         ([4.0] * 12 + [12.0] + [4.0] * 17, [0.65] * 30, False, 1),  # spike that recovers

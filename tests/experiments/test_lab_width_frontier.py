@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -113,7 +114,7 @@ class _StubSweep:
         preset = get_lab_preset("frontier")
 
         class Stub(Sweep):
-            ran: list = []
+            ran: ClassVar[list] = []
 
             def _run(self, specs, base_lrs, path):
                 rows = []

@@ -76,7 +76,7 @@ def test_a_member_that_fails_its_crc_contributes_no_example(tmp_path):
     logs = str(tmp_path / "logs")
     data = member(lines(first)) + member(lines(damaged), "digit") + member(lines(last))
     write(f"{day_dir(logs, 0)}/logs-00000-of-00001.jsonl.gz", data)
-    with pytest.raises(OSError):  # what Python's gzip says, after it has handed out the altered line
+    with pytest.raises(OSError):  # noqa: PT011 - whatever Python's gzip says, after it has handed out the line
         gzip.decompress(data)
     counts = run_ingest(CONFIG, logs, str(tmp_path / "ex"), str(tmp_path / "q"), BEAM_ARGS)
     assert counts["reasons"] == {CORRUPT_MEMBER_REASON: 1}
@@ -108,7 +108,7 @@ def test_truncation_keeps_the_lines_before_as_before(tmp_path):
     data = member(lines(RECORDS[:5])) + member(lines(RECORDS[5:10]))[:-30]
     path = write(str(tmp_path / "a.jsonl.gz"), data)
     got = []
-    with pytest.raises(EOFError):
+    with pytest.raises(EOFError):  # noqa: PT012 - the lines handed out before the damage are kept
         for item in line_reader.read_log_lines(path, INGEST.max_line_bytes):
             got.append(item)
     assert len(got) >= 5 and all(intact for *_, intact in got)
@@ -212,7 +212,7 @@ def test_span_patterns_resolve_like_tfx(tmp_path):
 
 @pytest.mark.parametrize("pattern", ["logs/*.gz", "a={SPAN}/b={SPAN}", "day={SPAN:x}/*", "day={SPAN}/{x}"])
 def test_a_pattern_without_exactly_one_span_is_a_configuration_error(pattern):
-    with pytest.raises(ConfigError, match="ingest.logs_pattern"):
+    with pytest.raises(ConfigError, match=r"ingest.logs_pattern"):
         validate_ingest(IngestConfig(logs_pattern=pattern))
 
 

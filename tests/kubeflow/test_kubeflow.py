@@ -97,7 +97,8 @@ def test_spec_parses_as_kfp_pipeline_job_and_pipeline_spec(compiled):
 
 
 def test_ir_file_loads_with_kfps_own_package_loader(compiled):
-    from kfp.client.client import _extract_pipeline_yaml  # what kfp.Client().create_run_from_pipeline_package uses
+    # what kfp.Client().create_run_from_pipeline_package uses: KFP's own loader, private in KFP
+    from kfp.client.client import _extract_pipeline_yaml  # noqa: PLC2701
 
     _, result, job = compiled
     document = _extract_pipeline_yaml(result.ir_file)
@@ -158,7 +159,7 @@ def test_invalid_pipeline_names_are_rejected_before_compiling(tmp_path, name):
 
 
 def test_underscore_message_says_to_use_hyphens():
-    with pytest.raises(ConfigError, match="underscores are not allowed, use hyphens \\(e.g. 'stable-ranker-v2'\\)"):
+    with pytest.raises(ConfigError, match=r"underscores are not allowed, use hyphens \(e.g. 'stable-ranker-v2'\)"):
         validate_pipeline_name("stable_ranker_v2")
     assert validate_pipeline_name("stable-ranker-2") == "stable-ranker-2"
 

@@ -10,7 +10,7 @@ import yaml
 
 from config.settings import DEFAULT_RESOURCES, ConfigError, PipelineConfig, tiny_preset
 from config.validation import validate_config
-from ranker.cli import _apply_beam_flags, build_parser, main
+from ranker.cli import _apply_beam_flags, build_parser, main  # noqa: PLC2701 - the CLI's flag merge, tested alone
 
 IMAGE = "registry.example.com/stable-ranker:test"
 PORTABLE = [
@@ -81,15 +81,15 @@ def test_beam_components_get_the_portable_runner_flags(ir):
 
 def test_portable_runner_settings_are_validated():
     args = build_parser().parse_args(["run", "--pipeline-root", "/tmp/x", "--beam-runner", "portable"])
-    with pytest.raises(ConfigError, match="beam.job_endpoint"):
+    with pytest.raises(ConfigError, match=r"beam.job_endpoint"):
         validate_config(_apply_beam_flags(tiny_preset(), args))
     args = build_parser().parse_args(["run", "--pipeline-root", "/tmp/x", *PORTABLE[:2], "--environment-type=PROCESS"])
-    with pytest.raises(ConfigError, match="beam.environment_config"):
+    with pytest.raises(ConfigError, match=r"beam.environment_config"):
         validate_config(_apply_beam_flags(tiny_preset(), args))
     bad = PipelineConfig.from_json(
         json.dumps({"deploy": {"resources": {"Trainer": {"cpu_limit": 1, "cpu_request": 2}}}})
     )
-    with pytest.raises(ConfigError, match="deploy.resources.Trainer"):
+    with pytest.raises(ConfigError, match=r"deploy.resources.Trainer"):
         validate_config(bad)
     ok = _apply_beam_flags(tiny_preset(), build_parser().parse_args(["run", "--pipeline-root", "/x", *PORTABLE]))
     assert validate_config(ok).beam.args() == [

@@ -28,7 +28,7 @@ TWO_WORKERS = json.dumps(
 
 
 @pytest.mark.parametrize(
-    ("name", "tf_config", "gpus", "expected"),
+    "name, tf_config, gpus, expected",
     [
         ("auto", None, 0, "one_device"),
         ("auto", None, 1, "one_device"),
@@ -45,10 +45,10 @@ def test_resolve_distribution(name, tf_config, gpus, expected):
 
 
 def test_unknown_strategies_and_bad_tf_config_are_config_errors():
-    with pytest.raises(ConfigError, match="train.distribution: must be one of") as err:
+    with pytest.raises(ConfigError, match=r"train.distribution: must be one of") as err:
         validate_train(TrainConfig(distribution="tpu"))
     assert err.value.field == "train.distribution"
-    with pytest.raises(ConfigError, match="train.distribution"):
+    with pytest.raises(ConfigError, match=r"train.distribution"):
         validate_config(PipelineConfig.from_json(json.dumps({"train": {"distribution": "parameter_server"}})))
     with pytest.raises(ConfigError, match="TF_CONFIG"):
         distribution.resolve_distribution("auto", "{not json", num_gpus=0)

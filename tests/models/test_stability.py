@@ -106,7 +106,7 @@ def test_blow_up_that_settles_between_recovery_and_spike_ratio_is_still_full():
     assert report.fully_diverged and report.criterion == "unrecovered_spike"
 
 
-@pytest.mark.parametrize(("value", "kind"), [(math.nan, "nan"), (math.inf, "inf"), (None, "nan")])
+@pytest.mark.parametrize("value, kind", [(math.nan, "nan"), (math.inf, "inf"), (None, "nan")])
 def test_non_finite_loss(value, kind):
     loss = list(clean_curve()[:35])
     loss[34] = value  # the Trainer stops at the first non-finite loss

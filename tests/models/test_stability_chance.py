@@ -113,7 +113,7 @@ def test_the_rule_can_be_turned_off_for_an_unlearnable_world():
 
 
 def test_chance_is_failure_is_validated():
-    with pytest.raises(ConfigError, match="stability.chance_is_failure"):
+    with pytest.raises(ConfigError, match=r"stability.chance_is_failure"):
         validate_config(PipelineConfig(stability=StabilityConfig(chance_is_failure="yes")))
 
 

@@ -40,10 +40,10 @@ def test_online_spike_fires_only_at_the_newest_point():
     steps = list(range(10, 110, 10))
     loss = [1.0, 0.9, 0.8, 0.75, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7]
     assert online_spike(steps, loss) is None
-    spike = online_spike(steps, loss[:-1] + [2.0])
+    spike = online_spike(steps, [*loss[:-1], 2.0])
     assert spike is not None and spike.start_step == 100 and spike.peak_ratio > 2.0
     # One point later the spike is no longer new: the offline verdict's business, not a new recovery.
-    assert online_spike([*steps, 110], loss[:-1] + [2.0, 2.1]) is None
+    assert online_spike([*steps, 110], [*loss[:-1], 2.0, 2.1]) is None
 
 
 def test_online_spike_on_a_non_finite_point():

@@ -180,7 +180,7 @@ def test_a_push_whose_copy_is_short_is_refused(tmp_path, models, monkeypatch):
             os.remove(os.path.join(dst, "saved_model.pb"))
 
     monkeypatch.setattr(tf.io.gfile, "rename", lossy_rename)
-    with pytest.raises(RuntimeError, match="incomplete, not published: .*saved_model.pb is missing"):
+    with pytest.raises(RuntimeError, match=r"incomplete, not published: .*saved_model.pb is missing"):
         serving_export.push_version(models[0], root, MODEL, day=0)
 
 

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -181,7 +182,7 @@ def test_signature_metadata_agrees_with_saved_model_cli(served):
 
 
 @pytest.mark.parametrize(
-    ("mutate", "message"),
+    "mutate, message",
     [
         (lambda b: b.update(signature_name="predict"), "signature 'predict' is not in the model"),
         (lambda b: b.update(instances=[{"inputs": i["examples"]} for i in b["instances"]]), "the signature takes"),
@@ -244,7 +245,7 @@ def test_response_parser_reads_row_and_columnar_bodies_alike():
 
 
 @pytest.mark.parametrize(
-    ("body", "status", "message"),
+    "body, status, message",
     [
         (NOT_FOUND_BODY, 404, "HTTP 404: Servable not found for request: Latest\\(nope\\)"),
         (BAD_REQUEST_BODY, 400, "HTTP 400: Failed to process element: 0 key: examples"),
@@ -268,8 +269,8 @@ def test_response_parser_raises_serving_errors(body, status, message):
 class RecordedTFServing(http.server.BaseHTTPRequestHandler):
     """Answers like TF Serving's REST API with recorded bodies; remembers the requests it received."""
 
-    metadata: dict = {}
-    received: list = []
+    metadata: ClassVar[dict] = {}
+    received: ClassVar[list] = []
 
     def log_message(self, *args) -> None:  # keep test output clean
         pass

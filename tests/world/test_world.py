@@ -137,7 +137,7 @@ def test_corruption_replaces_lines_without_changing_the_others():
 
 def test_the_world_refuses_an_invalid_config_naming_the_field():
     """Every rule has its case in tests/config/test_config_validation.py; here: World() itself checks its config."""
-    with pytest.raises(ConfigError, match="world.num_users"):
+    with pytest.raises(ConfigError, match=r"world.num_users"):
         World(_world(num_users=0))
 
 

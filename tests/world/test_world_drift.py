@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 
@@ -74,14 +75,14 @@ def test_new_uploads_appear_every_day_and_popularity_rises_then_decays():
         views = [v for _, _, v in sorted(seen)]
         assert views == sorted(views), video_id
         days = sorted({d for d, _, _ in seen})
-        for before, after in zip(days, days[1:]):
+        for before, after in itertools.pairwise(days):
             assert max(v for d, _, v in seen if d == before) <= min(v for d, _, v in seen if d == after), video_id
     # A new upload's counter grows from day to day (its daily views are never zero).
     new_upload = next(v for v in world.uploads(3).ids if len({d for d, _, _ in logged.get(v, [])}) >= 3)
     daily_max = [
         max(v for d, _, v in logged[new_upload] if d == day) for day in sorted({d for d, _, _ in logged[new_upload]})
     ]
-    assert all(a < b for a, b in zip(daily_max, daily_max[1:])), daily_max
+    assert all(a < b for a, b in itertools.pairwise(daily_max)), daily_max
 
 
 def test_interests_drift_slowly_and_counters_grow():

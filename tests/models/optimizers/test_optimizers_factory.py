@@ -58,7 +58,7 @@ def test_clippy_defaults_are_the_papers():
 
 
 def test_unknown_name_is_a_value_error_naming_it():
-    with pytest.raises(ValueError, match="'sgd_clippy'.*known optimizers"):
+    with pytest.raises(ValueError, match=r"'sgd_clippy'.*known optimizers"):
         make_optimizer("sgd_clippy", 0.1)
 
 

@@ -125,5 +125,5 @@ def test_shrink_by_references_vectors(tensor, references, relative, absolute, ex
 )
 def test_shrink_by_references_rejects_bad_factors(kwargs):
     arguments = {"tensor": 1.0, "references": [1.0], "relative_factors": [0.1], "absolute_factor": 0.0, **kwargs}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError):  # noqa: PT011 - each case words its own refusal
         shrink_by_references(**arguments)
