@@ -9,7 +9,7 @@ UV_VERSION := 0.13.9
 PRESET ?= default
 PIPELINE_ROOT ?= runs/$(PRESET)
 
-.PHONY: env policy-env run test check lint fmt bench lock clean
+.PHONY: env policy-env run test check lint typecheck fmt bench lock clean
 
 env: $(VENV)/.installed
 
@@ -26,11 +26,12 @@ $(POLICY_VENV)/.installed: requirements-policy.lock $(VENV)/.installed
 # --compile-bytecode: the packages' .pyc files are written once here. A process never writes them itself where
 # PYTHONDONTWRITEBYTECODE is set, and then compiles TF/TFX/Beam from source on every start, in every test worker and
 # subprocess (CHANGELOG.md has the cost).
-$(VENV)/.installed: requirements.lock pyproject.toml scripts/find_python.sh
+$(VENV)/.installed: requirements.lock requirements-dev.txt pyproject.toml scripts/find_python.sh
 	@PY310=$$(scripts/find_python.sh) && echo "using $$PY310" && \
 	  { [ -x $(PY) ] || $$PY310 -m venv $(VENV); }
 	$(PY) -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
 	$(UV) pip install -q --compile-bytecode -p $(PY) -r requirements.lock
+	$(UV) pip install -q -p $(PY) -r requirements-dev.txt -c requirements.lock
 	$(UV) pip install -q -p $(PY) --no-deps -e .
 	@touch $@
 
@@ -42,16 +43,21 @@ run: env
 PYTEST_WORKERS ?= 2
 PYTEST_XDIST := -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
-test: env lint policy-env
+test: env lint typecheck policy-env
 	$(PY) -m pytest -q $(PYTEST_XDIST) $(PYTEST_ARGS)
 
-# Lint + the unit tier only (no `slow`, no `e2e`): the quick loop, within 2 minutes on 2 cores.
-check: env lint policy-env
+# Lint, the type checker and the unit tier only (no `slow`, no `e2e`): the quick loop, within 2 minutes on 2 cores.
+check: env lint typecheck policy-env
 	$(PY) -m pytest -q $(PYTEST_XDIST) -m "not slow and not e2e" $(PYTEST_ARGS)
 
 lint: env
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# mypy over the domain packages (settings in pyproject.toml; requirements-dev.txt pins it).
+TYPED := config compat logformat world models ingest generation serving
+typecheck: env
+	$(VENV)/bin/mypy $(TYPED)
 
 fmt: env
 	$(VENV)/bin/ruff check --fix .
@@ -67,4 +73,4 @@ lock: env
 	  --python-version 3.10 -o requirements.lock
 
 clean:
-	rm -rf $(VENV) $(POLICY_VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(POLICY_VENV) runs .pytest_cache .ruff_cache .mypy_cache

@@ -227,7 +227,7 @@ def validate_deploy(deploy: DeployConfig) -> None:
 
 def validate_world(world: WorldConfig) -> None:
     """The world's counts, rates and orderings, and its shocks (the maths is in world/simulator.py)."""
-    positive = ("num_users", "num_videos", "num_creators", "num_topics", "num_countries", "num_days")
+    positive: tuple[str, ...] = ("num_users", "num_videos", "num_creators", "num_topics", "num_countries", "num_days")
     positive += ("impressions_per_day", "candidates_per_request", "num_shards")
     for name in positive:
         require_int(getattr(world, name), f"world.{name}")

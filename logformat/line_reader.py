@@ -16,7 +16,7 @@ import struct
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -103,7 +103,7 @@ def open_log(path: str) -> Iterator[BinaryIO]:
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
         if path.endswith(".gz"):
             with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
-                yield unzipped
+                yield cast(BinaryIO, unzipped)
         else:
             yield raw
 

@@ -81,10 +81,10 @@ def build_schema(fmt: LogFormat = CORE_FORMAT) -> schema_pb2.Schema:
             feature.int_domain.max = hi
     for name in L.EXAMPLE_FLOAT_FEATURES:
         feature = add(name, schema_pb2.FLOAT)
-        lo, hi = _FLOAT_RANGES[name]
-        feature.float_domain.min = lo
-        if hi is not None:
-            feature.float_domain.max = hi
+        low, high = _FLOAT_RANGES[name]
+        feature.float_domain.min = low
+        if high is not None:
+            feature.float_domain.max = high
         feature.float_domain.disallow_nan = True
         feature.float_domain.disallow_inf = True
     for name in L.EXAMPLE_BYTES_FEATURES:

@@ -97,7 +97,7 @@ class RecoveryCallback(tf.keras.callbacks.Callback):
         self._snapshot: tuple[list[np.ndarray], list[np.ndarray], int] | None = None
         self._epoch = 0
         self._tainted = False  # a non-finite batch was rolled back inside the current window
-        self._writer = None
+        self._writer: Any = None  # a tf.summary writer, made on first use
 
     # ------------------------------------------------------------------ record
     def record(self) -> dict[str, Any]:

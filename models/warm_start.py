@@ -276,7 +276,7 @@ def warm_start(
             report.fresh.append(name)
             continue
         feature = _embedding_feature(name, rows)
-        _copy(variable, base_vars[name], rows.get(feature) if feature else None, name)
+        _copy(variable, base_vars[name], rows[feature] if feature else None, name)
         if feature:
             r = rows[feature]
             report.remapped[name] = {
@@ -286,7 +286,7 @@ def warm_start(
             }
         else:
             report.copied.append(name)
-        report.fingerprints[name] = carried_fingerprint(variable.numpy(), rows.get(feature), "new")
+        report.fingerprints[name] = carried_fingerprint(variable.numpy(), rows.get(feature) if feature else None, "new")
 
     optimizer = model.optimizer
     optimizer.build(model.trainable_variables)

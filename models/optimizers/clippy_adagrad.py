@@ -57,6 +57,8 @@ class ClippyAdagrad(ScaledAdagrad):
         with the standard order.
     """
 
+    rule: ClippyRule
+
     def __init__(
         self,
         learning_rate: LearningRate = 0.001,

@@ -118,6 +118,8 @@ class ClippyAdam(ScaledAdam):
       export_clipping_factors: keep σ_t per variable in ``clipping_factors``.
     """
 
+    rule: ClippyRule
+
     def __init__(
         self,
         learning_rate: LearningRate = 0.001,

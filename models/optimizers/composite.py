@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import tensorflow as tf
 
 from models.optimizers.core import PACKAGE
 
 DEFAULT_EMBEDDING_PATTERN = "embedding"
-OptimizerLike = tf.keras.optimizers.Optimizer | str | dict[str, Any]
+OptimizerLike: TypeAlias = tf.keras.optimizers.Optimizer | str | dict[str, Any]
 EmbeddingPredicate = Callable[[tf.Variable], bool]
 
 
@@ -97,7 +97,8 @@ class SplitOptimizer(tf.keras.optimizers.Optimizer):
         return [self.dense_optimizer, self.embedding_optimizer]
 
     def _split(self, items: Sequence[Any], variable_of: Callable[[Any], tf.Variable]) -> tuple[list[Any], list[Any]]:
-        dense, embedding = [], []
+        dense: list[Any] = []
+        embedding: list[Any] = []
         for item in items:
             (embedding if self.is_embedding(variable_of(item)) else dense).append(item)
         return dense, embedding

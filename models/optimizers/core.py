@@ -28,7 +28,7 @@ touched rows (``tf.gather`` / ``scatter_*``), so a step costs O(touched rows), n
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import Any, TypeAlias
 
 import tensorflow as tf
 
@@ -42,7 +42,7 @@ from models.optimizers.rules import (
 )
 from models.optimizers.telemetry import STAT_FIELDS, telemetry_statistics
 
-LearningRate = float | tf.keras.optimizers.schedules.LearningRateSchedule
+LearningRate: TypeAlias = float | tf.keras.optimizers.schedules.LearningRateSchedule
 PACKAGE = "StableRanker"
 
 

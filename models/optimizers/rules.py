@@ -39,12 +39,12 @@ import functools
 import math
 import numbers
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeAlias
 
 import tensorflow as tf
 
 Number = float | int
-TensorLike = tf.Tensor | tf.Variable | Number
+TensorLike: TypeAlias = tf.Tensor | tf.Variable | Number
 
 
 def check_number(name: str, value: Any, *, minimum: float = 0.0, strict: bool = False) -> float:
@@ -301,11 +301,13 @@ class ClippyRule(ScalingRule):
         )
         scale = max(thresholds) or 1.0
         relative, accumulator, absolute = (threshold / scale for threshold in thresholds)
+        if ctx.direction is None:
+            raise ValueError("ClippyRule needs the update direction r_t.")
         absolute = float(ctx.direction.dtype.as_numpy_dtype(absolute))  # as the tensors will see it
         terms: list[TensorLike] = []
         if relative:
             terms.append(tf.abs(ctx.weights) if relative == 1.0 else tf.abs(ctx.weights) * relative)
-        if accumulator:
+        if accumulator and ctx.precondition is not None:  # checked above: a threshold needs the accumulator
             terms.append(ctx.precondition if accumulator == 1.0 else ctx.precondition * accumulator)
         if absolute:
             terms.append(absolute)

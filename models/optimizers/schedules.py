@@ -22,7 +22,7 @@ Schedule = tf.keras.optimizers.schedules.LearningRateSchedule
 
 
 @tf.keras.utils.register_keras_serializable(package=PACKAGE)
-class LinearWarmup(Schedule):
+class LinearWarmup(tf.keras.optimizers.schedules.LearningRateSchedule):
     """η_t = η_base(t) · min(1, (t + 1) / warmup_steps).
 
     Args:
