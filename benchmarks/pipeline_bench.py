@@ -43,7 +43,7 @@ class PipelineArtifacts:
     pushed_model: str | None  # the newest pushed SavedModel version, None when nothing was pushed
 
 
-def _newest_output(pipeline_root: str, node: str, output: str) -> str:
+def newest_output(pipeline_root: str, node: str, output: str) -> str:
     """`<root>/<node>/<output>/<execution id>` with the largest execution id."""
     paths = glob.glob(os.path.join(pipeline_root, node, output, "*"))
     candidates = [p for p in paths if os.path.basename(p).isdigit()]
@@ -63,10 +63,10 @@ def find_artifacts(
     versions = list_versions(model_dir) if os.path.isdir(model_dir) else []
     return PipelineArtifacts(
         pipeline_root=root,
-        transform_graph=_newest_output(root, "Transform", "transform_graph"),
-        transformed_train=os.path.join(_newest_output(root, "Transform", "transformed_examples"), "Split-train"),
-        ingest_eval=os.path.join(_newest_output(root, "LogIngest", "examples"), "Split-eval"),
-        logs=_newest_output(root, "LogGen", "logs"),
+        transform_graph=newest_output(root, "Transform", "transform_graph"),
+        transformed_train=os.path.join(newest_output(root, "Transform", "transformed_examples"), "Split-train"),
+        ingest_eval=os.path.join(newest_output(root, "LogIngest", "examples"), "Split-eval"),
+        logs=newest_output(root, "LogGen", "logs"),
         pushed_model=os.path.join(model_dir, str(versions[-1])) if versions else None,
     )
 

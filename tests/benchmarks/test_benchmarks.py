@@ -265,7 +265,7 @@ def test_find_artifacts_picks_the_newest_execution_of_each_output(tmp_path) -> N
     assert found.pushed_model.endswith("ranker/200")
     assert pipeline_bench.find_artifacts(str(tmp_path), str(tmp_path / "elsewhere")).pushed_model is None
     with pytest.raises(FileNotFoundError, match="Trainer"):
-        pipeline_bench._newest_output(str(tmp_path), "Trainer", "model")
+        pipeline_bench.newest_output(str(tmp_path), "Trainer", "model")
 
 
 # -- smoke run on the session's tiny pipeline ---------------------------------------------------------------------
