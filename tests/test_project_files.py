@@ -1,11 +1,13 @@
 """The project's front door holds: README.md is short, every relative link in README.md, the top-level guides and
-docs/ resolves, the version lives in pyproject.toml alone (CHANGELOG.md's newest release names it), and LICENSE is
-Apache-2.0."""
+docs/ resolves, the version lives in pyproject.toml alone (CHANGELOG.md's newest release names it), LICENSE is
+Apache-2.0, and the commit-message hook refuses what CONTRIBUTING.md rules out."""
 
 from __future__ import annotations
 
 import pathlib
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -48,3 +50,25 @@ def test_the_version_lives_in_pyproject_and_the_changelog_names_it():
 def test_the_license_is_apache_2():
     text = (REPO / "LICENSE").read_text()
     assert "Apache License" in text and "Version 2.0, January 2004" in text and "END OF TERMS AND CONDITIONS" in text
+
+
+@pytest.mark.parametrize(
+    "message, problems",
+    [
+        ("Split serving/client.py into one module per idea\n\nThe detail.\n", 0),
+        ("x" * 73 + "\n", 1),
+        ("A fine subject\nno blank line before the body\n", 1),
+        ("\n# only a comment\n", 1),
+    ],
+)
+def test_the_commit_message_hook(tmp_path, message, problems):
+    path = tmp_path / "COMMIT_EDITMSG"
+    path.write_text(message)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "check_commit_message.py"), str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == (1 if problems else 0), done.stderr
+    assert done.stderr.count("commit message:") == problems
