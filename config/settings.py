@@ -142,6 +142,12 @@ class ModelConfig:
     num_experts: int = 4  # MMoE only
     expert_units: tuple[int, ...] = (128,)  # MMoE only
     tower_units: tuple[int, ...] = (32,)
+    dropout: float = 0.0  # dropout after each shared (or expert) hidden layer (training only)
+    kernel_l2: float = 0.0  # L2 penalty on the shared (or expert) hidden kernels
+    embedding_l2: float = 0.0  # L2 penalty on the embedding rows a batch looks up
+    # Like, share and watch time follow a click and dismiss follows none: model them as products with the click
+    # probability (models/ranker.py, ChainOnClick) instead of as independent heads.
+    conditional_tasks: bool = False
     task_weights: dict[str, float] = field(default_factory=lambda: {t: 1.0 for t in TASKS})
     # The combined ranking score: sum_k w_k * output_k (binary outputs are probabilities; watch_time is
     # log1p seconds; survey_rating is on the 1..5 scale).

@@ -341,6 +341,10 @@ def validate_model(model: ModelConfig) -> None:
     require_bool(model.use_dcn, "model.use_dcn")
     if model.dcn_projection_dim is not None:
         require_int(model.dcn_projection_dim, "model.dcn_projection_dim")
+    require_fraction(model.dropout, "model.dropout", high_open=True)
+    require_nonnegative_number(model.kernel_l2, "model.kernel_l2")
+    require_nonnegative_number(model.embedding_l2, "model.embedding_l2")
+    require_bool(model.conditional_tasks, "model.conditional_tasks")
     if model.architecture == "mmoe":
         require_int(model.num_experts, "model.num_experts")
         require_units(model.expert_units, "model.expert_units")

@@ -5,7 +5,11 @@ them to model inputs with the suffix `_xf`:
 
 * id features (user, video, creator) and categoricals: vocabulary index with OOV buckets (int64);
 * small integer features (position, hour of day): clipped to a fixed range, used as categorical indices;
-* counts and durations: z-score of log1p(x) (heavy-tailed); bounded floats: z-score of x;
+* counts and durations: z-score of log1p(x) (heavy-tailed);
+* rates and shares in [0, 1] (`user_topic_share`, `video_ctr`, `video_watch_fraction`): z-score of their log-odds
+  logit(clip(x, ε, 1 - ε)), ε = `RATE_EPSILON`. An outcome's log-odds is additive in the log-odds of the rates
+  that predict it (a video's past click rate, a user's share of interest in its topic), so this is the scale on
+  which a model combines them; on the raw scale the small rates where most impressions sit are squeezed together;
 * labels: binary labels as float; watch time as log1p(seconds); survey rating with its presence mask.
 
 The module constants are the core (v1) features. A world adds its fields and `num_extra_*` generated features:
@@ -15,7 +19,7 @@ so the number of input features flows from the world config through the schema w
 
 * world categoricals (`user_language`, `user_age_bucket`) and `f_cat_*`: vocabulary index, like the core ones;
 * `is_subscribed`: a bucketed int (2 buckets); `user_num_subscriptions`: log-dense;
-* `video_ctr`, `video_watch_fraction`: linear dense;
+* `video_ctr`, `video_watch_fraction`: rates (log-odds, as above);
 * `f_dense_*`: z(sign(x) log1p(|x|)), which tames the heavy-tailed ones and keeps the Gaussian ones monotone.
 
 Features that may be missing (variable-length in the schema) are imputed in Transform: dense ones with the mean (0
@@ -39,8 +43,11 @@ CATEGORICAL_FEATURES: tuple[str, ...] = log_schema.CATEGORICAL_FIELDS
 # Integer features used as categorical indices: name -> number of buckets (values are clipped into range).
 BUCKETED_INT_FEATURES: dict[str, int] = {"position": 32, "hour_of_day": 24}
 LOG_DENSE_FEATURES: tuple[str, ...] = (*log_schema.COUNT_FIELDS, "video_duration_s", "video_age_days")
-LINEAR_DENSE_FEATURES: tuple[str, ...] = ("user_topic_share",)
-DENSE_FEATURES: tuple[str, ...] = LOG_DENSE_FEATURES + LINEAR_DENSE_FEATURES
+LINEAR_DENSE_FEATURES: tuple[str, ...] = ()
+RATE_FEATURES: tuple[str, ...] = ("user_topic_share",)
+DENSE_FEATURES: tuple[str, ...] = LOG_DENSE_FEATURES + LINEAR_DENSE_FEATURES + RATE_FEATURES
+#: Rates are clipped into [RATE_EPSILON, 1 - RATE_EPSILON] before their log-odds are taken.
+RATE_EPSILON = 0.005
 
 # Raw tf.Example keys of the labels (never needed at serving time).
 RAW_LABEL_KEYS: tuple[str, ...] = log_schema.EXAMPLE_LABEL_FEATURES
@@ -59,8 +66,8 @@ WORLD_FEATURE_KINDS: dict[str, str] = {
     "user_age_bucket": "categorical",
     "is_subscribed": "bucketed",
     "user_num_subscriptions": "log_dense",
-    "video_ctr": "linear_dense",
-    "video_watch_fraction": "linear_dense",
+    "video_ctr": "rate",
+    "video_watch_fraction": "rate",
 }
 WORLD_BUCKETS: dict[str, int] = {"is_subscribed": 2}
 assert set(WORLD_FEATURE_KINDS) == set(log_schema.WORLD_FIELDS), "every world field needs a feature kind"
@@ -75,6 +82,7 @@ class FeatureSet:
     bucketed_ints: tuple[tuple[str, int], ...] = tuple(BUCKETED_INT_FEATURES.items())
     log_dense: tuple[str, ...] = LOG_DENSE_FEATURES
     linear_dense: tuple[str, ...] = LINEAR_DENSE_FEATURES
+    rates: tuple[str, ...] = RATE_FEATURES
     signed_log_dense: tuple[str, ...] = ()
     optional: tuple[str, ...] = ()  # may be missing (variable-length in the schema): imputed by Transform
 
@@ -94,7 +102,7 @@ class FeatureSet:
 
     @property
     def dense(self) -> tuple[str, ...]:
-        return (*self.log_dense, *self.linear_dense, *self.signed_log_dense)
+        return (*self.log_dense, *self.linear_dense, *self.rates, *self.signed_log_dense)
 
     @property
     def raw_inputs(self) -> tuple[str, ...]:
@@ -126,7 +134,7 @@ def feature_set_from_spec(raw_spec: Mapping[str, Any]) -> FeatureSet:
     """
     names = set(raw_spec)
     world = sorted(n for n in names if log_schema.world_field_spec(n) is not None)
-    kinds: dict[str, list[str]] = {"categorical": [], "bucketed": [], "log_dense": [], "linear_dense": []}
+    kinds: dict[str, list[str]] = {"categorical": [], "bucketed": [], "log_dense": [], "linear_dense": [], "rate": []}
     signed: list[str] = []
     for name in world:
         if name.startswith(log_schema.EXTRA_DENSE_PREFIX):
@@ -146,6 +154,7 @@ def feature_set_from_spec(raw_spec: Mapping[str, Any]) -> FeatureSet:
         bucketed_ints=(*BUCKETED_INT_FEATURES.items(), *((n, WORLD_BUCKETS[n]) for n in kinds["bucketed"])),
         log_dense=(*LOG_DENSE_FEATURES, *kinds["log_dense"]),
         linear_dense=(*LINEAR_DENSE_FEATURES, *kinds["linear_dense"]),
+        rates=(*RATE_FEATURES, *kinds["rate"]),
         signed_log_dense=tuple(signed),
         optional=tuple(optional),
     )

@@ -5,6 +5,7 @@ Per feature kind (see models/features.py):
   bucketed ints      : clip(x, 0, n - 1)
   log-dense          : z(log1p(max(x, 0)))   with z(v) = (v - mean) / std over the training split
   linear dense       : z(x)
+  rates in [0, 1]    : z(logit(clip(x, ε, 1 - ε)))                   (models/features.py says why)
   signed-log dense   : z(sign(x) log1p(|x|))          (the generated f_dense_* features)
   labels             : binary -> float; watch_time = log1p(seconds); survey_rating and has_survey as floats
 
@@ -79,6 +80,11 @@ def _identity(v: tf.Tensor) -> tf.Tensor:
     return v
 
 
+def _log_odds(v: tf.Tensor) -> tf.Tensor:
+    p = tf.clip_by_value(v, F.RATE_EPSILON, 1.0 - F.RATE_EPSILON)
+    return tf.math.log(p) - tf.math.log1p(-p)
+
+
 def _signed_log1p(x: tf.Tensor) -> tf.Tensor:
     return tf.sign(x) * tf.math.log1p(tf.abs(x))
 
@@ -106,6 +112,7 @@ def build_preprocessing_fn(config: TransformConfig):
             out[F.transformed_name(key)] = tf.clip_by_value(_squeeze(inputs[key]), 0, buckets - 1)
         dense = {key: (inputs[key], _log1p_nonnegative) for key in features.log_dense}
         dense.update({key: (inputs[key], _identity) for key in features.linear_dense})
+        dense.update({key: (inputs[key], _log_odds) for key in features.rates})
         dense.update({key: (inputs[key], _signed_log1p) for key in features.signed_log_dense})
         out.update({F.transformed_name(k): v for k, v in _z_scores(dense).items()})
         # Labels (absent at serving time: TFT prunes outputs whose inputs are missing).

@@ -40,9 +40,18 @@ def categorical_sizes(vocab_sizes: dict[str, int], features: F.FeatureSet = F.CO
     return sizes
 
 
-def _mlp(x: tf.Tensor, units: tuple[int, ...], prefix: str) -> tf.Tensor:
+def _mlp(x: tf.Tensor, units: tuple[int, ...], prefix: str, config: ModelConfig | None = None) -> tf.Tensor:
+    l2 = config.kernel_l2 if config is not None else 0.0
+    dropout = config.dropout if config is not None else 0.0
     for i, n in enumerate(units):
-        x = tf.keras.layers.Dense(n, activation="relu", name=f"{prefix}_dense_{i}")(x)
+        x = tf.keras.layers.Dense(
+            n,
+            activation="relu",
+            kernel_regularizer=tf.keras.regularizers.L2(l2) if l2 > 0 else None,
+            name=f"{prefix}_dense_{i}",
+        )(x)
+        if dropout > 0:
+            x = tf.keras.layers.Dropout(dropout, name=f"{prefix}_dropout_{i}")(x)
     return x
 
 
@@ -58,7 +67,12 @@ def build_ranker(
     for key in features.embedded:
         name = F.transformed_name(key)
         inputs[name] = tf.keras.Input(shape=(), dtype=tf.int64, name=name)
-        emb = tf.keras.layers.Embedding(sizes[key], config.embedding_dim, name=f"{key}_embedding")
+        emb = tf.keras.layers.Embedding(
+            sizes[key],
+            config.embedding_dim,
+            embeddings_regularizer=tf.keras.regularizers.L2(config.embedding_l2) if config.embedding_l2 > 0 else None,
+            name=f"{key}_embedding",
+        )
         parts.append(emb(inputs[name]))
     dense_inputs = []
     for key in features.dense:
@@ -72,10 +86,10 @@ def build_ranker(
         x = tf.keras.layers.LayerNormalization(name="dcn_layer_norm")(x)
 
     if config.architecture == "shared_bottom":
-        shared = _mlp(x, config.hidden_units, "shared")
+        shared = _mlp(x, config.hidden_units, "shared", config)
         task_inputs = {task: shared for task in TASKS}
     else:
-        experts = [_mlp(x, config.expert_units, f"expert_{e}") for e in range(config.num_experts)]
+        experts = [_mlp(x, config.expert_units, f"expert_{e}", config) for e in range(config.num_experts)]
         stacked = tf.keras.layers.Lambda(lambda es: tf.stack(es, axis=1), name="experts")(experts)
         task_inputs = {}
         for task in TASKS:
@@ -84,12 +98,57 @@ def build_ranker(
                 lambda ge: tf.einsum("be,bed->bd", ge[0], ge[1]), name=f"{task}_mixture"
             )([gate, stacked])
 
-    outputs = {}
+    heads = {}
     for task in TASKS:
         h = _mlp(task_inputs[task], config.tower_units, f"{task}_tower")
         bias = 3.0 if task == "survey_rating" else 0.0  # start regression heads near the label scale
-        outputs[task] = tf.keras.layers.Dense(1, name=task, bias_initializer=tf.keras.initializers.Constant(bias))(h)
+        name = f"{task}_head" if config.conditional_tasks else task
+        heads[task] = tf.keras.layers.Dense(1, name=name, bias_initializer=tf.keras.initializers.Constant(bias))(h)
+    outputs = chain_on_click(heads) if config.conditional_tasks else heads
     return tf.keras.Model(inputs=inputs, outputs=outputs, name="multitask_ranker")
+
+
+def _log1mexp(x: tf.Tensor) -> tf.Tensor:
+    """log(1 - exp(x)) for x < 0, stable at both ends (Mächler 2012)."""
+    x = tf.minimum(x, -1e-7)
+    return tf.where(x > -0.6931472, tf.math.log(-tf.math.expm1(x)), tf.math.log1p(-tf.exp(x)))
+
+
+def _logit_of_log_prob(log_p: tf.Tensor) -> tf.Tensor:
+    return log_p - _log1mexp(log_p)
+
+
+class ChainOnClick(tf.keras.layers.Layer):
+    """The tasks that the logs make conditional on a click, as products with the click probability.
+
+    In the logs a like, a share and any watch time follow a click, and a dismiss follows no click. So, with
+    p_c = σ(a_click):
+      like:       P = p_c · σ(a_like)             (σ(a_like) = P(like | click))
+      share:      P = p_c · σ(a_share)
+      dismiss:    P = (1 − p_c) · σ(a_dismiss)    (σ(a_dismiss) = P(dismiss | no click))
+      watch_time: E[log1p seconds] = p_c · a_watch (a_watch = E[log1p seconds | click])
+    The binary outputs stay logits (logit P, computed in log space from log σ terms), so the losses, metrics
+    and the serving signature are those of independent heads. Each conditional head learns from every impression
+    through the product (the entire-space multitask model of Ma et al., SIGIR 2018) and is left with the part of
+    the task the click does not explain, which is smaller and better determined for rare tasks than the whole.
+    """
+
+    def call(self, heads: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        click = heads["click"]
+        log_p_click = tf.math.log_sigmoid(click)
+        log_p_no_click = tf.math.log_sigmoid(-click)
+        out = dict(heads)
+        for task in ("like", "share"):
+            out[task] = _logit_of_log_prob(log_p_click + tf.math.log_sigmoid(heads[task]))
+        out["dismiss"] = _logit_of_log_prob(log_p_no_click + tf.math.log_sigmoid(heads["dismiss"]))
+        out["watch_time"] = tf.sigmoid(click) * heads["watch_time"]
+        return out
+
+
+def chain_on_click(heads: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """`ChainOnClick` applied to the heads, each output named after its task."""
+    chained = ChainOnClick(name="chain_on_click")(heads)
+    return {task: tf.keras.layers.Activation("linear", name=task)(chained[task]) for task in TASKS}
 
 
 class MaskedMeanSquaredError(tf.keras.losses.Loss):

@@ -8,6 +8,7 @@ from helpers.batches import VOCAB, fake_transformed
 
 from config.settings import TASKS, ModelConfig
 from models.ranker import (
+    ChainOnClick,
     MaskedMeanSquaredError,
     build_ranker,
     build_state,
@@ -74,3 +75,46 @@ def test_each_task_loss_decreases_on_fixed_batch() -> None:
     assert set(before) == set(TASKS)
     for task in TASKS:
         assert after[task] < before[task], (task, before[task], after[task])
+
+
+def test_chained_tasks_are_products_with_the_click_probability() -> None:
+    """With conditional_tasks, P(like) = P(click)·σ(a_like), P(dismiss) = (1 − P(click))·σ(a_dismiss) and the
+    watch time is P(click) times its head, read off the layer's logits."""
+    heads = {t: tf.constant([[-3.0], [0.0], [2.5]]) for t in TASKS}
+    heads["like"] = tf.constant([[1.0], [-2.0], [-30.0]])
+    heads["dismiss"] = tf.constant([[0.5], [-1.0], [20.0]])
+    heads["watch_time"] = tf.constant([[4.0], [5.0], [6.0]])
+    out = ChainOnClick()(heads)
+    p_click = tf.sigmoid(heads["click"])
+    tf.debugging.assert_near(tf.sigmoid(out["like"]), p_click * tf.sigmoid(heads["like"]), rtol=1e-5, atol=1e-7)
+    tf.debugging.assert_near(
+        tf.sigmoid(out["dismiss"]), (1 - p_click) * tf.sigmoid(heads["dismiss"]), rtol=1e-5, atol=1e-7
+    )
+    tf.debugging.assert_near(out["watch_time"], p_click * heads["watch_time"], rtol=1e-6)
+    tf.debugging.assert_equal(out["click"], heads["click"])
+    assert all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in out.values())
+
+
+@pytest.mark.slow
+def test_chained_ranker_keeps_the_output_names_and_trains() -> None:
+    config = ModelConfig(hidden_units=(16,), embedding_dim=4, conditional_tasks=True, dropout=0.1, kernel_l2=1e-4)
+    model = build_ranker(config, VOCAB)
+    assert sorted(model.output_names) == sorted(TASKS)
+    features, labels = split_labels(fake_transformed(64))
+    compile_ranker(model, tf.keras.optimizers.Adagrad(0.1), config)
+    losses_seen = [model.train_on_batch(features, labels, return_dict=True)["loss"] for _ in range(15)]
+    assert losses_seen[-1] < losses_seen[0]
+    assert model.losses, "kernel_l2 adds its penalty to the loss"
+
+
+@pytest.mark.parametrize(
+    "field, value", [("dropout", 1.0), ("dropout", -0.1), ("kernel_l2", -1.0), ("conditional_tasks", 1)]
+)
+def test_regularization_settings_are_validated(field: str, value: object) -> None:
+    import dataclasses
+
+    from config.settings import ConfigError
+    from config.validation import validate_model
+
+    with pytest.raises(ConfigError, match=f"model.{field}"):
+        validate_model(dataclasses.replace(ModelConfig(), **{field: value}))
