@@ -12,7 +12,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import apache_beam as beam
-import farmhash
 from apache_beam.metrics.metric import Metrics
 
 from config.settings import IngestConfig
@@ -20,6 +19,7 @@ from ingest.accounting import ACCOUNTING_NAMESPACE, EXAMPLES_KEPT_PREFIX, RECORD
 from ingest.errors import IngestError
 from ingest.layout import SPLITS
 from ingest.sink import tfrecord_bytes
+from logformat.fingerprint import fingerprint64
 from logformat.line_reader import READ_ERRORS, read_log_lines
 from logformat.parser import REASONS, check_line, encode_examples, record_to_example
 
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 def split_of(impression_id: str, eval_fraction: float) -> str:
     """'eval' or 'train' for an impression: a stable fingerprint of its id, bucketed."""
-    bucket = farmhash.fingerprint64(impression_id) % SPLIT_BUCKETS
+    bucket = fingerprint64(impression_id) % SPLIT_BUCKETS
     return "eval" if bucket < round(eval_fraction * SPLIT_BUCKETS) else "train"
 
 
@@ -54,7 +54,7 @@ def source_name(logs_uri: str, path: str) -> str:
 
 def dedup_bucket(impression_id: str) -> int:
     """The GroupByKey key of an impression's records in the duplicate check (stable, like the split)."""
-    return farmhash.fingerprint64(impression_id) % DEDUP_BUCKETS
+    return fingerprint64(impression_id) % DEDUP_BUCKETS
 
 
 def quarantine_record(

@@ -15,10 +15,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-import farmhash
 import tensorflow as tf
 
 from config.settings import IngestConfig
+from logformat.fingerprint import fingerprint64
 from logformat.line_reader import READ_ERRORS, read_log_lines
 from logformat.parser import check_line
 
@@ -99,7 +99,7 @@ def validate_logs(paths: list[str], ingest: IngestConfig, samples: int = 5, prog
                 if record is None:
                     quarantine(reason or "internal_error", where, line)
                     continue
-                key = farmhash.fingerprint64(record["impression_id"])
+                key = fingerprint64(record["impression_id"])
                 if key in seen:
                     quarantine("duplicate_impression_id", where, line)
                     continue
