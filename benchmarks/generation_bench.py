@@ -11,7 +11,7 @@ the code LogGen's Beam DoFn runs); the Beam runs are checked byte for byte again
 
 Ingest: the files of the first generation mode that wrote files (written anew when there is none) are ingested by
 each ingest mode. `single` is a plain loop in one process: read each file with the bounded line reader, parse and
-validate each line (`check_line`), encode the valid records a batch at a time (`encode_examples`), keep the first
+validate and encode each batch of lines (`logformat.columnar.judge_lines`), keep the first
 record of each impression id, split, and write the same gzipped TFRecord files, quarantine and counts; the Beam modes
 run `ingest.run.IngestLogs` (what LogIngest runs) with the DirectRunner. Every mode must give the same set
 of examples (sorted SHA-256 digests of the serialized examples; of their deterministic serialization when the bytes
@@ -122,7 +122,6 @@ def ingest_single_process(logs_uri: str, ingest: Any, examples_uri: str, quarant
         DUPLICATE_REASON,
         EMPTY_FILE_REASON,
         UNREADABLE_FILE_REASON,
-        _encode,
         quarantine_record,
         source_name,
         split_of,
@@ -130,8 +129,8 @@ def ingest_single_process(logs_uri: str, ingest: Any, examples_uri: str, quarant
     from ingest.layout import EXAMPLES_FILE_PREFIX, QUARANTINE_COUNTS_FILE, QUARANTINE_FILE_PREFIX, SPLITS
     from ingest.run import list_log_files
     from ingest.sink import EXAMPLES_GZIP_LEVEL, GzipWriter, tfrecord_bytes
+    from logformat.columnar import judge_lines
     from logformat.line_reader import READ_ERRORS, open_log, read_bounded_lines
-    from logformat.parser import check_line
 
     max_bytes = ingest.max_line_bytes
     counts: Counter[str] = Counter()
@@ -150,22 +149,13 @@ def ingest_single_process(logs_uri: str, ingest: Any, examples_uri: str, quarant
         quarantine.write(record + "\n")
 
     def parse(batch: list[tuple[str, int, bytes, int]]) -> None:
-        valid = []
-        for source, number, line, size in batch:
-            record, reason = check_line(line, ingest)
-            if record is None:
+        out: dict[str, list[bytes]] = {split: [] for split in SPLITS}
+        verdicts = judge_lines([line for _, _, line, _ in batch], ingest)
+        for (source, number, line, size), (reason, impression_id, serialized) in zip(batch, verdicts):
+            if reason is not None or impression_id is None or serialized is None:
                 reason = reason or "internal_error"
                 quarantined(quarantine_record(line, reason, source, max_bytes, number, size), reason)
-            else:
-                valid.append(((source, number, line, size), record))
-        out: dict[str, list[bytes]] = {split: [] for split in SPLITS}
-        for ((source, number, line, size), record), serialized in zip(valid, _encode([r for _, r in valid])):
-            if serialized is None:
-                quarantined(
-                    quarantine_record(line, "internal_error", source, max_bytes, number, size), "internal_error"
-                )
                 continue
-            impression_id = record["impression_id"]
             kept_at = first.get(impression_id)
             if kept_at is not None:
                 duplicate = quarantine_record(line, DUPLICATE_REASON, source, max_bytes, number, duplicate_of=kept_at)

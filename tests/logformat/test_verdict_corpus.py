@@ -1,6 +1,7 @@
 """Every line of the verdict corpus (lines of every quarantine reason plus clean ones: verdict_corpus.py) gets the
-verdict recorded from the per-line parser: the same reason, or an example with the same bytes; and through the Beam
-ingest the same reason (duplicates included) or the same split."""
+verdict recorded from the per-line parser before the columnar ingest: the same reason, or an example with the same
+bytes, from the columnar ingest in batches of any size and from the per-line reference; and through the Beam ingest
+the same reason (duplicates included) or the same split."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import pytest
 from verdict_corpus import CORPUS, SOURCE, digest, example_splits, ingest_verdicts, read_corpus_lines, read_expected
 
 from config.settings import IngestConfig
+from logformat.columnar import judge_lines
 from logformat.parser import check_line, record_to_example
 
 EXPECTED = read_expected()
+INGEST = IngestConfig()
 
 
 def test_the_corpus_holds_every_kind_of_verdict():
@@ -27,17 +30,37 @@ def test_the_corpus_holds_every_kind_of_verdict():
     assert sum(row["ingest"] == "duplicate_impression_id" for row in EXPECTED) > 10
 
 
-def test_every_line_gets_the_recorded_verdict():
-    ingest = IngestConfig()
-    got = []
-    for number, line, _, _ in read_corpus_lines():
-        record, reason = check_line(line, ingest)
-        if record is None:
-            got.append({"line": number, "reason": reason})
+def _rows(numbers: list[int], verdicts: list[tuple[str | None, str | None, bytes | None]]) -> list[dict]:
+    out = []
+    for number, (reason, impression_id, example) in zip(numbers, verdicts):
+        if reason is not None:
+            out.append({"line": number, "reason": reason})
         else:
-            example = digest(record_to_example(record).SerializeToString(deterministic=True))
-            got.append({"line": number, "example": example, "impression_id": record["impression_id"]})
-    assert got == [{k: v for k, v in row.items() if k != "ingest"} for row in EXPECTED]
+            out.append({"line": number, "example": digest(example), "impression_id": impression_id})
+    return out
+
+
+LINE_VERDICTS = [{k: v for k, v in row.items() if k != "ingest"} for row in EXPECTED]
+
+
+@pytest.mark.parametrize("batch", [13, 256, 1024, 100_000])
+def test_every_line_gets_the_recorded_verdict_in_batches_of_any_size(batch):
+    numbers, lines = zip(*((number, line) for number, line, _, _ in read_corpus_lines()))
+    verdicts = [v for start in range(0, len(lines), batch) for v in judge_lines(lines[start : start + batch], INGEST)]
+    assert _rows(list(numbers), verdicts) == LINE_VERDICTS
+
+
+def test_the_per_line_reference_gives_the_recorded_verdicts():
+    numbers, verdicts = [], []
+    for number, line, _, _ in read_corpus_lines():
+        record, reason = check_line(line, INGEST)
+        numbers.append(number)
+        if record is None:
+            verdicts.append((reason, None, None))
+        else:
+            example = record_to_example(record).SerializeToString(deterministic=True)
+            verdicts.append((None, record["impression_id"], example))
+    assert _rows(numbers, verdicts) == LINE_VERDICTS
 
 
 @pytest.mark.slow
