@@ -6,6 +6,7 @@ the same reason (duplicates included) or the same split."""
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 import pytest
 from verdict_corpus import CORPUS, SOURCE, digest, example_splits, ingest_verdicts, read_corpus_lines, read_expected
@@ -13,6 +14,7 @@ from verdict_corpus import CORPUS, SOURCE, digest, example_splits, ingest_verdic
 from config.settings import IngestConfig
 from logformat.columnar import judge_lines
 from logformat.parser import check_line, record_to_example
+from logformat.validate import validate_logs
 
 EXPECTED = read_expected()
 INGEST = IngestConfig()
@@ -72,3 +74,11 @@ def test_the_beam_ingest_gives_every_line_the_recorded_verdict(tmp_path):
     expected_splits = {row["example"]: row["ingest"] for row in EXPECTED if row["ingest"] in ("train", "eval")}
     assert splits == expected_splits
     assert SOURCE.endswith(".jsonl.gz")
+
+
+def test_validate_logs_gives_the_recorded_verdicts():
+    report = validate_logs([CORPUS], INGEST, samples=1)
+    quarantined = Counter(row["ingest"] for row in EXPECTED if row["ingest"] not in ("train", "eval"))
+    assert report.reasons == quarantined
+    assert report.good == sum(row["ingest"] in ("train", "eval") for row in EXPECTED)
+    assert report.total == len(EXPECTED)
