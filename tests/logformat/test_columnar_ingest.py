@@ -5,17 +5,14 @@
   or the same bytes, whatever the batch (handmade boundary values, JSON tokens, generated lines, hypothesis).
 * `encode_examples` (numpy, a batch at a time) must give byte for byte
   `record_to_example(r).SerializeToString(deterministic=True)`.
-* The ingest benchmark's single-process reference must write what the Beam pipeline writes.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import gzip
-import hashlib
 import json
 import math
-import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -217,56 +214,7 @@ def test_fuzz_batch_encoder_matches_record_to_example(changes):
     assert encode_examples(records) == reference_bytes(records)
 
 
-# -- the benchmark's single-process reference writes what Beam writes --------------------------------------------
-
-
-def _digests(examples_uri: str) -> dict[str, list[str]]:
-    from benchmarks.generation_bench import _tfrecords
-
-    out = {}
-    for split in ("train", "eval"):
-        folder = os.path.join(examples_uri, f"Split-{split}")
-        out[split] = sorted(
-            hashlib.sha256(r).hexdigest() for name in os.listdir(folder) for r in _tfrecords(os.path.join(folder, name))
-        )
-    return out
-
-
-def _quarantine(quarantine_uri: str) -> list[bytes]:
-    lines = []
-    for name in os.listdir(quarantine_uri):
-        if name.endswith(".jsonl.gz"):
-            with gzip.open(os.path.join(quarantine_uri, name)) as f:
-                lines += [line for line in f.read().split(b"\n") if line]
-    return sorted(lines)
-
-
-@pytest.mark.slow
-def test_single_process_reference_writes_what_the_beam_ingest_writes(tmp_path):
-    from benchmarks.generation_bench import BEAM_MODES, ingest_single_process
-    from components.log_generator import write_shard
-    from ingest.counts import read_counts
-    from ingest.layout import day_dir
-    from ingest.run import run_ingest
-
-    config = tiny_preset()
-    world = dataclasses.replace(config.world, impressions_per_day=600, num_shards=2, malformed_rate=0.05)
-    logs = str(tmp_path / "logs")
-    generator = World(world)
-    for shard in range(2):
-        write_shard(generator, 0, shard, logs)
-    with gzip.open(f"{day_dir(logs, 0)}/logs-00000-of-00002.jsonl.gz") as f:
-        first = f.read()
-    os.makedirs(day_dir(logs, 1))
-    with gzip.open(f"{day_dir(logs, 1)}/logs-00000-of-00002.jsonl.gz", "wb") as f:
-        f.write(first[: len(first) // 3])  # a replayed part of a file: duplicates across days
-    gzip.open(f"{day_dir(logs, 1)}/logs-00001-of-00002.jsonl.gz", "wb").close()  # an empty file
-    single = ingest_single_process(logs, config.ingest, str(tmp_path / "s-ex"), str(tmp_path / "s-q"))
-    beam = run_ingest(config, logs, str(tmp_path / "b-ex"), str(tmp_path / "b-q"), BEAM_MODES["in_memory"])
-    assert single == beam == read_counts(str(tmp_path / "s-q"))
-    assert beam["reasons"]["duplicate_impression_id"] > 0 and beam["reasons"]["empty_file"] == 1
-    assert _digests(str(tmp_path / "s-ex")) == _digests(str(tmp_path / "b-ex"))  # byte for byte
-    assert _quarantine(str(tmp_path / "s-q")) == _quarantine(str(tmp_path / "b-q"))
+# -- duplicates and the benchmark's report --------------------------------------------
 
 
 def test_duplicate_lines_are_read_again_from_their_file(tmp_path):
@@ -308,7 +256,7 @@ def test_benchmark_markdown_renders_generation_and_ingest():
     assert "## Ingest" not in text
     compared = {"identical": True, "examples_equal_as": "bytes"}
     ingest = {"records": 100, "good": 99, "quarantined": 1, "compared": compared}
-    ingest["results"] = [{**row, "mode": "single", "good": 99, "quarantined": 1}]
+    ingest["results"] = [{**row, "mode": "in_memory", "good": 99, "quarantined": 1}]
     text = markdown({**summary, "ingest": ingest})
     assert "## Ingest" in text and "100 lines (99 examples, 1 quarantined)" in text
     assert "quarantine: True (examples equal as bytes)" in text
