@@ -44,12 +44,15 @@ world fields present; `survey_rating` is 0.0 when null, with `has_survey` 0/1.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 from tensorflow.core.example import example_pb2
 
@@ -294,32 +297,44 @@ def _example_value(record: dict[str, Any], name: str) -> Any:
     return record[name]
 
 
+@functools.lru_cache(maxsize=256)
+def _world_of(keys: tuple[str, ...]) -> tuple[str, ...]:
+    """The world fields among a record's keys, sorted (records of one log format share their keys)."""
+    return world_keys(dict.fromkeys(keys))
+
+
 def encode_examples(records: Sequence[dict[str, Any]]) -> list[bytes]:
     """Serialized tf.Examples of validated records, a batch at a time (`logformat.example_encoder`): byte for byte
     `record_to_example(r).SerializeToString(deterministic=True)`. Records that do not all carry the same world fields
     (or carry an over-long one) are encoded record by record."""
     if not records:
         return []
-    world = {world_keys(record) for record in records}
-    if len(world) != 1 or any(len(name.encode("utf-8")) > MAX_KEY_BYTES for name in next(iter(world))):
+    world = {_world_of(tuple(record)) for record in records}
+    world_names = next(iter(world))
+    if len(world) != 1 or any(len(name.encode("utf-8")) > MAX_KEY_BYTES for name in world_names):
         return [record_to_example(r).SerializeToString(deterministic=True) for r in records]
-    names: list[str] = []
-    columns: list[pa.Array] = []
-    for name in EXAMPLE_INT_FEATURES:
-        names.append(name)
-        columns.append(pa.array([int(_example_value(r, name)) for r in records], pa.int64()))
-    for name in EXAMPLE_FLOAT_FEATURES:
-        names.append(name)
-        columns.append(pa.array([float(_example_value(r, name)) for r in records], pa.float64()).cast(pa.float32()))
-    for name in (*EXAMPLE_BYTES_FEATURES, *next(iter(world))):
-        kind = str if name in EXAMPLE_BYTES_FEATURES else world_field_spec(name).type  # type: ignore[union-attr]
-        values = [r[name] for r in records]
-        names.append(name)
-        if kind is int:
-            columns.append(pa.array(values, pa.int64()))
-        elif kind is float:
-            floats = [None if v is None else float(v) for v in values]
-            columns.append(pa.array(floats, pa.float64()).cast(pa.float32(), safe=False))
+    fields = [name for name in (*EXAMPLE_INT_FEATURES, *EXAMPLE_FLOAT_FEATURES) if name != "has_survey"]
+    fields += [*EXAMPLE_BYTES_FEATURES, *world_names]
+    # Row by row into tuples (one C call per record, each dict read once), then transposed into columns.
+    values = dict(zip(fields, zip(*map(operator.itemgetter(*fields), records))))
+    rating = pa.array(values["survey_rating"], pa.float64())
+    columns: dict[str, pa.Array] = {
+        "has_survey": rating.is_valid().cast(pa.int64()),
+        "survey_rating": rating.fill_null(0.0).cast(pa.float32()),
+    }
+    kinds = {name: int for name in EXAMPLE_INT_FEATURES} | {name: float for name in EXAMPLE_FLOAT_FEATURES}
+    kinds |= {name: str for name in EXAMPLE_BYTES_FEATURES}
+    kinds |= {name: world_field_spec(name).type for name in world_names}  # type: ignore[union-attr]
+    for name in fields:
+        if name in columns:
+            continue
+        column = values[name]
+        if kinds[name] is int:
+            columns[name] = pa.array(column, pa.int64())
+        elif kinds[name] is float:  # as float(v), then the proto's float32
+            floats = [None if v is None else float(v) for v in column] if None in column else column
+            columns[name] = pa.array(np.asarray(floats, dtype=np.float64) if floats is column else floats, pa.float64())
+            columns[name] = columns[name].cast(pa.float32(), safe=False)
         else:
-            columns.append(pa.array([None if v is None else v.encode("utf-8") for v in values], pa.binary()))
-    return encode_columns(names, columns)
+            columns[name] = pa.array(column, pa.string()).cast(pa.binary())
+    return encode_columns(list(columns), list(columns.values()))
