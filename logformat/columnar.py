@@ -11,7 +11,8 @@ those the rows that pass every rule; every other line (a reason to name, or a fo
 A line is read as a column row only when it is plainly one flat JSON object (`_PLAIN`): `{` ... `}` with no other
 brace, no bracket, no backslash (no escapes: a string holds its bytes as they are and no `"` of its own, so `":`
 marks exactly the end of a key) and no control character, within `max_line_bytes`, valid UTF-8, holding exactly the
-keys of the batch's layout (the keys of its first plain line, all of them known fields: core fields and world fields).
+keys of the batch's layout (the keys of its first plain line: core and world fields, and unknown fields with scalar
+values, read as columns of their type and otherwise ignored).
 Arrow's reader then parses it the way `json.loads` does (numbers correctly rounded; a duplicate key, a wrong JSON
 type, an int token in an int column that is not an int64 are errors). A batch that fails to parse is parsed again
 without the failing line (Arrow names its row) or, when no row is named, in halves, down to single lines.
@@ -43,6 +44,7 @@ from logformat.parser import (
     POSITIVE_FIELDS,
     VALUE_RANGES,
     check_line,
+    encode_examples,
     record_to_example,
 )
 from logformat.schema import (
@@ -80,9 +82,11 @@ class _Field:
 class _Layout:
     """What the columnar path needs to know about one tuple of keys: the Arrow schema, the checks, the features."""
 
-    def __init__(self, keys: Sequence[str]):
+    def __init__(self, keys: Sequence[str], unknown: dict[str, pa.DataType]):
         fields = []
         for name in keys:
+            if name in unknown:
+                continue
             types = FIELD_TYPES.get(name)
             if types is not None:
                 kind = str if str in types else float if float in types else int
@@ -94,32 +98,50 @@ class _Layout:
                 spec = world_field_spec(name)
                 assert spec is not None
                 fields.append(_Field(name, spec.type, spec.nullable, spec.low, spec.high, False, spec.enum))
-        self.fields = tuple(fields)
+        self.fields = tuple(fields)  # the known fields, checked and encoded
+        self.keys = len(keys)
         arrow = {int: pa.int64(), float: pa.float64(), str: pa.string()}
-        self.schema = pa.schema([(f.name, arrow[f.kind]) for f in fields])
+        self.schema = pa.schema([*((f.name, arrow[f.kind]) for f in fields), *unknown.items()])
         self.world = tuple(f for f in fields if f.name not in FIELD_TYPES)
 
 
-_LAYOUTS: dict[tuple[str, ...], _Layout | None] = {}
+_LAYOUTS: dict[tuple[Any, ...], _Layout | None] = {}
+
+
+def _unknown_type(value: Any) -> pa.DataType | None:
+    """The Arrow type that reads an unknown field's scalar value (None: not read as a column)."""
+    if isinstance(value, bool):
+        return pa.bool_()
+    if isinstance(value, int):
+        return pa.int64() if -(2**63) <= value < 2**63 else None
+    if isinstance(value, float):
+        return pa.float64()
+    return pa.string() if isinstance(value, str) else None
 
 
 def _layout(line: bytes) -> _Layout | None:
-    """The layout of a plain line's keys, None when they are not all known fields, without repeats, with every core
-    field (such lines are judged one by one)."""
+    """The layout of a plain line's keys, None when one of them is not a known field or an unknown field with a
+    scalar value, or a core field is missing (such lines are judged one by one). Unknown fields are read as columns of
+    their first value's type (a row where it has another type fails to parse: judged one by one) and ignored."""
     try:
         record = json.loads(line)
     except ValueError:
         return None
     if not isinstance(record, dict):
         return None
-    keys = tuple(record)
-    if keys in _LAYOUTS:
-        return _LAYOUTS[keys]
-    known = all(name in FIELD_TYPES or world_field_spec(name) is not None for name in keys)
-    layout = _Layout(keys) if known and all(name in record for name in FIELD_TYPES) else None
+    unknown = {
+        name: _unknown_type(value)
+        for name, value in record.items()
+        if name not in FIELD_TYPES and world_field_spec(name) is None
+    }
+    cache_key = (tuple(record), tuple(unknown.items()))
+    if cache_key in _LAYOUTS:
+        return _LAYOUTS[cache_key]
+    readable = None not in unknown.values() and all(name in record for name in FIELD_TYPES)
+    layout = _Layout(tuple(record), unknown) if readable else None  # type: ignore[arg-type]
     if len(_LAYOUTS) >= _MAX_CACHED_LAYOUTS:
         _LAYOUTS.clear()
-    _LAYOUTS[keys] = layout
+    _LAYOUTS[cache_key] = layout
     return layout
 
 
@@ -231,14 +253,31 @@ def _examples(table: pa.Table, layout: _Layout) -> list[bytes]:
     return encode_columns(names, columns)
 
 
-def _judge_one(line: bytes, ingest: IngestConfig) -> Verdict:
-    record, reason = check_line(line, ingest)
-    if record is None:
-        return reason or "internal_error", None, None
+def _judge_each(lines: Sequence[bytes], ingest: IngestConfig) -> list[Verdict]:
+    """The per-line path: `check_line` for each line, the valid records encoded together (`encode_examples`; one by
+    one when the batch fails, and a record that fails alone is an internal_error)."""
+    checked = [check_line(line, ingest) for line in lines]
+    records = [record for record, _ in checked if record is not None]
     try:
-        return None, record["impression_id"], record_to_example(record).SerializeToString(deterministic=True)
+        examples: list[bytes | None] = list(encode_examples(records))
+    except Exception:  # noqa: BLE001 - isolate the record that breaks the batch
+        examples = [_example_or_none(record) for record in records]
+    encoded = iter(examples)
+    out: list[Verdict] = []
+    for record, reason in checked:
+        if record is None:
+            out.append((reason or "internal_error", None, None))
+            continue
+        example = next(encoded)
+        out.append((None, record["impression_id"], example) if example is not None else ("internal_error", None, None))
+    return out
+
+
+def _example_or_none(record: dict[str, Any]) -> bytes | None:
+    try:
+        return record_to_example(record).SerializeToString(deterministic=True)
     except Exception:  # noqa: BLE001 - defence in depth: a bug here must not crash the ingest
-        return "internal_error", None, None
+        return None
 
 
 def _columnar(lines: Sequence[bytes], ingest: IngestConfig, verdicts: list[Verdict | None]) -> None:
@@ -249,8 +288,7 @@ def _columnar(lines: Sequence[bytes], ingest: IngestConfig, verdicts: list[Verdi
     layout = next(filter(None, (_layout(lines[i]) for i in plain[:_LAYOUT_TRIES])), None)
     if layout is None:
         return
-    keys = len(layout.fields)
-    candidates = [i for i in plain if lines[i].count(b'":') == keys]
+    candidates = [i for i in plain if lines[i].count(b'":') == layout.keys]
     if not b"".join(lines[i] for i in candidates).isascii():
         candidates = [i for i in candidates if _utf8(lines[i])]
     tables, rows = _parse(list(lines), candidates, layout.schema)
@@ -293,9 +331,7 @@ def judge_lines(lines: Sequence[bytes], ingest: IngestConfig) -> list[Verdict]:
         _columnar(lines, ingest, verdicts)
     except Exception:  # noqa: BLE001 - defence in depth: the per-line path judges the batch
         verdicts = [None] * len(lines)
-    return [v if v is not None else _judge_one(line, ingest) for v, line in zip(verdicts, lines)]
-
-
-def judge_records(lines: Sequence[bytes], ingest: IngestConfig) -> list[tuple[str | None, Any]]:
-    """(reason, impression id) of each line, without keeping the examples (validate-logs)."""
-    return [(reason, impression_id) for reason, impression_id, _ in judge_lines(lines, ingest)]
+    rest = [i for i, v in enumerate(verdicts) if v is None]
+    for i, verdict in zip(rest, _judge_each([lines[i] for i in rest], ingest)):
+        verdicts[i] = verdict
+    return verdicts  # type: ignore[return-value]

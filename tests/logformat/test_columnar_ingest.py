@@ -36,7 +36,7 @@ BOUNDARY_VALUES = [
     86_400.5, 2**53 + 1, 2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 3.4e38, 3.5e38, 1e300, math.inf, -math.inf,
     math.nan, "", "x", "x" * 256, "x" * 257, "\ud800", "é", "mobile", "home", "en", "13-17", [], {}, [1], {"a": 1},
 ]  # fmt: skip
-FIELDS = sorted({*FIELD_TYPES, *WORLD_FIELDS, *(k for k in GOOD if k.startswith("f_"))})
+FIELDS = sorted({*FIELD_TYPES, *WORLD_FIELDS, *(k for k in GOOD if k.startswith("f_")), "zz_unknown"})
 
 
 def reference(line: bytes, ingest: IngestConfig = INGEST) -> tuple[str | None, str | None, bytes | None]:
@@ -99,6 +99,17 @@ def test_missing_extra_repeated_and_reordered_keys_get_the_reference_verdict():
     lines.append(line_of({k: v for k, v in GOOD.items() if not k.startswith("f_")}))
     lines.append(line_of(GOOD)[:-1] + b',"x":"}"}')
     assert_same_verdicts([line_of(r) for r in RECORDS[:5]] + lines + [line_of(r) for r in RECORDS[5:10]])
+
+
+def test_lines_with_unknown_scalar_fields_are_read_as_columns():
+    lines = [line_of({**r, "trace": f"t{i}", "zz": i, "ok": True}) for i, r in enumerate(RECORDS[:20])]
+    lines += [line_of({**RECORDS[20], "trace": 5, "zz": 1, "ok": True})]  # another type: judged on its own
+    lines += [line_of({**RECORDS[21], "trace": "x", "zz": 1})]  # a key less
+    lines += [line_of({**RECORDS[22], "trace": "x", "zz": 1, "ok": True}).replace(b'"zz"', b'"zz":1,"zz"')]
+    assert_same_verdicts(lines)
+    accepted: list = [None] * len(lines)
+    columnar._columnar(lines, INGEST, accepted)
+    assert all(v is not None for v in accepted[:20]) and accepted[21:] == [None, None]
 
 
 def test_cross_field_rules_get_the_reference_verdict():
