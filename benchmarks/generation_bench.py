@@ -1,8 +1,8 @@
-"""Log generation and ingest throughput: Beam's DirectRunner (LogGen's and LogIngest's pipelines) against a
-single-process loop doing the same work.
+"""Log generation and ingest throughput: Beam's DirectRunner (LogGen's and LogIngest's pipelines); generation also
+against a single-process loop doing the same work.
 
     .venv/bin/python -m benchmarks.generation_bench [--preset default] [--impressions 1000000] [--shards 8]
-        [--modes generate,single,in_memory,multi_processing] [--ingest-modes single,in_memory,multi_threading]
+        [--modes generate,single,in_memory,multi_processing] [--ingest-modes in_memory,multi_threading]
         [--malformed-rate R] [--out docs/benchmarks]
 
 Generation: every mode writes the same (day, shard) gzipped JSON-lines files (`generation.shard.write_shard`,
@@ -10,13 +10,11 @@ the code LogGen's Beam DoFn runs); the Beam runs are checked byte for byte again
 `generate` measures record generation and JSON formatting alone (no compression, no file), the ceiling of one process.
 
 Ingest: the files of the first generation mode that wrote files (written anew when there is none) are ingested by
-each ingest mode. `single` is a plain loop in one process: read each file with the bounded line reader, parse and
-validate each line (`check_line`), encode the valid records a batch at a time (`encode_examples`), keep the first
-record of each impression id, split, and write the same gzipped TFRecord files, quarantine and counts; the Beam modes
-run `ingest.run.IngestLogs` (what LogIngest runs) with the DirectRunner. Every mode must give the same set
-of examples (sorted SHA-256 digests of the serialized examples; of their deterministic serialization when the bytes
-differ), the same counts.json and the same quarantined lines. A tiny ingest runs first, untimed, so that one-time
-imports are not charged to the first mode.
+each ingest mode through the public API, `ingest.run.run_ingest` (the IngestLogs pipeline LogIngest runs, its
+accounting checked) with the DirectRunner: `in_memory` is one core, the others use two. Every mode must give the
+same set of examples (sorted SHA-256 digests of the serialized examples; of their deterministic serialization when
+the bytes differ), the same counts.json and the same quarantined lines. A tiny ingest runs first, untimed, so that
+one-time imports are not charged to the first mode.
 
 Records per second = lines / wall seconds, pipeline start-up included. Writes `generation.json` and `generation.md`
 into --out. The machine is shared: the load average before and after each mode is recorded.
@@ -36,7 +34,6 @@ import struct
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -47,7 +44,7 @@ BEAM_MODES: dict[str, list[str]] = {
     "multi_processing": ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
 }
 GENERATION_MODES = ("generate", "single", *BEAM_MODES)
-INGEST_MODES = ("single", *BEAM_MODES)
+INGEST_MODES = tuple(BEAM_MODES)
 WARM_UP_IMPRESSIONS = 2_000
 GENERATION_WHAT = {
     "generate": "generate + format JSON only (no gzip, no file)",
@@ -57,7 +54,6 @@ GENERATION_WHAT = {
     "multi_processing": "Beam DirectRunner, multi_processing, 2 workers",
 }
 INGEST_WHAT = {
-    "single": "one process: read, parse + validate, encode, dedup, split, write",
     "in_memory": "IngestLogs, DirectRunner in_memory, 1 worker (the pipeline's default)",
     "multi_threading": "IngestLogs, DirectRunner multi_threading, 2 workers",
     "multi_processing": "IngestLogs, DirectRunner multi_processing, 2 workers",
@@ -115,100 +111,6 @@ def run_mode(mode: str, config: Any, day: int, out_dir: str) -> dict[str, Any]:
 # -- ingest ------------------------------------------------------------------------------------------------------
 
 
-def ingest_single_process(logs_uri: str, ingest: Any, examples_uri: str, quarantine_uri: str) -> dict[str, Any]:
-    """The ingest's work in one plain loop (no Beam); writes what IngestLogs writes; returns counts.json."""
-    from ingest.counts import summarize_counts
-    from ingest.dofns import (
-        BATCH_SIZE,
-        DUPLICATE_REASON,
-        EMPTY_FILE_REASON,
-        UNREADABLE_FILE_REASON,
-        _encode,
-        quarantine_record,
-        source_name,
-        split_of,
-    )
-    from ingest.layout import EXAMPLES_FILE_PREFIX, QUARANTINE_COUNTS_FILE, QUARANTINE_FILE_PREFIX, SPLITS
-    from ingest.run import list_log_files
-    from ingest.sink import EXAMPLES_GZIP_LEVEL, GzipWriter, tfrecord_bytes
-    from logformat.line_reader import READ_ERRORS, open_log, read_bounded_lines
-    from logformat.parser import check_line
-
-    max_bytes = ingest.max_line_bytes
-    counts: Counter[str] = Counter()
-    first: dict[str, str] = {}  # impression id -> "<source>:<line>" of its first record (files in order: log order)
-    writers = {}
-    for split in SPLITS:
-        os.makedirs(os.path.join(examples_uri, f"Split-{split}"), exist_ok=True)
-        path = os.path.join(examples_uri, f"Split-{split}", f"{EXAMPLES_FILE_PREFIX}-00000-of-00001.gz")
-        writers[split] = GzipWriter(open(path, "wb"), EXAMPLES_GZIP_LEVEL)  # noqa: SIM115 - closed below
-    os.makedirs(quarantine_uri, exist_ok=True)
-    quarantine_path = os.path.join(quarantine_uri, f"{QUARANTINE_FILE_PREFIX}-00000-of-00001.jsonl.gz")
-    quarantine = gzip.open(quarantine_path, "wt")  # noqa: SIM115 - closed below
-
-    def quarantined(record: str, reason: str) -> None:
-        counts[f"reason:{reason}"] += 1
-        quarantine.write(record + "\n")
-
-    def parse(batch: list[tuple[str, int, bytes, int]]) -> None:
-        valid = []
-        for source, number, line, size in batch:
-            record, reason = check_line(line, ingest)
-            if record is None:
-                reason = reason or "internal_error"
-                quarantined(quarantine_record(line, reason, source, max_bytes, number, size), reason)
-            else:
-                valid.append(((source, number, line, size), record))
-        out: dict[str, list[bytes]] = {split: [] for split in SPLITS}
-        for ((source, number, line, size), record), serialized in zip(valid, _encode([r for _, r in valid])):
-            if serialized is None:
-                quarantined(
-                    quarantine_record(line, "internal_error", source, max_bytes, number, size), "internal_error"
-                )
-                continue
-            impression_id = record["impression_id"]
-            kept_at = first.get(impression_id)
-            if kept_at is not None:
-                duplicate = quarantine_record(line, DUPLICATE_REASON, source, max_bytes, number, duplicate_of=kept_at)
-                quarantined(duplicate, DUPLICATE_REASON)
-                continue
-            first[impression_id] = f"{source}:{number}"
-            split = split_of(impression_id, ingest.eval_fraction)
-            counts[f"split:{split}"] += 1
-            out[split].append(serialized)
-        for split, examples in out.items():
-            writers[split].write(tfrecord_bytes(examples))
-
-    for path in list_log_files(logs_uri):
-        source = source_name(logs_uri, path)
-        batch: list[tuple[str, int, bytes, int]] = []
-        count = 0
-        try:
-            with open_log(path) as handle:
-                for number, line, size in read_bounded_lines(handle, max_bytes):
-                    count += 1
-                    batch.append((source, number, line, size))
-                    if len(batch) == BATCH_SIZE:
-                        parse(batch)
-                        batch = []
-        except READ_ERRORS as err:
-            parse(batch)
-            note = f"{type(err).__name__} after line {count}".encode()
-            reason = UNREADABLE_FILE_REASON
-            quarantined(quarantine_record(note, reason, source, max_bytes, count), reason)
-            continue
-        parse(batch)
-        if count == 0:
-            quarantined(quarantine_record(b"", EMPTY_FILE_REASON, source, max_bytes, 0), EMPTY_FILE_REASON)
-    for writer in writers.values():
-        writer.close()
-    quarantine.close()
-    summary = summarize_counts(dict(counts))
-    with open(os.path.join(quarantine_uri, QUARANTINE_COUNTS_FILE), "w") as f:
-        f.write(json.dumps(summary, sort_keys=True))
-    return summary
-
-
 def _tfrecords(path: str) -> Iterator[bytes]:
     """The records of a gzipped TFRecord file (framing only; the checksums are Beam's and TF's business)."""
     with gzip.open(path, "rb") as f:
@@ -250,10 +152,7 @@ def run_ingest_mode(mode: str, config: Any, logs_dir: str, out_dir: str) -> dict
     examples, quarantine = os.path.join(out_dir, "examples"), os.path.join(out_dir, "quarantine")
     load_before = _load()
     started = time.perf_counter()
-    if mode == "single":
-        counts = ingest_single_process(logs_dir, config.ingest, examples, quarantine)
-    else:
-        counts = run_ingest(config, logs_dir, examples, quarantine, BEAM_MODES[mode])
+    counts = run_ingest(config, logs_dir, examples, quarantine, BEAM_MODES[mode])
     seconds = time.perf_counter() - started
     return {
         "mode": mode,
@@ -277,13 +176,12 @@ def _warm_up(config: Any, day: int, scratch: str) -> None:
     world = World(dataclasses.replace(config.world, impressions_per_day=WARM_UP_IMPRESSIONS, num_shards=1))
     logs = os.path.join(scratch, "warm-up", "logs")
     write_shard(world, day, 0, logs)
-    ingest_single_process(logs, config.ingest, *(os.path.join(scratch, "warm-up", d) for d in ("ex1", "q1")))
-    run_ingest(config, logs, *(os.path.join(scratch, "warm-up", d) for d in ("ex2", "q2")), BEAM_MODES["in_memory"])
+    run_ingest(config, logs, *(os.path.join(scratch, "warm-up", d) for d in ("ex", "q")), BEAM_MODES["in_memory"])
     shutil.rmtree(os.path.join(scratch, "warm-up"), ignore_errors=True)
 
 
 def compare_ingests(out_dirs: dict[str, str]) -> dict[str, Any]:
-    """Whether every mode wrote what the first (single, when run) wrote: the same examples (byte for byte, else as
+    """Whether every mode wrote what the first wrote: the same examples (byte for byte, else as
     protos), the same counts.json and the same quarantined lines."""
     if not out_dirs:
         return {"identical": None, "examples_equal_as": None}
@@ -312,8 +210,8 @@ def compare_ingests(out_dirs: dict[str, str]) -> dict[str, Any]:
 # -- report ------------------------------------------------------------------------------------------------------
 
 
-def _rows(results: list[dict[str, Any]], what: dict[str, str]) -> list[str]:
-    single = next((r for r in results if r["mode"] == "single"), None)
+def _rows(results: list[dict[str, Any]], what: dict[str, str], base: str = "single") -> list[str]:
+    single = next((r for r in results if r["mode"] == base), None)
     lines = []
     for r in results:
         ratio = f"{r['records_per_s'] / single['records_per_s']:.2f}x" if single else "-"
@@ -353,9 +251,9 @@ def markdown(result: dict[str, Any]) -> str:
             f"{ingest['records']:,} lines ({ingest['good']:,} examples, {ingest['quarantined']:,} quarantined), "
             "after an untimed warm-up ingest.",
             "",
-            header,
+            header.replace("vs single process", "vs in_memory"),
             "|---|---|---:|---:|---:|---|",
-            *_rows(ingest["results"], INGEST_WHAT),
+            *_rows(ingest["results"], INGEST_WHAT, base="in_memory"),
             "",
             f"Every mode gave the same examples, counts.json and quarantine: {compared['identical']} (examples equal "
             f"as {compared['examples_equal_as']}).",
@@ -381,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--day", type=int, default=3)
     parser.add_argument("--malformed-rate", type=float, default=None, help="default: the preset's")
     parser.add_argument("--modes", default="generate,single,in_memory,multi_processing", help="generation modes")
-    parser.add_argument("--ingest-modes", default="single,in_memory,multi_threading", help="'' for none")
+    parser.add_argument("--ingest-modes", default="in_memory,multi_threading", help="'' for none")
     parser.add_argument("--out", default=os.path.join("docs", "benchmarks"))
     args = parser.parse_args(argv)
     modes = _modes(args.modes, GENERATION_MODES, "--modes")

@@ -1,13 +1,15 @@
-"""Where the ingest's time goes, per stage, in one process (no Beam): read (gzip member check + line split), JSON
-decode, validate, encode tf.Examples, frame + gzip the output.
+"""Where the ingest's time goes, per stage, in one process (no Beam): read (gzip member check + line split), the
+columnar stages of `logformat.columnar.judge_lines` (screen the plain lines, Arrow JSON parse, vectorized checks,
+encode tf.Examples), frame + gzip the output.
 
     nice -n 10 .venv/bin/python -m benchmarks.ingest_profile --records 50000 [--cprofile 25]
 
 The corpus is the `default` world's (51 fields per record), written as one gzipped file. Each stage is timed over the
 whole corpus with time.process_time (CPU seconds of this process, so other load on the machine matters less), in
-batches of the ingest's BATCH_SIZE, the same calls the Beam DoFns make. Prints one JSON object: per-stage
-microseconds per record and share, and the implied single-core records/s of parse + validate + encode.
-`--cprofile N` also prints the N functions with the most own time over the whole single-process ingest.
+batches of the ingest's BATCH_SIZE. `judge_lines` is also timed as a whole (what the ingest's DoFn calls), and so is
+the per-line reference (`check_line` + `record_to_example`) the columnar path stands in for. Prints one JSON object:
+per-stage microseconds per record, and the implied single-core records/s of read + judge_lines + write.
+`--cprofile N` also prints the N functions with the most own time over judge_lines.
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     from config.settings import get_preset
     from ingest.dofns import BATCH_SIZE
     from ingest.sink import EXAMPLES_GZIP_LEVEL, tfrecord_bytes
+    from logformat import columnar
     from logformat import parser as log_parser
+    from logformat.columnar import judge_lines
     from logformat.line_reader import read_log_lines
     from world.simulator import World
 
@@ -59,12 +63,22 @@ def main(argv: list[str] | None = None) -> int:
 
         read = timed("read (gzip member check, split lines)", lambda: list(read_log_lines(path, ingest.max_line_bytes)))
         raw = [line for _, line, _, _ in read]
-        texts = timed("utf-8 decode", lambda: [bytes(x).decode("utf-8") for x in raw])
-        decoded = timed("json decode", lambda: [log_parser._DECODER.decode(t) for t in texts])
-        timed("validate (fast path)", lambda: [log_parser.is_valid_fast(r, ingest.max_field_chars) for r in decoded])
-        timed("check_line (decode + validate)", lambda: [log_parser.check_line(x, ingest) for x in raw])
-        batches = [decoded[i : i + BATCH_SIZE] for i in range(0, len(decoded), BATCH_SIZE)]
-        encoded = timed("encode tf.Examples", lambda: [log_parser.encode_examples(b) for b in batches])
+        batches = [raw[i : i + BATCH_SIZE] for i in range(0, len(raw), BATCH_SIZE)]
+        plain = timed("screen plain lines", lambda: [columnar._plain_lines(b, ingest.max_line_bytes) for b in batches])
+        layout = columnar._layout(raw[0])
+        assert layout is not None and all(len(p) == len(b) for p, b in zip(plain, batches))
+        tables = timed("arrow json parse", lambda: [columnar._read(b, layout.schema) for b in batches])
+        timed("vectorized checks", lambda: [columnar._accepted(t, layout, ingest.max_field_chars) for t in tables])
+        timed("encode tf.Examples", lambda: [columnar._examples(t, layout) for t in tables])
+        verdicts = timed("judge_lines (all of the above)", lambda: [judge_lines(b, ingest) for b in batches])
+        encoded = [[example for _, _, example in batch] for batch in verdicts]
+
+        def reference() -> None:
+            for line in raw:
+                record, _ = log_parser.check_line(line, ingest)
+                log_parser.record_to_example(record).SerializeToString(deterministic=True)
+
+        timed("per-line reference: check_line + record_to_example", reference)
 
         def write():
             compressor = zlib.compressobj(EXAMPLES_GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
@@ -75,21 +89,24 @@ def main(argv: list[str] | None = None) -> int:
 
         timed("frame + gzip examples", write)
         n = len(raw)
-        core = sum(stages[k] for k in ("read (gzip member check, split lines)", "check_line (decode + validate)"))
-        core += stages["encode tf.Examples"] + stages["frame + gzip examples"]
+        core = stages["read (gzip member check, split lines)"] + stages["judge_lines (all of the above)"]
+        core += stages["frame + gzip examples"]
         report = {
             "records": n,
             "us_per_record": {k: round(v / n * 1e6, 2) for k, v in stages.items()},
-            "single_core_records_per_s (read + check_line + encode + write)": round(n / core),
+            "single_core_records_per_s (read + judge_lines + write)": round(n / core),
+            "judge_lines_vs_per_line_reference": round(
+                stages["per-line reference: check_line + record_to_example"] / stages["judge_lines (all of the above)"],
+                2,
+            ),
             "command": " ".join(["python -m benchmarks.ingest_profile", *(sys.argv[1:] if argv is None else argv)]),
         }
         print(json.dumps(report, indent=2))
         if args.cprofile:
             profile = cProfile.Profile()
             profile.enable()
-            for start in range(0, n, BATCH_SIZE):
-                records = [log_parser.check_line(x, ingest)[0] for x in raw[start : start + BATCH_SIZE]]
-                log_parser.encode_examples([r for r in records if r is not None])
+            for batch in batches:
+                judge_lines(batch, ingest)
             profile.disable()
             pstats.Stats(profile).sort_stats("tottime").print_stats(args.cprofile)
     return 0

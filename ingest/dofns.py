@@ -12,7 +12,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import apache_beam as beam
-import farmhash
 from apache_beam.metrics.metric import Metrics
 
 from config.settings import IngestConfig
@@ -20,8 +19,10 @@ from ingest.accounting import ACCOUNTING_NAMESPACE, EXAMPLES_KEPT_PREFIX, RECORD
 from ingest.errors import IngestError
 from ingest.layout import SPLITS
 from ingest.sink import tfrecord_bytes
+from logformat.columnar import judge_lines
+from logformat.fingerprint import fingerprint64
 from logformat.line_reader import READ_ERRORS, read_log_lines
-from logformat.parser import REASONS, check_line, encode_examples, record_to_example
+from logformat.parser import REASONS
 
 SPLIT_BUCKETS = 10_000
 BATCH_SIZE = 1_024  # lines parsed and encoded together (and examples written together)
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 
 def split_of(impression_id: str, eval_fraction: float) -> str:
     """'eval' or 'train' for an impression: a stable fingerprint of its id, bucketed."""
-    bucket = farmhash.fingerprint64(impression_id) % SPLIT_BUCKETS
+    bucket = fingerprint64(impression_id) % SPLIT_BUCKETS
     return "eval" if bucket < round(eval_fraction * SPLIT_BUCKETS) else "train"
 
 
@@ -54,7 +55,7 @@ def source_name(logs_uri: str, path: str) -> str:
 
 def dedup_bucket(impression_id: str) -> int:
     """The GroupByKey key of an impression's records in the duplicate check (stable, like the split)."""
-    return farmhash.fingerprint64(impression_id) % DEDUP_BUCKETS
+    return fingerprint64(impression_id) % DEDUP_BUCKETS
 
 
 def quarantine_record(
@@ -145,9 +146,9 @@ class _ParseBatchFn(beam.DoFn):
     """A batch of lines -> (dedup bucket, Packed records) on 'valid' (one per bucket and file present),
     quarantine records on 'quarantine', and one dict of counts per batch on 'counts'.
 
-    Lines are checked one by one (`check_line`); the valid records of a batch are encoded together
-    (`encode_examples`), falling back to one at a time, so a failure never takes a batch down. The lines of valid
-    records are not passed on: the rare duplicate is read again from its file (_QuarantineDuplicatesFn).
+    The batch is judged as columns (`logformat.columnar.judge_lines`: the per-line parser's verdict for every line,
+    the lines it cannot read as columns judged one by one). The lines of valid records are not passed on: the rare
+    duplicate is read again from its file (_QuarantineDuplicatesFn).
     """
 
     def __init__(self, ingest: IngestConfig):
@@ -155,19 +156,12 @@ class _ParseBatchFn(beam.DoFn):
 
     def process(self, batch: Sequence[Line]) -> Iterator[beam.pvalue.TaggedOutput]:
         counts: Counter[str] = Counter()
-        valid: list[tuple[Line, dict[str, Any]]] = []
-        for line in batch:
-            record, reason = check_line(line[2], self._ingest)
-            if record is None:
-                yield self._quarantine(line, reason or "internal_error", counts)
-            else:
-                valid.append((line, record))
         groups: defaultdict[tuple[int, str], list[tuple[str, int, bytes]]] = defaultdict(list)
-        for (line, record), serialized in zip(valid, _encode([r for _, r in valid])):
-            if serialized is None:
-                yield self._quarantine(line, "internal_error", counts)
+        verdicts = judge_lines([line[2] for line in batch], self._ingest)
+        for line, (reason, impression_id, serialized) in zip(batch, verdicts):
+            if reason is not None or impression_id is None or serialized is None:
+                yield self._quarantine(line, reason or "internal_error", counts)
                 continue
-            impression_id = record["impression_id"]
             groups[dedup_bucket(impression_id), line[0]].append((impression_id, line[1], serialized))
         for (bucket, source), records in sorted(groups.items()):
             ids, numbers, examples = (list(column) for column in zip(*records))
@@ -248,19 +242,3 @@ class _QuarantineDuplicatesFn(beam.DoFn):
                 if not wanted:
                     return
         raise IngestError(f"LogIngest: {source} changed while it was ingested (lines {sorted(wanted)} are gone)")
-
-
-def _encode(records: Sequence[dict[str, Any]]) -> list[bytes | None]:
-    """Serialized Examples of validated records: one batch pass, else one by one (None where that fails)."""
-    if not records:
-        return []
-    try:
-        return list(encode_examples(records))
-    except Exception:  # noqa: BLE001 - isolate the record that breaks the batch encoder
-        out: list[bytes | None] = []
-        for record in records:
-            try:
-                out.append(record_to_example(record).SerializeToString(deterministic=True))
-            except Exception:  # noqa: BLE001
-                out.append(None)
-        return out

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import apache_beam as beam
+import google_crc32c
 from apache_beam.io import filebasedsink
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -25,9 +26,15 @@ _FRAME_HEADS: dict[int, bytes] = {}  # record length -> its 12-byte TFRecord hea
 _MAX_FRAME_HEADS = 1 << 16
 
 
+def _masked_crc32c(data: bytes) -> int:
+    """TFRecord's masked CRC-32C (`_TFRecordUtil._masked_crc32c`), with google-crc32c's C implementation."""
+    crc = google_crc32c.value(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
 def tfrecord_bytes(records: Iterable[bytes]) -> bytes:
     """`records` framed as in a TFRecord file (length, masked crc32c, record, masked crc32c), as Beam writes them."""
-    masked_crc32c = _TFRecordUtil._masked_crc32c
+    masked_crc32c = _masked_crc32c if google_crc32c.implementation == "c" else _TFRecordUtil._masked_crc32c
     chunks: list[bytes] = []
     for record in records:
         head = _FRAME_HEADS.get(len(record))

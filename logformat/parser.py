@@ -53,9 +53,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from tensorflow.core.example import example_pb2
 
 from config.settings import IngestConfig
+from logformat.example_encoder import MAX_KEY_BYTES, encode_columns
 from logformat.schema import (
     ENUMS,
     EXAMPLE_BYTES_FEATURES,
@@ -68,7 +70,7 @@ from logformat.schema import (
     world_field_spec,
 )
 from logformat.world_fields import REASONS as WORLD_REASONS
-from logformat.world_fields import add_world_features, as_float32, check_world_fields
+from logformat.world_fields import add_world_features, as_float32, check_world_fields, world_keys
 
 # Absurd durations: no video on the platform is longer than a day (uploads are capped at 12 hours); a larger
 # value is a unit or logging bug. Watch times are bounded by the duration (watch_time_exceeds_duration).
@@ -206,8 +208,6 @@ def _check_line(line: bytes | str, ingest: IngestConfig) -> tuple[dict[str, Any]
         return None, "invalid_json"
     if not isinstance(record, dict):
         return None, "not_an_object"
-    if is_valid_fast(record, ingest.max_field_chars):
-        return record, None
     reason = validate_record(record, ingest)
     return (None, reason) if reason is not None else (record, None)
 
@@ -215,8 +215,8 @@ def _check_line(line: bytes | str, ingest: IngestConfig) -> tuple[dict[str, Any]
 def validate_record(record: dict[str, Any], ingest: IngestConfig) -> str | None:
     """The quarantine reason of a decoded JSON object, or None when it is a valid record.
 
-    The reference: field by field, in order, so the first failure names the reason. `check_line` asks the
-    conservative `is_valid_fast` first and comes here only for the records it does not accept.
+    Field by field, in order, so the first failure names the reason (`logformat.columnar` checks the same rules
+    a batch of columns at a time, for the lines it reads).
     """
     for field, types in FIELD_TYPES.items():
         if field not in record:
@@ -297,317 +297,44 @@ def _example_value(record: dict[str, Any], name: str) -> Any:
     return record[name]
 
 
-# -- encoding a batch: the wire format of tf.Example, column by column with numpy ------------------------------------
-#
-# A tf.Example with one value per feature, as `record_to_example(r).SerializeToString(deterministic=True)` writes it
-# (map entries sorted by key; the tests check byte equality):
-#
-#   Example:   0a <len> Features
-#   Features:  per feature, in key order: 0a <len> Entry
-#   Entry:     0a <len(key)> key  12 <len> Feature      (a missing world value: an empty Feature, "12 00")
-#   Feature:   int64_list 1a <len> (0a <len> varint), float_list 12 06 (0a 04 float32),
-#              or bytes_list 0a <len> (0a <len> b)
-#
-# Each record's bytes are a sequence of segments (constant prefixes, varints, float32s, strings), built a column of
-# segments at a time with numpy and packed into records with one boolean mask (_Segments). Bytes, not protos, so the
-# output does not depend on a C++ map's iteration order: the same records always give the same bytes.
-
-_SHIFTS = np.arange(0, 64, 7, dtype=np.uint64)  # the 7-bit groups of a 64-bit varint (10 of them)
-_MAX_KEY_BYTES = 100  # keeps every length inside an entry prefix below 128, i.e. a one-byte varint
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _varints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Base-128 varints of int64 or uint64 `values` (negative: ten bytes, two's complement, as protobuf writes
-    int64): (an n x width uint8 matrix, the length of each row's varint)."""
-    v = values.astype(np.int64).view(np.uint64) if values.dtype.kind == "i" else values.astype(np.uint64)
-    if v.size == 0 or int(v.max()) < 0x80:
-        return v.astype(np.uint8).reshape(-1, 1), np.ones(v.size, dtype=np.int64)
-    groups = v[:, None] >> _SHIFTS
-    lengths = np.maximum(1, np.count_nonzero(groups, axis=1))
-    more = np.arange(_SHIFTS.size) < (lengths - 1)[:, None]
-    return ((groups & np.uint64(0x7F)) | (more.astype(np.uint64) << np.uint64(7))).astype(np.uint8), lengths
-
-
-class _Segments:
-    """The serializations of n records as columns of segments (each column: one segment per record, possibly empty).
-
-    Columns are laid side by side in an n x width matrix, each padded to its widest segment; a boolean mask of the
-    bytes in use then packs the matrix row by row into the records' concatenation (numpy's row-major order).
-    """
-
-    def __init__(self, n: int):
-        self.n = n
-        self._columns: list[tuple[np.ndarray, np.ndarray | None]] = []  # (n x w or 1 x w uint8, lengths or None)
-
-    def rows(self, matrix: np.ndarray, lengths: np.ndarray | None, present: np.ndarray | None = None) -> None:
-        """Row i of `matrix`, its first lengths[i] bytes (all of it: None; nothing where not present[i])."""
-        if present is not None:
-            lengths = np.where(present, matrix.shape[1] if lengths is None else lengths, 0)
-        self._columns.append((matrix, lengths))
-
-    def const(self, data: bytes, present: np.ndarray | None = None) -> None:
-        """The same bytes in every record (none where not present[i])."""
-        self.rows(np.frombuffer(data, dtype=np.uint8).reshape(1, -1), None, present)
-
-    def blob(self, data: bytes, lengths: np.ndarray) -> None:
-        """Consecutive pieces of `data`: lengths[i] bytes for record i."""
-        used = np.arange(int(lengths.max(initial=0))) < lengths[:, None]
-        matrix = np.zeros(used.shape, dtype=np.uint8)
-        matrix[used] = np.frombuffer(data, dtype=np.uint8)
-        self._columns.append((matrix, lengths))
-
-    def varints(self, values: np.ndarray, present: np.ndarray | None = None) -> None:
-        matrix, lengths = _varints(values)
-        self.rows(matrix, lengths, present)
-
-    def serialize(self) -> list[bytes]:
-        """Each record: 0a <varint length> followed by its segments in column order."""
-        full = np.array([c.shape[1] if lengths is None else 0 for c, lengths in self._columns]).sum()
-        body = full + sum((lengths for _, lengths in self._columns if lengths is not None), np.zeros(self.n, np.int64))
-        header, header_lengths = _varints(body)
-        columns = [(np.full((1, 1), 0x0A, dtype=np.uint8), None), (header, header_lengths), *self._columns]
-        width = sum(c.shape[1] for c, _ in columns)
-        packed = np.empty((self.n, width), dtype=np.uint8)
-        used = np.ones((self.n, width), dtype=bool)
-        at = 0
-        for matrix, lengths in columns:
-            w = matrix.shape[1]
-            packed[:, at : at + w] = matrix
-            if lengths is not None:
-                used[:, at : at + w] = np.arange(w) < lengths[:, None]
-            at += w
-        data = packed[used].tobytes()
-        ends = np.cumsum(body + 1 + header_lengths).tolist()
-        return [data[a:b] for a, b in zip([0, *ends[:-1]], ends)]
-
-
-def _entry_head(key: bytes, length: int) -> bytes:
-    """A map entry up to its Feature's payload: 0a <entry length> 0a <len(key)> key 12."""
-    return b"\x0a" + _varint(length) + b"\x0a" + _varint(len(key)) + key + b"\x12"
-
-
-@functools.lru_cache(maxsize=4096)
-def _int_heads(key: bytes) -> np.ndarray:
-    """Everything of an int64 feature's entry before its varint, which depends only on the varint's length k:
-    row k - 1, for k in 1..10 (rows of equal width)."""
-    heads = [_entry_head(key, len(key) + 8 + k) + bytes([k + 4, 0x1A, k + 2, 0x0A, k]) for k in range(1, 11)]
-    return np.array([list(head) for head in heads], dtype=np.uint8)
-
-
-def _add_feature(segments: _Segments, name: str, kind: type, values: Sequence[Any]) -> None:
-    """The map entry of feature `name` for every record (None: a missing value, an empty Feature)."""
-    key = name.encode("utf-8")
-    present = None
-    if None in values:
-        present = np.array([v is not None for v in values], dtype=bool)
-        segments.const(_entry_head(key, len(key) + 4) + b"\x00", ~present)  # 12 00: the empty Feature
-        values = [0 if v is None else v for v in values] if kind is not str else [v or "" for v in values]
-    if kind is float:
-        floats = np.asarray(values, dtype=np.float64).astype("<f4")  # as float(v) then the proto's float
-        segments.const(_entry_head(key, len(key) + 12) + b"\x08\x12\x06\x0a\x04", present)
-        segments.rows(floats.view(np.uint8).reshape(-1, 4), None, present)
-    elif kind is int:
-        matrix, lengths = _varints(np.asarray(values, dtype=np.int64))
-        # Everything before the varint depends only on its length k (1..10): ten alternatives of equal width.
-        segments.rows(_int_heads(key)[lengths - 1], None, present)
-        segments.rows(matrix, lengths, present)
-    else:
-        text = "".join(values)
-        if text.isascii():
-            data, sizes = text.encode("ascii"), np.fromiter(map(len, values), dtype=np.int64, count=len(values))
-        else:
-            encoded = [v.encode("utf-8") for v in values]
-            data, sizes = b"".join(encoded), np.fromiter(map(len, encoded), dtype=np.int64, count=len(values))
-        list_length = 1 + _varints(sizes)[1] + sizes  # 0a <m> b
-        feature_length = 1 + _varints(list_length)[1] + list_length  # 0a <len> BytesList
-        entry_length = 2 + len(key) + 1 + _varints(feature_length)[1] + feature_length
-        segments.const(b"\x0a", present)
-        segments.varints(entry_length, present)
-        segments.const(b"\x0a" + _varint(len(key)) + key + b"\x12", present)
-        segments.varints(feature_length, present)
-        segments.const(b"\x0a", present)
-        segments.varints(list_length, present)
-        segments.const(b"\x0a", present)
-        segments.varints(sizes, present)
-        segments.blob(data, sizes if present is None else np.where(present, sizes, 0))
-
-
-_CORE_FEATURES: tuple[tuple[str, type], ...] = (
-    *((name, int) for name in EXAMPLE_INT_FEATURES),
-    *((name, float) for name in EXAMPLE_FLOAT_FEATURES),
-    *((name, str) for name in EXAMPLE_BYTES_FEATURES),
-)
-_DERIVED = ("has_survey", "survey_rating")  # features computed from survey_rating (_example_value)
+@functools.lru_cache(maxsize=256)
+def _world_of(keys: tuple[str, ...]) -> tuple[str, ...]:
+    """The world fields among a record's keys, sorted (records of one log format share their keys)."""
+    return world_keys(dict.fromkeys(keys))
 
 
 def encode_examples(records: Sequence[dict[str, Any]]) -> list[bytes]:
-    """Serialized tf.Examples of validated records, a batch at a time with numpy.
-
-    Byte for byte `record_to_example(r).SerializeToString(deterministic=True)` (the tests check it), several times
-    faster per record: the ingest's Beam pipeline encodes whole batches this way. A batch whose records do not all
-    carry the same world fields is encoded record by record.
-    """
+    """Serialized tf.Examples of validated records, a batch at a time (`logformat.example_encoder`): byte for byte
+    `record_to_example(r).SerializeToString(deterministic=True)`. Records that do not all carry the same world fields
+    (or carry an over-long one) are encoded record by record."""
     if not records:
         return []
-    world = {_layout_of(record).world for record in records}
-    if len(world) != 1:
+    world = {_world_of(tuple(record)) for record in records}
+    world_names = next(iter(world))
+    if len(world) != 1 or any(len(name.encode("utf-8")) > MAX_KEY_BYTES for name in world_names):
         return [record_to_example(r).SerializeToString(deterministic=True) for r in records]
-    features = sorted((*_CORE_FEATURES, *world.pop()), key=lambda f: f[0].encode("utf-8"))
-    if max(len(name.encode("utf-8")) for name, _ in features) > _MAX_KEY_BYTES:
-        return [record_to_example(r).SerializeToString(deterministic=True) for r in records]
-    names = [name for name, _ in features if name not in _DERIVED]
+    fields = [name for name in (*EXAMPLE_INT_FEATURES, *EXAMPLE_FLOAT_FEATURES) if name != "has_survey"]
+    fields += [*EXAMPLE_BYTES_FEATURES, *world_names]
     # Row by row into tuples (one C call per record, each dict read once), then transposed into columns.
-    columns: dict[str, Sequence[Any]] = dict(zip(names, zip(*map(operator.itemgetter(*names), records))))
-    for name in _DERIVED:
-        columns[name] = [_example_value(r, name) for r in records]
-    segments = _Segments(len(records))
-    for name, kind in features:
-        _add_feature(segments, name, kind, columns[name])
-    return segments.serialize()
-
-
-# -- the fast path: one test of a whole record for the common, all-valid case ---------------------------------------
-#
-# Records of one log format share their keys (in order), so what the checks need to know about the keys (which are
-# world fields, which spec each follows, their bounds) is worked out once per distinct key tuple, in a bounded cache,
-# and a record is then checked in a few tight loops (type identity and one chained comparison per field). The test is
-# conservative: whatever it accepts, `validate_record` accepts too (the tests check it on valid, invalid and fuzzed
-# records); whatever it does not accept goes through `validate_record`, which names the reason. It is stricter where
-# that keeps it simple: numbers beyond +-(2**63 - 1) (a NaN or an infinity fails every comparison) go to the slow path.
-
-_FAST_LIMIT = 2**63 - 1  # within int64 and within float32 range alike
-# The smallest positive float32 (2**-149): a value at least this large stays > 0 after the float32 cast (smaller
-# positive values go to the slow path, which judges the cast value).
-_MIN_POSITIVE = 2.0**-149
-_MAX_CACHED_LAYOUTS = 256
-_MAX_LAYOUT_KEYS = 4_096  # records with more keys than that always take the slow path
-
-
-class _FastCheck:
-    """`ok(record)`: True only for a valid record (of the key layout it was built for); see above."""
-
-    def __init__(self, world: Sequence[tuple[str, type]], max_field_chars: int):
-        self._max_chars = max_field_chars
-        strings: list[tuple[str, bool]] = []  # (name, nullable)
-        enums: list[tuple[str, frozenset[str | None]]] = []  # (name, the accepted values; None when nullable)
-        ints: list[tuple[str, bool, float, float]] = []  # (name, nullable, low, high)
-        numbers: list[tuple[str, bool, float, float]] = []  # int or float
-
-        def add(name: str, kind: type, nullable: bool, low: float | None, high: float | None, enum: Any) -> None:
-            if enum is not None:
-                accepted = {v for v in enum if 0 < len(v) <= max_field_chars and v.isascii()}
-                enums.append((name, frozenset(accepted | ({None} if nullable else set()))))
-            elif kind is str:
-                strings.append((name, nullable))
-            else:
-                low = -_FAST_LIMIT if low is None else max(low, -_FAST_LIMIT)
-                high = _FAST_LIMIT if high is None else min(high, _FAST_LIMIT)
-                (numbers if kind is float else ints).append((name, nullable, low, high))
-
-        for name, types in FIELD_TYPES.items():
-            kind = str if str in types else float if float in types else int
-            low, high, _ = VALUE_RANGES.get(name, (None, None, ""))
-            if name in POSITIVE_FIELDS:
-                low = _MIN_POSITIVE if low is None else max(low, _MIN_POSITIVE)
-            add(name, kind, type(None) in types, low, high, ENUMS.get(name))
-        for name, _ in world:
-            spec = world_field_spec(name)
-            assert spec is not None
-            add(name, spec.type, spec.nullable, spec.low, spec.high, spec.enum)
-        self._strings, self._enums = tuple(strings), tuple(enums)
-        self._ints, self._numbers = tuple(ints), tuple(numbers)
-
-    def ok(self, record: dict[str, Any]) -> bool:
-        try:
-            return self._ok(record)
-        except Exception:  # noqa: BLE001 - anything odd (an unhashable value, ...): the slow path decides
-            return False
-
-    def _ok(self, record: dict[str, Any]) -> bool:
-        max_chars = self._max_chars
-        for name, nullable in self._strings:
-            value = record[name]
-            if value is None:
-                if nullable:
-                    continue
-                return False
-            if type(value) is not str or not 0 < len(value) <= max_chars:
-                return False
-            if not value.isascii():
-                value.encode("utf-8")  # UnicodeEncodeError (a lone surrogate): not accepted
-        for name, accepted in self._enums:
-            if record[name] not in accepted:
-                return False
-        for name, nullable, low, high in self._ints:
-            value = record[name]
-            if value is None:
-                if nullable:
-                    continue
-                return False
-            if type(value) is not int or not low <= value <= high:  # bool is not int
-                return False
-        for name, nullable, low, high in self._numbers:
-            value = record[name]
-            if value is None:
-                if nullable:
-                    continue
-                return False
-            kind = type(value)
-            if (kind is not float and kind is not int) or not low <= value <= high:
-                return False
-        watch = record["watch_time_s"]
-        return watch <= record["video_duration_s"] and (watch <= 0 or record["click"] != 0)
-
-
-class _Layout:
-    """What the parser needs to know about one tuple of record keys: its world fields, sorted, with their types."""
-
-    def __init__(self, keys: Sequence[str]):
-        world = []
-        for name in sorted(keys):
-            spec = world_field_spec(name)
-            if spec is not None:
-                world.append((name, spec.type))
-        self.world: tuple[tuple[str, type], ...] = tuple(world)
-        self.has_core_fields = all(name in keys for name in FIELD_TYPES)
-        self._checks: dict[int, _FastCheck] = {}
-
-    def check(self, max_field_chars: int) -> _FastCheck | None:
-        if not self.has_core_fields:
-            return None  # the slow path names the missing field
-        check = self._checks.get(max_field_chars)
-        if check is None:
-            check = self._checks[max_field_chars] = _FastCheck(self.world, max_field_chars)
-        return check
-
-
-_LAYOUTS: dict[tuple[str, ...], _Layout] = {}
-
-
-def _layout_of(record: dict[str, Any]) -> _Layout:
-    keys = tuple(record)
-    layout = _LAYOUTS.get(keys)
-    if layout is None:
-        layout = _Layout(set(keys))
-        if len(keys) <= _MAX_LAYOUT_KEYS:
-            if len(_LAYOUTS) >= _MAX_CACHED_LAYOUTS:
-                _LAYOUTS.clear()  # hostile input with ever new keys: memory stays bounded
-            _LAYOUTS[keys] = layout
-    return layout
-
-
-def is_valid_fast(record: dict[str, Any], max_field_chars: int) -> bool:
-    """True only when `validate_record` would accept `record` (False says nothing: ask validate_record)."""
-    if len(record) > _MAX_LAYOUT_KEYS:
-        return False
-    check = _layout_of(record).check(max_field_chars)
-    return check is not None and check.ok(record)
+    values = dict(zip(fields, zip(*map(operator.itemgetter(*fields), records))))
+    rating = pa.array(values["survey_rating"], pa.float64())
+    columns: dict[str, pa.Array] = {
+        "has_survey": rating.is_valid().cast(pa.int64()),
+        "survey_rating": rating.fill_null(0.0).cast(pa.float32()),
+    }
+    kinds = {name: int for name in EXAMPLE_INT_FEATURES} | {name: float for name in EXAMPLE_FLOAT_FEATURES}
+    kinds |= {name: str for name in EXAMPLE_BYTES_FEATURES}
+    kinds |= {name: world_field_spec(name).type for name in world_names}  # type: ignore[union-attr]
+    for name in fields:
+        if name in columns:
+            continue
+        column = values[name]
+        if kinds[name] is int:
+            columns[name] = pa.array(column, pa.int64())
+        elif kinds[name] is float:  # as float(v), then the proto's float32
+            floats = [None if v is None else float(v) for v in column] if None in column else column
+            columns[name] = pa.array(np.asarray(floats, dtype=np.float64) if floats is column else floats, pa.float64())
+            columns[name] = columns[name].cast(pa.float32(), safe=False)
+        else:
+            columns[name] = pa.array(column, pa.string()).cast(pa.binary())
+    return encode_columns(list(columns), list(columns.values()))

@@ -1,6 +1,6 @@
 """`ranker validate-logs`: checks log files against the log format without running the pipeline.
 
-Every line gets the verdict the ingest would give it (`logformat.parser.check_line`, the same line reader, the same
+Every line gets the verdict the ingest would give it (`logformat.columnar.judge_lines`, the same line reader, the same
 file-level reasons: `empty_file`, `unreadable_file`, `corrupt_member`, and `duplicate_impression_id` for an id seen
 before in the files given, in the order given); the report counts lines per reason, keeps a few sample quarantined
 lines per reason with file:line, and gives the bad fraction that `ingest.max_bad_fraction` is compared with.
@@ -15,14 +15,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-import farmhash
 import tensorflow as tf
 
 from config.settings import IngestConfig
+from logformat.columnar import judge_lines
+from logformat.fingerprint import fingerprint64
 from logformat.line_reader import READ_ERRORS, read_log_lines
-from logformat.parser import check_line
 
 PROGRESS_EVERY_LINES = 200_000
+BATCH_LINES = 1_024  # lines judged together (as the ingest's batches)
 SAMPLE_CHARS = 200
 
 
@@ -85,34 +86,45 @@ def validate_logs(paths: list[str], ingest: IngestConfig, samples: int = 5, prog
             text = line[:SAMPLE_CHARS].decode("utf-8", "backslashreplace")
             shown.append(f"{where}: {text}" if text else where)
 
+    def judge(batch: list[tuple[str, bytes, bool]]) -> None:
+        nonlocal next_progress
+        verdicts = iter(judge_lines([line for _, line, intact in batch if intact], ingest))
+        for where, line, intact in batch:
+            report.total += 1
+            if not intact:
+                quarantine("corrupt_member", where, line)
+                continue
+            reason, impression_id, _ = next(verdicts)
+            if reason is not None or impression_id is None:
+                quarantine(reason or "internal_error", where, line)
+                continue
+            key = fingerprint64(impression_id)
+            if key in seen:
+                quarantine("duplicate_impression_id", where, line)
+                continue
+            seen.add(key)
+            report.good += 1
+        if progress is not None and report.total >= next_progress:
+            rate = report.total / max(time.monotonic() - started, 1e-9)
+            print(f"validate-logs: {report.total} lines, {rate:,.0f} lines/s ({where})", file=progress)
+            next_progress = (report.total // PROGRESS_EVERY_LINES + 1) * PROGRESS_EVERY_LINES
+
     for path in files:
         count = 0
+        batch: list[tuple[str, bytes, bool]] = []
         try:
             for number, line, _, intact in read_log_lines(path, ingest.max_line_bytes):
                 count += 1
-                report.total += 1
-                where = f"{path}:{number}"
-                if not intact:
-                    quarantine("corrupt_member", where, line)
-                    continue
-                record, reason = check_line(line, ingest)
-                if record is None:
-                    quarantine(reason or "internal_error", where, line)
-                    continue
-                key = farmhash.fingerprint64(record["impression_id"])
-                if key in seen:
-                    quarantine("duplicate_impression_id", where, line)
-                    continue
-                seen.add(key)
-                report.good += 1
-                if progress is not None and report.total >= next_progress:
-                    rate = report.total / max(time.monotonic() - started, 1e-9)
-                    print(f"validate-logs: {report.total} lines, {rate:,.0f} lines/s ({path})", file=progress)
-                    next_progress += PROGRESS_EVERY_LINES
+                batch.append((f"{path}:{number}", line, intact))
+                if len(batch) >= BATCH_LINES:
+                    judge(batch)
+                    batch = []
         except READ_ERRORS as err:
+            judge(batch)
             report.total += 1
             quarantine("unreadable_file", f"{path}: {type(err).__name__} after line {count}", b"")
             continue
+        judge(batch)
         if count == 0:
             report.total += 1
             quarantine("empty_file", path, b"")

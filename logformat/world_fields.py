@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Sequence
 from typing import Any
 
 from tensorflow.core.example import feature_pb2
@@ -28,7 +27,6 @@ from logformat.schema import (
 )
 
 _FLOAT32 = struct.Struct("<f")
-ARROW_KINDS: dict[type, str] = {int: "int64", float: "float32", str: "binary"}
 REASON_KINDS: tuple[str, ...] = (
     "null_field",
     "wrong_type",
@@ -104,26 +102,3 @@ def add_world_features(features: Any, record: dict[str, Any]) -> None:
             feature.float_list.value.append(float(value))
         else:
             feature.bytes_list.value.append(value.encode("utf-8"))
-
-
-def world_columns(records: Sequence[dict[str, Any]]) -> list[tuple[str, str, list]] | None:
-    """(name, arrow kind, values) of the world fields of a batch, None in a value for a missing one.
-
-    None (the caller encodes record by record) when the records do not all carry the same world fields: a column
-    with a null would give an empty feature to a record that lacks the field entirely.
-    """
-    if not records:
-        return []
-    keys = world_keys(records[0])
-    if any(world_keys(r) != keys for r in records[1:]):
-        return None
-    out = []
-    for name in keys:
-        kind = world_field_spec(name).type  # type: ignore[union-attr]
-        values = [r[name] for r in records]
-        if kind is float:
-            values = [None if v is None else float(v) for v in values]
-        elif kind is str:
-            values = [None if v is None else v.encode("utf-8") for v in values]
-        out.append((name, ARROW_KINDS[kind], values))
-    return out

@@ -22,8 +22,9 @@ from ingest.errors import AccountingError
 from ingest.layout import day_dir
 from ingest.run import IngestLogs, run_ingest
 from logformat import line_reader
+from logformat.columnar import judge_lines
 from logformat.log_files import LogsPatternError, pattern_base, span_files, span_glob
-from logformat.parser import check_line, is_valid_fast
+from logformat.parser import check_line
 from logformat.validate import validate_logs
 from ranker import cli
 from world.simulator import World
@@ -126,13 +127,14 @@ def test_truncation_keeps_the_lines_before_as_before(tmp_path):
 )
 def test_a_positive_value_that_underflows_float32_is_out_of_range(changes, reason):
     record = {**RECORDS[0], **changes}
-    assert not is_valid_fast(record, INGEST.max_field_chars)
     assert check_line(json.dumps(record), INGEST) == (None, f"{reason}:video_duration_s")
+    assert judge_lines([json.dumps(record).encode()], INGEST) == [(f"{reason}:video_duration_s", None, None)]
 
 
 def test_the_smallest_positive_float32_stays_valid():
     record = {**RECORDS[0], "video_duration_s": 2.0**-149, "watch_time_s": 0.0, "click": 0, "like": 0, "share": 0}
     assert check_line(json.dumps(record), INGEST)[1] is None
+    assert judge_lines([json.dumps(record).encode()], INGEST)[0][0] is None
 
 
 # -- the accounting ------------------------------------------------------------------------------------------------

@@ -1,20 +1,26 @@
-"""The ingest's split and batch encoding, without Beam: an impression's split is a pinned function of its id, and a
-record that breaks the batch encoder only loses itself."""
+"""The ingest's split and batch judging, without Beam: an impression's split is a pinned function of its id, and a
+line the columnar path cannot take only loses itself."""
 
 from __future__ import annotations
 
+import json
+
 import farmhash
 
-from config.settings import tiny_preset
-from ingest.dofns import _encode, split_of
+from config.settings import IngestConfig, tiny_preset
+from ingest.dofns import split_of
+from logformat.columnar import judge_lines
+from world.encoding import encode_record
 from world.simulator import World
 
 
-def test_a_record_that_breaks_the_batch_encoder_only_loses_itself():
+def test_a_line_the_columnar_path_cannot_take_only_loses_itself():
     records = list(World(tiny_preset().world).generate_shard(0, 0))[:3]
-    records[1] = {**records[1], "user_id": "u\ud800"}  # unencodable (validation would have caught it)
-    encoded = _encode(records)
-    assert encoded[1] is None and encoded[0] and encoded[2]
+    lines = [encode_record(r).encode() for r in records]
+    lines[1] = json.dumps({**records[1], "user_id": "u\ud800"}).encode()
+    verdicts = judge_lines(lines, IngestConfig())
+    assert verdicts[1] == ("invalid_utf8:user_id", None, None)
+    assert [v[1] for v in verdicts[::2]] == [records[0]["impression_id"], records[2]["impression_id"]]
 
 
 def test_split_is_stable_and_follows_eval_fraction():

@@ -1,30 +1,27 @@
-"""The ingest's fast paths give exactly what the reference paths give.
+"""The columnar ingest gives exactly what the per-line reference gives.
 
-* `check_line` accepts most records through `is_valid_fast` (a conservative test built once per key layout) and
-  sends everything else through `validate_record`: with the fast path switched off, every line must get the same
-  record or the same reason (handmade boundary values, generated lines, hypothesis).
+* `judge_lines` (Arrow table, vectorized checks, the batch encoder; per line what it cannot read) must give every
+  line the verdict of `check_line` + `record_to_example(...).SerializeToString(deterministic=True)`, the same reason
+  or the same bytes, whatever the batch (handmade boundary values, JSON tokens, generated lines, hypothesis).
 * `encode_examples` (numpy, a batch at a time) must give byte for byte
   `record_to_example(r).SerializeToString(deterministic=True)`.
-* The ingest benchmark's single-process reference must write what the Beam pipeline writes.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import gzip
-import hashlib
 import json
 import math
-import os
-from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from config.settings import IngestConfig, tiny_preset
-from logformat import parser as log_parser
-from logformat.parser import check_line, encode_examples, is_valid_fast, record_to_example, validate_record
+from logformat import columnar
+from logformat.columnar import judge_lines
+from logformat.parser import check_line, encode_examples, record_to_example, validate_record
 from logformat.schema import FIELD_TYPES, WORLD_FIELDS
 from world.simulator import World
 
@@ -32,61 +29,94 @@ INGEST = IngestConfig()
 WORLD = dataclasses.replace(tiny_preset().world, missing_rate=0.3)
 RECORDS = list(World(WORLD).generate_shard(0, 0))[:300]
 GOOD = RECORDS[0]
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 BOUNDARY_VALUES = [
     None, True, False, 0, 1, -1, 2, 5, 6, 23, 24, 0.0, -0.0, 0.5, 1.0, 1.5, -0.5, 5e-324, 86_400, 86_400.0,
     86_400.5, 2**53 + 1, 2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 3.4e38, 3.5e38, 1e300, math.inf, -math.inf,
     math.nan, "", "x", "x" * 256, "x" * 257, "\ud800", "é", "mobile", "home", "en", "13-17", [], {}, [1], {"a": 1},
 ]  # fmt: skip
-FIELDS = sorted({*FIELD_TYPES, *WORLD_FIELDS, *(k for k in GOOD if k.startswith("f_"))})
+FIELDS = sorted({*FIELD_TYPES, *WORLD_FIELDS, *(k for k in GOOD if k.startswith("f_")), "zz_unknown"})
 
 
-def slow_check_line(line: bytes | str, ingest: IngestConfig = INGEST):
-    """check_line with the fast path switched off: the reference."""
-    with mock.patch.object(log_parser, "is_valid_fast", return_value=False):
-        return check_line(line, ingest)
+def reference(line: bytes, ingest: IngestConfig = INGEST) -> tuple[str | None, str | None, bytes | None]:
+    """The per-line verdict: check_line, then the deterministic bytes of record_to_example."""
+    record, reason = check_line(line, ingest)
+    if record is None:
+        return reason, None, None
+    return None, record["impression_id"], record_to_example(record).SerializeToString(deterministic=True)
 
 
-def assert_same_result(line: bytes | str, ingest: IngestConfig = INGEST) -> None:
-    fast, slow = check_line(line, ingest), slow_check_line(line, ingest)
-    assert fast[1] == slow[1], (fast[1], slow[1])
-    assert (fast[0] is None) == (slow[0] is None)
-    if fast[0] is not None:
-        assert json.dumps(fast[0], sort_keys=True) == json.dumps(slow[0], sort_keys=True)
+def assert_same_verdicts(lines: list[bytes], ingest: IngestConfig = INGEST, sizes: tuple[int, ...] = (1, 3)) -> None:
+    expected = [reference(line, ingest) for line in lines]
+    for size in (*sizes, len(lines) or 1):
+        got = [v for start in range(0, len(lines), size) for v in judge_lines(lines[start : start + size], ingest)]
+        assert got == expected, size
 
 
-def test_generated_records_take_the_fast_path():
-    assert all(is_valid_fast(record, INGEST.max_field_chars) for record in RECORDS)
+def line_of(record: dict) -> bytes:
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
+
+
+def test_generated_lines_are_read_as_columns():
+    lines = [line_of(r) for r in RECORDS]
+    assert_same_verdicts(lines, sizes=(7,))
+    accepted: list = [None] * len(lines)
+    columnar._columnar(lines, INGEST, accepted)
+    assert all(v is not None for v in accepted)  # none left to the per-line path
     assert sum(value is None for record in RECORDS for value in record.values()) > 0  # missing values included
 
 
 @pytest.mark.parametrize("field", FIELDS)
-def test_every_boundary_value_gets_the_reference_result(field):
-    for value in BOUNDARY_VALUES:
-        record = {**GOOD, field: value}
-        if is_valid_fast(record, INGEST.max_field_chars):
-            assert validate_record(record, INGEST) is None, value  # the fast path never accepts a bad record
-        assert_same_result(json.dumps(record).encode("utf-8", "surrogatepass"))
+def test_every_boundary_value_gets_the_reference_verdict(field):
+    lines = [line_of({**GOOD, field: value}) for value in BOUNDARY_VALUES]
+    assert_same_verdicts([*lines, line_of({k: v for k, v in GOOD.items() if k != field}), *lines[:3]])
+
+
+TOKENS = [b"NaN", b"Infinity", b"1e400", b"1E2", b"-0", b"-0.0", b"0e0", b"1.0", b"00", b"9223372036854775807",
+          b"9223372036854775808", b"true", b'"1"', b"1e-400"]  # fmt: skip
+
+
+@pytest.mark.parametrize("token", TOKENS)
+def test_json_number_tokens_get_the_reference_verdict(token):
+    fields = ("timestamp", "click", "video_duration_s", "watch_time_s", "survey_rating", "video_ctr", "f_dense_000")
+    lines = [line_of({**GOOD, field: "@@"}).replace(b'"@@"', token) for field in fields]
+    assert_same_verdicts([line_of(GOOD), *lines, line_of(RECORDS[1])])
 
 
 @pytest.mark.parametrize("max_field_chars", [1, 2, 5, 8, 256])
 def test_field_size_bounds_follow_the_config(max_field_chars):
     ingest = dataclasses.replace(INGEST, max_field_chars=max_field_chars)
-    for record in RECORDS[:50]:
-        assert_same_result(json.dumps(record), ingest)
+    assert_same_verdicts([line_of(r) for r in RECORDS[:50]], ingest)
 
 
-def test_missing_core_fields_and_extra_fields_get_the_reference_result():
-    for field in FIELD_TYPES:
-        assert_same_result(json.dumps({k: v for k, v in GOOD.items() if k != field}))
-    assert_same_result(json.dumps({**GOOD, "a_newer_field": {"nested": [1, 2]}, "f_dense_999": 1.5}))
-    assert_same_result(json.dumps({**GOOD, "f_cat_1234": 3}))  # not a generated name: an unknown field
+def test_missing_extra_repeated_and_reordered_keys_get_the_reference_verdict():
+    lines = [line_of({k: v for k, v in GOOD.items() if k != field}) for field in FIELD_TYPES]
+    lines.append(line_of({**GOOD, "a_newer_field": {"nested": [1, 2]}, "f_dense_999": 1.5}))
+    lines.append(line_of({**GOOD, "f_cat_1234": 3}))  # not a generated name: an unknown field
+    lines.append(line_of(GOOD).replace(b'"user_id"', b'"user_id":"u1","user_id"'))
+    lines.append(line_of(dict(reversed(list(GOOD.items())))))
+    lines.append(line_of({k: v for k, v in GOOD.items() if not k.startswith("f_")}))
+    lines.append(line_of(GOOD)[:-1] + b',"x":"}"}')
+    assert_same_verdicts([line_of(r) for r in RECORDS[:5]] + lines + [line_of(r) for r in RECORDS[5:10]])
 
 
-def test_cross_field_rules_get_the_reference_result():
+def test_lines_with_unknown_scalar_fields_are_read_as_columns():
+    lines = [line_of({**r, "trace": f"t{i}", "zz": i, "ok": True}) for i, r in enumerate(RECORDS[:20])]
+    lines += [line_of({**RECORDS[20], "trace": 5, "zz": 1, "ok": True})]  # another type: judged on its own
+    lines += [line_of({**RECORDS[21], "trace": "x", "zz": 1})]  # a key less
+    lines += [line_of({**RECORDS[22], "trace": "x", "zz": 1, "ok": True}).replace(b'"zz"', b'"zz":1,"zz"')]
+    assert_same_verdicts(lines)
+    accepted: list = [None] * len(lines)
+    columnar._columnar(lines, INGEST, accepted)
+    assert all(v is not None for v in accepted[:20]) and accepted[21:] == [None, None]
+
+
+def test_cross_field_rules_get_the_reference_verdict():
+    lines = []
     for duration, watch, click in [(10.0, 10.0, 1), (10.0, 10.5, 1), (10.0, 0.0, 0), (10.0, 0.1, 0), (7, 3, 1)]:
-        assert_same_result(json.dumps({**GOOD, "video_duration_s": duration, "watch_time_s": watch, "click": click}))
+        lines.append(line_of({**GOOD, "video_duration_s": duration, "watch_time_s": watch, "click": click}))
+    assert_same_verdicts(lines)
 
 
 JSON_VALUES = st.recursive(
@@ -103,22 +133,39 @@ JSON_VALUES = st.recursive(
 
 @FUZZ
 @given(
-    st.dictionaries(st.sampled_from(FIELDS), JSON_VALUES, max_size=5),
-    st.sets(st.sampled_from(FIELDS), max_size=2),
+    st.lists(
+        st.tuples(
+            st.dictionaries(st.sampled_from(FIELDS), JSON_VALUES, max_size=4),
+            st.sets(st.sampled_from(FIELDS), max_size=2),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
     st.sampled_from([1, 4, 256]),
 )
-def test_fuzz_the_fast_path_agrees_with_the_reference(changes, removed, max_field_chars):
-    record = {k: v for k, v in {**GOOD, **changes}.items() if k not in removed}
+def test_fuzz_columnar_verdicts_agree_with_the_reference(changes, max_field_chars):
     ingest = dataclasses.replace(INGEST, max_field_chars=max_field_chars)
-    if is_valid_fast(record, max_field_chars):
-        assert validate_record(record, ingest) is None
-    assert_same_result(json.dumps(record).encode("utf-8", "surrogatepass"), ingest)
+    lines = [line_of(RECORDS[2])]
+    for changed, removed in changes:
+        lines.append(line_of({k: v for k, v in {**GOOD, **changed}.items() if k not in removed}))
+    assert_same_verdicts(lines, ingest, sizes=(2,))
+
+
+@FUZZ
+@given(st.lists(st.binary(max_size=64), min_size=1, max_size=4), st.integers(0, 10**6))
+def test_fuzz_damaged_lines_agree_with_the_reference(garbage, seed):
+    lines = [line_of(r) for r in RECORDS[:4]]
+    for i, junk in enumerate(garbage):
+        line = lines[i % len(lines)]
+        at = seed % len(line)
+        lines.append(line[:at] + junk + line[at + seed % 7 :])
+    assert_same_verdicts(lines, sizes=(2,))
 
 
 def test_the_layout_cache_stays_bounded():
-    for i in range(log_parser._MAX_CACHED_LAYOUTS * 3):
-        check_line(json.dumps({**GOOD, f"unknown_{i}": 1}), INGEST)
-    assert len(log_parser._LAYOUTS) <= log_parser._MAX_CACHED_LAYOUTS
+    for i in range(columnar._MAX_CACHED_LAYOUTS + 8):
+        judge_lines([line_of({**GOOD, f"f_dense_{i % 1000:03d}": 1.0, "user_language": None})], INGEST)
+    assert len(columnar._LAYOUTS) <= columnar._MAX_CACHED_LAYOUTS
 
 
 # -- the batch encoder -------------------------------------------------------------------------------------------
@@ -178,56 +225,7 @@ def test_fuzz_batch_encoder_matches_record_to_example(changes):
     assert encode_examples(records) == reference_bytes(records)
 
 
-# -- the benchmark's single-process reference writes what Beam writes --------------------------------------------
-
-
-def _digests(examples_uri: str) -> dict[str, list[str]]:
-    from benchmarks.generation_bench import _tfrecords
-
-    out = {}
-    for split in ("train", "eval"):
-        folder = os.path.join(examples_uri, f"Split-{split}")
-        out[split] = sorted(
-            hashlib.sha256(r).hexdigest() for name in os.listdir(folder) for r in _tfrecords(os.path.join(folder, name))
-        )
-    return out
-
-
-def _quarantine(quarantine_uri: str) -> list[bytes]:
-    lines = []
-    for name in os.listdir(quarantine_uri):
-        if name.endswith(".jsonl.gz"):
-            with gzip.open(os.path.join(quarantine_uri, name)) as f:
-                lines += [line for line in f.read().split(b"\n") if line]
-    return sorted(lines)
-
-
-@pytest.mark.slow
-def test_single_process_reference_writes_what_the_beam_ingest_writes(tmp_path):
-    from benchmarks.generation_bench import BEAM_MODES, ingest_single_process
-    from generation.shard import write_shard
-    from ingest.counts import read_counts
-    from ingest.layout import day_dir
-    from ingest.run import run_ingest
-
-    config = tiny_preset()
-    world = dataclasses.replace(config.world, impressions_per_day=600, num_shards=2, malformed_rate=0.05)
-    logs = str(tmp_path / "logs")
-    generator = World(world)
-    for shard in range(2):
-        write_shard(generator, 0, shard, logs)
-    with gzip.open(f"{day_dir(logs, 0)}/logs-00000-of-00002.jsonl.gz") as f:
-        first = f.read()
-    os.makedirs(day_dir(logs, 1))
-    with gzip.open(f"{day_dir(logs, 1)}/logs-00000-of-00002.jsonl.gz", "wb") as f:
-        f.write(first[: len(first) // 3])  # a replayed part of a file: duplicates across days
-    gzip.open(f"{day_dir(logs, 1)}/logs-00001-of-00002.jsonl.gz", "wb").close()  # an empty file
-    single = ingest_single_process(logs, config.ingest, str(tmp_path / "s-ex"), str(tmp_path / "s-q"))
-    beam = run_ingest(config, logs, str(tmp_path / "b-ex"), str(tmp_path / "b-q"), BEAM_MODES["in_memory"])
-    assert single == beam == read_counts(str(tmp_path / "s-q"))
-    assert beam["reasons"]["duplicate_impression_id"] > 0 and beam["reasons"]["empty_file"] == 1
-    assert _digests(str(tmp_path / "s-ex")) == _digests(str(tmp_path / "b-ex"))  # byte for byte
-    assert _quarantine(str(tmp_path / "s-q")) == _quarantine(str(tmp_path / "b-q"))
+# -- duplicates and the benchmark's report --------------------------------------------
 
 
 def test_duplicate_lines_are_read_again_from_their_file(tmp_path):
@@ -269,7 +267,7 @@ def test_benchmark_markdown_renders_generation_and_ingest():
     assert "## Ingest" not in text
     compared = {"identical": True, "examples_equal_as": "bytes"}
     ingest = {"records": 100, "good": 99, "quarantined": 1, "compared": compared}
-    ingest["results"] = [{**row, "mode": "single", "good": 99, "quarantined": 1}]
+    ingest["results"] = [{**row, "mode": "in_memory", "good": 99, "quarantined": 1}]
     text = markdown({**summary, "ingest": ingest})
     assert "## Ingest" in text and "100 lines (99 examples, 1 quarantined)" in text
     assert "quarantine: True (examples equal as bytes)" in text
