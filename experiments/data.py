@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from config.settings import PipelineConfig, TransformConfig, WorldConfig
+from models.stability import write_text
 
 DATA_DIR = "data"
 META_FILE = "meta.json"
@@ -155,10 +156,7 @@ def prepare_data(out_dir: str, world: WorldConfig, transform: TransformConfig, l
     for day in days:
         np.savez(os.path.join(data_dir, f"day_{day:02d}.npz"), **_transform(examples[day], transform_dir, world))
     meta["vocab_sizes"] = _vocab_sizes(transform_dir, world, transform)
-    tmp = meta_path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(meta, f, indent=1, sort_keys=True)
-    os.replace(tmp, meta_path)
+    write_text(meta_path, json.dumps(meta, indent=1, sort_keys=True))
     return _load(data_dir, meta)
 
 

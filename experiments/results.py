@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from models.stability import json_safe
+from models.stability import json_safe, write_text
 
 RESULTS_FILE = "results.csv"
 CALIBRATION_FILE = "calibration.csv"
@@ -92,14 +92,9 @@ def done_run_ids(path: str) -> set[str]:
 
 
 def write_curves(out_dir: str, run_id: str, curves: dict[str, Any]) -> str:
-    """Writes curves/<run_id>.json atomically (tmp file + rename); NaN/inf become strings."""
-    directory = os.path.join(out_dir, CURVES_DIR)
-    os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, f"{run_id}.json")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(json_safe(curves), f)
-    os.replace(tmp, path)
+    """Writes curves/<run_id>.json atomically (`models.stability.write_text`); NaN/inf become strings."""
+    path = os.path.join(out_dir, CURVES_DIR, f"{run_id}.json")
+    write_text(path, json.dumps(json_safe(curves)))
     return path
 
 

@@ -45,7 +45,6 @@ errors) and W = min(warmup_points, max(1, n // 2)) the warm-up length.
    `chance_is_failure` states that premise (the pipeline's world is learnable: Clippy learns it on every preset;
    the lab's reference is its calibration); set it to False for a world where nothing can be learned. Onset: the
    first point of the final stretch of points within chance_margin of 0.5 (the latest over the tasks).
-
 Noise: all ratios are relative to a smoothed level, so multiplicative minibatch noise well below 2x never
 fires; curves from very small batches may need a larger `spike_ratio`, very smooth large-batch curves a smaller one
 (the paper's Figure 1 micro-divergence is ~1.12x).
@@ -54,31 +53,18 @@ fires; curves from very small batches may need a larger `spike_ratio`, very smoo
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import os
-import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
 from config.settings import StabilityConfig
 from config.validation import validate_stability
+from models.stability.numbers import as_float_array, nonfinite_kind
 
-TRAINING_REPORT_FILE = "training_report.json"
 _TINY = 1e-12  # floor for the reference level so that ratios stay defined for a zero loss
-
-
-def is_finite_loss(x: Any) -> bool:
-    """True for a real, finite number (None, NaN, ±inf, strings and bools are not finite losses)."""
-    if x is None or isinstance(x, bool | str | bytes):
-        return False
-    try:
-        return math.isfinite(float(x))
-    except (TypeError, ValueError):
-        return False
 
 
 @dataclass(frozen=True)
@@ -131,26 +117,6 @@ class DivergenceReport:
         return cls(**kwargs)
 
 
-def gate_verdict(report: DivergenceReport, config: StabilityConfig = StabilityConfig()) -> tuple[bool, str]:
-    """The release policy shared by the gate and the lab: (releasable, reason)."""
-    if report.num_points == 0:
-        return False, "the training report has no loss points; nothing shows that training converged"
-    if report.fully_diverged:
-        return False, f"training fully diverged: {report.reason}"
-    spike = report.unresolved_spike
-    if spike is not None and config.block_unresolved_spike:
-        return False, (
-            f"training ended inside a loss spike that started at step {spike.start_step} "
-            f"({spike.peak_ratio:.1f}x the pre-spike level {spike.reference_level:.4g}) and had no time to recover; "
-            "the final weights are those of the blow-up"
-        )
-    return True, report.reason
-
-
-# --------------------------------------------------------------------------------------------------------------
-# The detector
-
-
 def detect_divergence(
     steps: Sequence[int],
     losses: Sequence[float | None],
@@ -169,7 +135,7 @@ def detect_divergence(
     """
     validate_stability(config)
     step_arr = np.asarray([int(s) for s in steps], dtype=np.int64)
-    loss = _as_float_array(losses)
+    loss = as_float_array(losses)
     if len(step_arr) != len(loss):
         raise ValueError(f"{len(step_arr)} steps but {len(loss)} losses")
     auc_series = _auc_series(aucs, len(loss))
@@ -187,7 +153,7 @@ def detect_divergence(
     base.update(micro_divergences=events, auc_collapsed_tasks=collapsed)
 
     if len(bad):
-        kind = _nonfinite_kind(loss[end])
+        kind = nonfinite_kind(loss[end])
         reason = f"loss became non-finite ({kind}) at step {step_arr[end]}"
         if end > 0:
             reason += f" (last finite loss {loss[end - 1]:.4g} at step {step_arr[end - 1]})"
@@ -269,7 +235,7 @@ def online_spike(
     """
     validate_stability(config)
     step_arr = np.asarray([int(s) for s in steps], dtype=np.int64)
-    loss = _as_float_array(losses)
+    loss = as_float_array(losses)
     if len(loss) == 0:
         return None
     if not np.isfinite(loss[-1]):
@@ -391,203 +357,14 @@ def _auc_note(series: dict[str, np.ndarray], collapsed: list[str]) -> str:
     return "; final AUC " + ", ".join(f"{t} {v:.2f}" for t, v in finals.items())
 
 
-def _as_float_array(values: Iterable[Any]) -> np.ndarray:
-    return np.asarray([_decode_float(v) for v in values], dtype=np.float64)
-
-
 def _auc_series(
     aucs: Sequence[float | None] | Mapping[str, Sequence[float | None]] | None, n: int
 ) -> dict[str, np.ndarray]:
     if aucs is None:
         return {}
     series = dict(aucs) if isinstance(aucs, Mapping) else {"auc": aucs}
-    out = {task: _as_float_array(values) for task, values in series.items()}
+    out = {task: as_float_array(values) for task, values in series.items()}
     for task, values in out.items():
         if len(values) != n:
             raise ValueError(f"AUC series {task!r} has {len(values)} points but the loss has {n}")
     return out
-
-
-def _nonfinite_kind(x: float) -> str:
-    return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
-
-
-# --------------------------------------------------------------------------------------------------------------
-# The training report shared by the Trainer (writer) and the stability gate (reader)
-
-_NONFINITE_STRINGS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
-
-
-def _decode_float(x: Any) -> float:
-    """null -> NaN, "nan"/"inf"/"-inf" -> the float, numbers -> float."""
-    if x is None:
-        return math.nan
-    if isinstance(x, str):
-        if x.lower() in _NONFINITE_STRINGS:
-            return _NONFINITE_STRINGS[x.lower()]
-        raise ValueError(f"not a number: {x!r}")
-    return float(x)
-
-
-def _encode_series_value(x: float | None) -> float | str | None:
-    """Strict-JSON encoding of a curve point: NaN -> null, ±inf -> "inf"/"-inf"."""
-    x = _decode_float(x)
-    if math.isnan(x):
-        return None
-    if math.isinf(x):
-        return _nonfinite_kind(x)
-    return x
-
-
-def json_safe(obj: Any) -> Any:
-    """Strict-JSON-ready copy of nested dicts/lists: non-finite floats -> "nan"/"inf"/"-inf", numpy -> Python."""
-    if isinstance(obj, float | np.floating):
-        return float(obj) if math.isfinite(obj) else _nonfinite_kind(float(obj))
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, Mapping):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple | np.ndarray):
-        return [json_safe(v) for v in obj]
-    return obj
-
-
-def _decode_tree(obj: Any) -> Any:
-    if isinstance(obj, str) and obj.lower() in _NONFINITE_STRINGS:
-        return _NONFINITE_STRINGS[obj.lower()]
-    if isinstance(obj, Mapping):
-        return {k: _decode_tree(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_decode_tree(v) for v in obj]
-    return obj
-
-
-@dataclass
-class TrainingReport:
-    """The Trainer's training-stability record, written as `training_report.json` in the ModelRun directory.
-
-    JSON format (strict JSON: `allow_nan=False`):
-      {"format_version": 1,
-       "steps": [int],                      # step of each logged point
-       "loss": [float | null | "inf" | "-inf"],  # total training loss; NaN is written as null
-       "auc": {"click": [float | null]},     # optional, per binary task, aligned with steps
-       "stopped_early": bool, "stop_reason": str | null,
-       "telemetry": [dict],                 # optional optimizer stats; non-finite floats as "nan"/"inf"/"-inf"
-       "recovery": {...} | null,            # train.recovery's record (models/recovery.py): events, gave_up
-       "divergence": {...} | null}          # DivergenceReport.to_dict() computed by the Trainer
-    In memory, curve values are floats (NaN/±inf restored on load).
-    """
-
-    FORMAT_VERSION: ClassVar[int] = 1
-
-    steps: list[int]
-    loss: list[float]
-    auc: dict[str, list[float]] = field(default_factory=dict)
-    stopped_early: bool = False
-    stop_reason: str | None = None
-    telemetry: list[dict[str, Any]] = field(default_factory=list)
-    divergence: dict[str, Any] | None = None
-    recovery: dict[str, Any] | None = None
-
-    @property
-    def recovery_gave_up(self) -> bool:
-        return bool(self.recovery and self.recovery.get("gave_up"))
-
-    def detect(self, config: StabilityConfig = StabilityConfig()) -> DivergenceReport:
-        return detect_divergence(self.steps, self.loss, self.auc or None, config)
-
-    def with_divergence(self, config: StabilityConfig = StabilityConfig()) -> TrainingReport:
-        """A copy whose `divergence` field holds this curve's detector report."""
-        return dataclasses.replace(self, divergence=self.detect(config).to_dict())
-
-    def to_json_dict(self) -> dict[str, Any]:
-        return {
-            "format_version": self.FORMAT_VERSION,
-            "steps": [int(s) for s in self.steps],
-            "loss": [_encode_series_value(x) for x in self.loss],
-            "auc": {t: [_encode_series_value(x) for x in v] for t, v in self.auc.items()},
-            "stopped_early": bool(self.stopped_early),
-            "stop_reason": self.stop_reason,
-            "telemetry": json_safe(self.telemetry),
-            "divergence": json_safe(self.divergence),
-            "recovery": json_safe(self.recovery),
-        }
-
-    @classmethod
-    def from_json_dict(cls, data: Mapping[str, Any]) -> TrainingReport:
-        """Parses and validates; raises ValueError naming what is wrong."""
-        if not isinstance(data, Mapping):
-            raise ValueError("training report must be a JSON object")
-        missing = [k for k in ("steps", "loss") if k not in data]
-        if missing:
-            raise ValueError(f"training report lacks {missing}")
-        steps = [int(s) for s in data["steps"]]
-        loss = [_decode_float(x) for x in data["loss"]]
-        auc = {str(t): [_decode_float(x) for x in v] for t, v in (data.get("auc") or {}).items()}
-        for name, values in [("loss", loss), *((f"auc.{t}", v) for t, v in auc.items())]:
-            if len(values) != len(steps):
-                raise ValueError(f"training report: {name} has {len(values)} points but steps has {len(steps)}")
-        return cls(
-            steps=steps,
-            loss=loss,
-            auc=auc,
-            stopped_early=bool(data.get("stopped_early", False)),
-            stop_reason=data.get("stop_reason"),
-            telemetry=_decode_tree(data.get("telemetry") or []),
-            divergence=_decode_tree(data.get("divergence")),
-            recovery=_decode_tree(data.get("recovery")),
-        )
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_json_dict(), allow_nan=False, indent=1, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> TrainingReport:
-        return cls.from_json_dict(json.loads(text))
-
-    def save(self, path: str) -> None:
-        """Writes the report to `path` (a file; atomically on a local filesystem)."""
-        write_text(path, self.to_json())
-
-    @classmethod
-    def load(cls, path: str) -> TrainingReport:
-        return cls.from_json(read_text(path))
-
-
-def training_report_path(model_run_dir: str) -> str:
-    return os.path.join(model_run_dir, TRAINING_REPORT_FILE)
-
-
-def _is_remote(path: str) -> bool:
-    return "://" in path
-
-
-def write_text(path: str, text: str) -> None:
-    """Local: temp file + os.replace (readers never see half a file). Remote URIs: tf.io.gfile."""
-    if _is_remote(path):
-        import tensorflow as tf
-
-        with tf.io.gfile.GFile(path, "w") as f:
-            f.write(text)
-        return
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def read_text(path: str) -> str:
-    if _is_remote(path):
-        import tensorflow as tf
-
-        with tf.io.gfile.GFile(path, "r") as f:
-            return f.read()
-    with open(path, encoding="utf-8") as f:
-        return f.read()
