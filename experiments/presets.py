@@ -15,7 +15,15 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from config.settings import TASKS, ModelConfig, ShockConfig, StabilityConfig, TransformConfig, WorldConfig
+from config.settings import (
+    TASKS,
+    ModelConfig,
+    ShockConfig,
+    StabilityConfig,
+    TransformConfig,
+    WorldConfig,
+    tiny_preset,
+)
 
 METHODS: tuple[str, ...] = ("adagrad", "gc", "agc", "lamb", "clippy", "adam", "clippy_adam")
 PAPER_METHODS: tuple[str, ...] = ("adagrad", "gc", "agc", "lamb", "clippy")
@@ -58,8 +66,10 @@ def model_config(
     size: str, embedding_dim: int, width: int, task_weights: dict[str, float] | None = None
 ) -> ModelConfig:
     """The ranker of `size`: small = 2 x width, large = 4 x (4 width), large_dcn = DCN-v2 + LayerNorm + large;
-    "w<N>" (the width experiment): one shared layer of N units, the top shared layer at width N."""
+    "tiny": the pipeline's tiny preset model; "w<N>" (the width experiment): one shared layer of N units."""
     weights = task_weights or {t: 1.0 for t in TASKS}
+    if size == "tiny":  # the pipeline's tiny preset model (the gate audit's)
+        return dataclasses.replace(tiny_preset().model, task_weights=weights)
     if size.startswith("w") and size[1:].isdigit():
         return ModelConfig(
             embedding_dim=embedding_dim, hidden_units=(int(size[1:]),), tower_units=(16,), task_weights=weights

@@ -55,14 +55,14 @@ def _format(value: Any) -> str:
     return str(value)
 
 
-def append_row(path: str, row: dict[str, Any]) -> None:
+def append_row(path: str, row: dict[str, Any], columns: Sequence[str] = COLUMNS) -> None:
     """Appends `row` (header first if the file is new) in one write, then fsyncs."""
     new = not os.path.exists(path) or os.path.getsize(path) == 0
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
     if new:
         writer.writeheader()
-    writer.writerow({k: _format(row.get(k, "")) for k in COLUMNS})
+    writer.writerow({k: _format(row.get(k, "")) for k in columns})
     with open(path, "a") as f:
         f.write(buffer.getvalue())
         f.flush()

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 from config.settings import StabilityConfig
-from models.stability.detector import DivergenceReport
+from models.stability.detector import NEVER_LEARNED, DivergenceReport
 from models.stability.report import TrainingReport
 
 
 def gate_verdict(report: DivergenceReport, config: StabilityConfig = StabilityConfig()) -> tuple[bool, str]:
-    """The release policy shared by the gate and the lab: (releasable, reason)."""
+    """The release policy shared by the gate and the lab: (releasable, reason).
+
+    Refused: no loss points; either failing outcome ("blew_up", "never_learned"), each with its own reason; a run
+    that ends inside a spike too short to judge (`block_unresolved_spike`).
+    """
     if report.num_points == 0:
         return False, "the training report has no loss points; nothing shows that training converged"
+    if report.fully_diverged and report.outcome == NEVER_LEARNED:
+        return False, f"training never learned: {report.reason}"
     if report.fully_diverged:
-        return False, f"training fully diverged: {report.reason}"
+        return False, f"training blew up: {report.reason}"
     spike = report.unresolved_spike
     if spike is not None and config.block_unresolved_spike:
         return False, (
