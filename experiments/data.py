@@ -8,7 +8,7 @@ resulting transform graph (`TFTransformOutput`) then maps every day, the evaluat
 pipeline's Transform would. Each day's transformed tensors are cached as `DIR/data/day_XX.npz` so every run of a
 sweep reuses them; a cache whose `meta.json` does not match the requested world is rebuilt.
 
-Bitwise reproducible (issue 15): by default Beam's `BatchElements` sizes the analyzers' record batches adaptively
+Bitwise reproducible: by default Beam's `BatchElements` sizes the analyzers' record batches adaptively
 from *timings*, so the z-score statistics were float sums over machine-load-dependent batch boundaries and differed
 by ~1e-7 between two preparations of the same logs (enough to flip 23 of 161 verdicts near the stability edge).
 The lab analyses all training examples as **one** record batch (`BeamSource(batch_size=n)` and

@@ -20,7 +20,7 @@ RESULTS_FILE = "results.csv"
 CALIBRATION_FILE = "calibration.csv"
 CURVES_DIR = "curves"
 
-#: The documented columns, in order (the first eight are the issue's required ones).
+#: The documented columns, in order (the first eight are the required ones).
 COLUMNS: tuple[str, ...] = (
     "method",
     "size",

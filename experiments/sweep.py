@@ -327,7 +327,7 @@ class Sweep:
         return RunSpec(key[0], key[1], mult, seed, _params(row["params"]), stage="frontier")
 
     def no_warmup(self, best: dict[tuple[str, str], dict[str, Any]], base_lrs: dict[str, float]) -> float | None:
-        """The paper's protocol without warm-up (issue 15 item 3). First the accumulator start G_0: naive Adagrad on
+        """The paper's protocol without warm-up. First the accumulator start G_0: naive Adagrad on
         Small at 1x, first seed, for each of `no_warmup_g0s`; the smallest G_0 at which some evaluation reached click
         AUC >= 0.58 (it learned before whatever came next) is chosen (the largest scanned if none). Then every paper
         method's best configuration at its best multiplier, and naive 1x / Clippy 2x on every seed, without warm-up
