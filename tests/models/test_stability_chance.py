@@ -1,4 +1,4 @@
-"""Collapse to chance (issue 15, item 0): a run whose binary-task AUCs end at chance is a failed run.
+"""Collapse to chance: a run whose binary-task AUCs end at chance is a failed run.
 
 The shared detector's test 6 ("auc_at_chance") on constructed curves, the gate's verdict, and the training report
 naming the rule. The case from the issue (naive Adagrad at learning rate 8 on the tiny preset: click AUC 0.501 and
