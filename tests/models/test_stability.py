@@ -130,10 +130,11 @@ def test_auc_collapse_alone_is_full_divergence():
         "click": np.concatenate([learning_auc(80), np.full(20, 0.505)]),
         "like": np.concatenate([np.linspace(0.52, 0.6, 80), np.full(20, 0.49)]),
     }
-    report = detect_divergence(STEPS, clean_curve(), auc)
+    report = detect_divergence(STEPS, clean_curve(), auc, StabilityConfig(chance_tasks=()))
     assert report.fully_diverged and report.criterion == "auc_collapse"
     assert report.onset_step == 800
     assert report.auc_collapsed_tasks == ["click", "like"]
+    assert detect_divergence(STEPS, clean_curve(), auc).auc_collapsed_tasks == ["click"]  # the primary task
 
 
 def test_auc_collapse_needs_every_learned_task():
@@ -142,8 +143,8 @@ def test_auc_collapse_needs_every_learned_task():
     report = detect_divergence(STEPS, clean_curve(), auc, every_task)
     assert not report.fully_diverged
     assert report.auc_collapsed_tasks == ["click"]
-    # With the default chance task (click), the primary task at chance refuses the run by test 6, not test 5.
-    assert detect_divergence(STEPS, clean_curve(), auc).criterion == "auc_at_chance"
+    # With the default chance task (click), the primary task's collapse refuses the run.
+    assert detect_divergence(STEPS, clean_curve(), auc).criterion == "auc_collapse"
 
 
 def test_auc_that_never_learned_is_not_a_collapse():

@@ -74,7 +74,8 @@ def test_noisy_window_aucs_around_chance_are_caught():
     loss = [1.19e9, 76102.8, 47.4, 8.57, 141.8, 10.25, 10.1, 8.1, 9.04, 8.55, 8.19, 9.34, 9.31, 9.01, 7.83]
     steps = list(range(10, 151, 10))
     report = detect_divergence(steps, loss, aucs)
-    assert report.fully_diverged and report.outcome == "blew_up", report.reason  # 1.19e9 in the first window
+    assert report.fully_diverged and report.criterion == "auc_at_chance", report.reason
+    assert report.outcome == "blew_up" and "blew up first" in report.reason  # 1.19e9 in the first window
 
 
 def test_one_task_that_learned_keeps_the_run_healthy():
