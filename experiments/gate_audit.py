@@ -8,10 +8,11 @@ into `training_report.json` (loss and per-window training AUCs every `log_every_
 is `models.stability.judge_report` on it with the pipeline's `StabilityConfig`, computed when the audit is analysed
 (`experiments.audit_analysis`), so the runs never depend on the detector under test.
 
-The plan is fixed before any run (`AuditPlan`): world seeds by `held_out_seeds` (the first integers from
-`first_seed` up that appear as no integer literal in the repository's tests or configuration), every method at
-every learning rate, the training seed equal to the world seed. Results: `DIR/audit.csv` (one row per run, appended
-atomically and resumed like a sweep) and `DIR/world_<seed>/curves/<run_id>.json`.
+The plan is fixed before any run (`AuditPlan`): the world seeds the rule `held_out_seeds` picked when the plan
+was written (the first five integers from 1000 up that appeared as no integer literal in the repository's `tests/`
+or `config/`; kept as data so that a later test cannot move them, and guarded by a test that they stay unused
+there), every method at every learning rate, the training seed equal to the world seed. Results: `DIR/audit.csv`
+(one row per run, appended atomically and resumed like a sweep) and `DIR/world_<seed>/curves/<run_id>.json`.
 """
 
 from __future__ import annotations
@@ -73,14 +74,13 @@ class AuditPlan:
     """Everything the audit runs, fixed before the first run.
 
     Attributes:
-      num_worlds, first_seed: world seeds = `held_out_seeds(num_worlds, first_seed)`.
+      world_seeds: `held_out_seeds(5, 1000, repository_integers(tests/, config/))` when the plan was written.
       methods: the optimizers and their learning rates (every one on every world).
       pipeline_preset: the pipeline preset whose world, model and training protocol are audited.
       workers: training processes in parallel.
     """
 
-    num_worlds: int = 5
-    first_seed: int = 1000
+    world_seeds: tuple[int, ...] = (1002, 1004, 1005, 1006, 1007)
     methods: tuple[AuditMethod, ...] = (
         AuditMethod("adagrad", ADAGRAD_LRS),
         AuditMethod("adam", ADAM_LRS),
@@ -118,12 +118,13 @@ def held_out_seeds(count: int, first: int, excluded: set[int]) -> tuple[int, ...
     return tuple(seeds)
 
 
-def plan_seeds(plan: AuditPlan, repo: pathlib.Path = REPO) -> tuple[int, ...]:
+def reused_seeds(plan: AuditPlan, repo: pathlib.Path = REPO) -> set[int]:
+    """The plan's world seeds that the repository's tests or configuration now use (should be none)."""
     roots = [repo / name for name in plan.seed_sources]
     missing = [str(r) for r in roots if not r.is_dir()]
     if missing:
-        raise FileNotFoundError(f"the held-out seed rule reads the repository's {missing}; run from a checkout")
-    return held_out_seeds(plan.num_worlds, plan.first_seed, repository_integers(roots))
+        raise FileNotFoundError(f"the held-out seed check reads the repository's {missing}; run from a checkout")
+    return set(plan.world_seeds) & repository_integers(roots)
 
 
 def audit_lab_preset(plan: AuditPlan, world_seed: int) -> LabPreset:
@@ -211,7 +212,7 @@ def run_audit(out_dir: str, plan: AuditPlan = AuditPlan(), log: Callable[[str], 
     from experiments.data import prepare_data
 
     os.makedirs(out_dir, exist_ok=True)
-    seeds = plan_seeds(plan)
+    seeds = plan.world_seeds
     log(f"gate audit: held-out world seeds {list(seeds)} ({plan.runs_per_world} runs each)")
     path = os.path.join(out_dir, AUDIT_FILE)
     done = R.done_run_ids(path)

@@ -13,7 +13,7 @@ from experiments.stats import clopper_pearson, rate_text
 
 
 def test_held_out_seeds_skip_every_excluded_integer():
-    assert G.held_out_seeds(3, 1000, {1000, 1001, 1003}) == (1002, 1004, 1005)
+    assert G.held_out_seeds(3, 10, {10, 11, 13}) == (12, 14, 15)
 
 
 def test_repository_integers_reads_literals_not_strings_or_bools(tmp_path):
@@ -21,24 +21,24 @@ def test_repository_integers_reads_literals_not_strings_or_bools(tmp_path):
     assert G.repository_integers([tmp_path]) == {1234, 7}
 
 
-def test_plan_seeds_are_not_in_the_repository_tests():
+def test_the_audit_worlds_stay_held_out():
+    # Never write the audit's seeds as literals in tests/ or config/: they would no longer be held out.
     plan = G.AuditPlan()
-    used = G.repository_integers([G.REPO / "tests", G.REPO / "config"])
-    seeds = G.plan_seeds(plan)
-    assert len(seeds) == plan.num_worlds and not set(seeds) & used
+    assert len(plan.world_seeds) == 5 and G.reused_seeds(plan) == set()
 
 
 def test_the_audit_trains_the_tiny_pipeline_run():
     from config.settings import tiny_preset
 
     pipeline = tiny_preset()
-    preset = G.audit_lab_preset(G.AuditPlan(), 1002)
-    assert preset.world.seed == 1002 and preset.world.num_days == 2 and preset.warmup_steps == 0
+    seed = G.AuditPlan().world_seeds[0]
+    preset = G.audit_lab_preset(G.AuditPlan(), seed)
+    assert preset.world.seed == seed and preset.world.num_days == 2 and preset.warmup_steps == 0
     assert preset.batch_size == pipeline.train.batch_size and preset.window == pipeline.train.log_every_steps
     steps_per_pass = (preset.world.impressions_per_day // preset.batch_size) // preset.window * preset.window
     assert steps_per_pass * preset.passes_per_day == pipeline.train.train_steps
-    specs = G.audit_specs(G.AuditPlan(), 1002)
-    assert len(specs) == G.AuditPlan().runs_per_world == 16 and {s.seed for s in specs} == {1002}
+    specs = G.audit_specs(G.AuditPlan(), seed)
+    assert len(specs) == G.AuditPlan().runs_per_world == 16 and {s.seed for s in specs} == {seed}
 
 
 @pytest.mark.parametrize(
