@@ -115,7 +115,7 @@ class DivergenceReport:
     """What `detect_divergence` found.
 
     `outcome` is the verdict on the run: "healthy", "blew_up" (the loss or the AUC shows a blow-up, and the model did
-    not come back), "never_learned" (every binary task ends at chance without any blow-up or earlier learning) or
+    not come back), "never_learned" (the chance tasks end at chance without any blow-up or earlier learning) or
     "no_points". `fully_diverged` is True for both failing outcomes. `criterion` is the test that decided a failure:
     "non_finite" | "unrecovered_spike" | "end_level" | "auc_collapse" | "auc_at_chance" | None.
     """
@@ -229,8 +229,9 @@ def detect_divergence(
         finals = auc_note.replace("; final AUC ", "", 1)
         spikes = [e for e in events if e.start_step <= onset] + ([open_spike] if open_spike else [])
         head = (
-            f"every binary task ended at chance ({finals}: the mean of the last {config.auc_collapse_points} AUCs of "
-            f"{', '.join(tasks)} below 0.5 + {config.chance_margin}, near chance from step {onset})"
+            f"{', '.join(tasks)} ended at chance (final AUC {finals}; the mean of the last "
+            f"{config.auc_collapse_points} AUCs of {', '.join(tasks)} below 0.5 + {config.chance_margin}, near chance "
+            f"from step {onset})"
         )
         if spikes or learned_first:
             cause = (
