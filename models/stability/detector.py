@@ -36,7 +36,8 @@ errors) and W = min(warmup_points, max(1, n // 2)) the warm-up length.
    l_i > spike_ratio * min(l_0..l_{i-1}): the natural decrease never rises above the lowest level already reached,
    so only a real rise fires. The first point, which has no earlier level, starts a spike when
    l_0 > first_point_blowup_ratio * (median of l_W..l_{W+2}) (default 20: on the tiny preset a healthy first
-   window is ~1.5x the level after warm-up; a learning rate that blows up in the first steps logs 1e5-1e13x).
+   window is 1.1-7.1x the level after warm-up, over 50 healthy runs; a rate that blows up in the first steps logs
+   20-4e13x).
    Warm-up spikes recover and persist by the same rules, with r* the running minimum (or that median).
 4. **End level** (catch-all for slow creep): with m_k the median of the window l_k..l_{k+P-1}
    (P = persist_points), a full divergence when m_last > end_level_ratio * min_k m_k over the earlier windows
