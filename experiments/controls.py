@@ -11,6 +11,12 @@ rate limiter on a size** when naive Adagrad fails on a seed where Clippy trains,
 Clippy minus naive click AUC lies above 0. **A rate limiter matches it** when naive trains on every seed and the
 interval includes 0 or lies below it.
 
+A second control, **GC with λ ∝ 1/η** (its clipped step ηλ/‖g‖ then stays what it is at 1x, as Clippy's bound does
+not grow with η): on Small, GC's best λ at 1x (0.1) divided by the multiplier, at 8x, 64x and 512x, seeds 0-2. Rule,
+fixed before the runs (the frontier's): it **breaks** at the first multiplier where >= 2 of 3 seeds fail; it
+**keeps Clippy's Small frontier** (Clippy never broke up to 1024x; GC with a fixed λ broke at 8x) when it breaks at
+none of them.
+
 `python -m experiments.controls --out DIR` runs them (resumable) and writes `DIR/controls.md`; `--results` points
 at the committed sweep (default docs/results).
 """
@@ -43,7 +49,42 @@ def control_specs() -> list[RunSpec]:
         for size in SIZES
         for seed in SEEDS
     ]
-    return [RunSpec("clippy", "small", 2.0, 0, CLIPPY, stage="control_check"), *specs]
+    return [RunSpec("clippy", "small", 2.0, 0, CLIPPY, stage="control_check"), *specs, *scaled_gc_specs()]
+
+
+SCALED_GC_MULTIPLIERS: tuple[float, ...] = (8.0, 64.0, 512.0)
+GC_LAMBDA_AT_1X = 0.1
+
+
+def scaled_gc_specs() -> list[RunSpec]:
+    """GC on Small with λ = GC_LAMBDA_AT_1X / multiplier."""
+    return [
+        RunSpec("gc", "small", m, seed, (("clip_norm", GC_LAMBDA_AT_1X / m),), stage="control_gc")
+        for m in SCALED_GC_MULTIPLIERS
+        for seed in SEEDS
+    ]
+
+
+def scaled_gc_markdown(controls: Sequence[dict[str, Any]]) -> str:
+    lines = [
+        "",
+        "## GC with λ ∝ 1/η on Small (λ = 0.1 / multiplier)",
+        "",
+        "| multiplier | λ | failed | click AUC of the healthy seeds |",
+        "|---|---|---|---|",
+    ]
+    breaks = None
+    for m in SCALED_GC_MULTIPLIERS:
+        runs = [r for r in controls if r["stage"] == "control_gc" and r["lr_multiplier"] == m]
+        if not runs:
+            continue
+        bad = sum(failed(r) for r in runs)
+        aucs = ", ".join(f"{100 * r['auc_click']:.2f}" for r in runs if not failed(r)) or "-"
+        lines.append(f"| {m:g}x | {GC_LAMBDA_AT_1X / m:.3g} | {bad}/{len(runs)} | {aucs} |")
+        if breaks is None and bad >= 2:
+            breaks = m
+    verdict = f"breaks at {breaks:g}x" if breaks else "keeps Clippy's Small frontier over the multipliers run"
+    return "\n".join([*lines, "", f"Verdict: GC with λ ∝ 1/η {verdict}."]) + "\n"
 
 
 def run_controls(out_dir: str, results_dir: str) -> list[dict[str, Any]]:
@@ -116,7 +157,7 @@ def controls_markdown(controls: Sequence[dict[str, Any]], committed: Sequence[di
             f"Pairing check: Clippy 2x, Small, seed 0 trained again: click AUC {check[0]['auc_click']:.6f} "
             f"(committed: {ref['auc_click'] if ref else float('nan'):.6f}).",
         ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + scaled_gc_markdown(controls)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,6 +24,19 @@ def test_plan_is_naive_adagrad_at_both_low_rates_on_every_size_and_seed():
     naive = [s for s in specs if s.method == "adagrad"]
     assert len(naive) == len(C.CONTROL_MULTIPLIERS) * len(SIZES) * len(C.SEEDS)
     assert [s.method for s in specs if s.stage == "control_check"] == ["clippy"]
+    gc = [s for s in specs if s.stage == "control_gc"]
+    assert {s.lr_multiplier * s.params_dict()["clip_norm"] for s in gc} == {C.GC_LAMBDA_AT_1X}
+
+
+def test_scaled_gc_breaks_at_the_first_multiplier_with_two_failures():
+    rows = [
+        _row("gc", "small", m, seed, 0.5 if (m == 64.0 and seed > 0) else 0.67, stage="control_gc")
+        for m in C.SCALED_GC_MULTIPLIERS
+        for seed in C.SEEDS
+    ]
+    assert "breaks at 64x" in C.scaled_gc_markdown(rows)
+    healthy = [{**r, "auc_click": 0.67} for r in rows]
+    assert "keeps Clippy's Small frontier" in C.scaled_gc_markdown(healthy)
 
 
 def test_verdicts_follow_the_rule():
