@@ -1,4 +1,4 @@
-"""StabilityGate: a model whose training fully diverged is never blessed (paper §2.1; issue 2 part 8).
+"""StabilityGate: a model whose training fully diverged is never blessed (paper §2.1).
 
 Reads `training_report.json` (models.stability.TrainingReport) from the Trainer's ModelRun directory, re-runs
 `models.stability.detect_divergence` on its curve with the pipeline config's `stability` thresholds, and writes a
@@ -34,7 +34,7 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import io_utils
 
 from config.settings import StabilityConfig, section_from_json, section_json
-from models.stability import TrainingReport, gate_verdict, json_safe, training_report_path
+from models.stability import TrainingReport, json_safe, judge_report, training_report_path
 
 MODEL_RUN_KEY = "model_run"
 STABILITY_JSON_KEY = "stability_json"
@@ -74,25 +74,13 @@ def judge_model_run(model_run_dir: str | None, config: StabilityConfig) -> Stabi
     path = training_report_path(model_run_dir)
     try:
         report = TrainingReport.load(path)
-        detected = report.detect(config)
+        blessed, reason, detected = judge_report(report, config)
     except FileNotFoundError:
         return StabilityVerdict(False, f"training report {path} is missing", path)
     except Exception as error:  # unreadable JSON, wrong shapes, bad values: never bless what cannot be read
         return StabilityVerdict(False, f"training report {path} is unreadable: {error}", path)
-    blessed, reason = gate_verdict(detected, config)
-    trainer = report.divergence
-    if blessed and trainer and trainer.get("fully_diverged"):
-        blessed = False
-        reason = f"the Trainer's detector reported full divergence: {trainer.get('reason')}"
-    if blessed and report.recovery_gave_up:
-        blessed = False
-        reason = f"training gave up after its recoveries (train.recovery): {report.recovery.get('reason')}"
-    elif blessed and report.recovery and report.recovery.get("events"):
-        reason += f" (after {len(report.recovery['events'])} recovery(ies) from micro-divergences, train.recovery)"
-    if report.stopped_early and report.stop_reason:
-        reason += f" (training stopped early: {report.stop_reason})"
     return StabilityVerdict(
-        blessed, reason, path, detected.to_dict(), trainer, report.stopped_early, report.stop_reason
+        blessed, reason, path, detected.to_dict(), report.divergence, report.stopped_early, report.stop_reason
     )
 
 

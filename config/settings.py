@@ -221,7 +221,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class StabilityConfig:
-    """Divergence detector thresholds; the maths behind each is in models/stability.py.
+    """Divergence detector thresholds; the maths behind each is in models/stability/detector.py.
 
     Counts are in logged points of the loss curve (one every `TrainConfig.log_every_steps` steps).
     """
@@ -240,7 +240,13 @@ class StabilityConfig:
     # Every binary task ends at chance (never learned, or collapsed before a healthy point): full divergence,
     # criterion "auc_at_chance". Premise: the world is learnable (a reference run learns); False turns it off.
     chance_is_failure: bool = True
-    chance_margin: float = 0.05  # "at chance": mean of a task's last auc_collapse_points AUCs within this of 0.5
+    chance_margin: float = 0.05  # "at chance": mean of a task's last auc_collapse_points AUCs below 0.5 + this
+    # The tasks whose AUCs decide "at chance" and "learned first": the primary engagement task, whose per-window AUC
+    # holds hundreds of positives (a dead model's like/share/dismiss window AUCs scatter by ±0.1 around 0.5). When
+    # none of them is in the AUC series, every task counts.
+    chance_tasks: tuple[str, ...] = ("click",)
+    # A first logged point above this x the level after warm-up is a blow-up in the first window (None: off).
+    first_point_blowup_ratio: float | None = 20.0
 
 
 @dataclass(frozen=True)

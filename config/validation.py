@@ -440,7 +440,7 @@ def validate_optimizer(name: Any, params: Any) -> None:
 
 
 def validate_stability(stability: StabilityConfig) -> None:
-    """The divergence detector's thresholds (the maths is in models/stability.py)."""
+    """The divergence detector's thresholds (the maths is in models/stability/detector.py)."""
     require_int(stability.warmup_points, "stability.warmup_points", minimum=0)
     for name in ("persist_points", "auc_collapse_points"):
         require_int(getattr(stability, name), f"stability.{name}")
@@ -454,6 +454,15 @@ def validate_stability(stability: StabilityConfig) -> None:
         "stability.spike_ratio",
         f"must be > recovery_ratio ({s.recovery_ratio}), got {s.spike_ratio!r}",
     )
+    require(
+        isinstance(s.chance_tasks, tuple | list) and all(isinstance(x, str) for x in s.chance_tasks),
+        "stability.chance_tasks",
+        f"must be a list of task names, got {s.chance_tasks!r}",
+    )
+    if s.first_point_blowup_ratio is not None:
+        ok = is_number(s.first_point_blowup_ratio) and s.first_point_blowup_ratio > s.spike_ratio
+        why = f"must be > spike_ratio (or null to disable), got {s.first_point_blowup_ratio!r}"
+        require(ok, "stability.first_point_blowup_ratio", why)
     if s.end_level_ratio is not None:
         ok = is_number(s.end_level_ratio) and s.end_level_ratio > 1.0
         require(ok, "stability.end_level_ratio", f"must be > 1 (or null to disable), got {s.end_level_ratio!r}")

@@ -8,7 +8,7 @@ resulting transform graph (`TFTransformOutput`) then maps every day, the evaluat
 pipeline's Transform would. Each day's transformed tensors are cached as `DIR/data/day_XX.npz` so every run of a
 sweep reuses them; a cache whose `meta.json` does not match the requested world is rebuilt.
 
-Bitwise reproducible (issue 15): by default Beam's `BatchElements` sizes the analyzers' record batches adaptively
+Bitwise reproducible: by default Beam's `BatchElements` sizes the analyzers' record batches adaptively
 from *timings*, so the z-score statistics were float sums over machine-load-dependent batch boundaries and differed
 by ~1e-7 between two preparations of the same logs (enough to flip 23 of 161 verdicts near the stability edge).
 The lab analyses all training examples as **one** record batch (`BeamSource(batch_size=n)` and
@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from config.settings import PipelineConfig, TransformConfig, WorldConfig
+from models.stability import write_text
 
 DATA_DIR = "data"
 META_FILE = "meta.json"
@@ -155,10 +156,7 @@ def prepare_data(out_dir: str, world: WorldConfig, transform: TransformConfig, l
     for day in days:
         np.savez(os.path.join(data_dir, f"day_{day:02d}.npz"), **_transform(examples[day], transform_dir, world))
     meta["vocab_sizes"] = _vocab_sizes(transform_dir, world, transform)
-    tmp = meta_path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(meta, f, indent=1, sort_keys=True)
-    os.replace(tmp, meta_path)
+    write_text(meta_path, json.dumps(meta, indent=1, sort_keys=True))
     return _load(data_dir, meta)
 
 

@@ -15,7 +15,15 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from config.settings import TASKS, ModelConfig, ShockConfig, StabilityConfig, TransformConfig, WorldConfig
+from config.settings import (
+    TASKS,
+    ModelConfig,
+    ShockConfig,
+    StabilityConfig,
+    TransformConfig,
+    WorldConfig,
+    tiny_preset,
+)
 
 METHODS: tuple[str, ...] = ("adagrad", "gc", "agc", "lamb", "clippy", "adam", "clippy_adam")
 PAPER_METHODS: tuple[str, ...] = ("adagrad", "gc", "agc", "lamb", "clippy")
@@ -58,8 +66,10 @@ def model_config(
     size: str, embedding_dim: int, width: int, task_weights: dict[str, float] | None = None
 ) -> ModelConfig:
     """The ranker of `size`: small = 2 x width, large = 4 x (4 width), large_dcn = DCN-v2 + LayerNorm + large;
-    "w<N>" (the width experiment): one shared layer of N units, the top shared layer at width N."""
+    "tiny": the pipeline's tiny preset model; "w<N>" (the width experiment): one shared layer of N units."""
     weights = task_weights or {t: 1.0 for t in TASKS}
+    if size == "tiny":  # the pipeline's tiny preset model (the gate audit's)
+        return dataclasses.replace(tiny_preset().model, task_weights=weights)
     if size.startswith("w") and size[1:].isdigit():
         return ModelConfig(
             embedding_dim=embedding_dim, hidden_units=(int(size[1:]),), tower_units=(16,), task_weights=weights
@@ -151,15 +161,15 @@ class LabPreset:
     ablation_multiplier: float = 0.5
     probe_every_steps: int = 2
     grids: dict[str, tuple[dict[str, float], ...]] = field(default_factory=lambda: dict(PAPER_GRIDS))
-    #: The uncensored frontier (issue 15 item 2): after the fixed frontier multipliers, each paper method's best
+    #: The uncensored frontier: after the fixed frontier multipliers, each paper method's best
     #: configuration is scanned upward through these (seed 0 first; at the first multiplier where seed 0 fails the
     #: other seeds run too) until it fails on >= 2 of 3 seeds ("breaks"). () skips the scan.
     frontier_scan: tuple[float, ...] = ()
-    #: The paper's protocol without warm-up (issue 15 item 3; variant "no_warmup"): the accumulator starts G_0 scanned
+    #: The paper's protocol without warm-up (variant "no_warmup"): the accumulator starts G_0 scanned
     #: for naive Adagrad (Small, 1x, first seed); the smallest one at which it learns (some evaluation reaches click AUC
     #: >= 0.58) before it diverges is used by every Adagrad-family method in the no-warm-up runs. () skips them.
     no_warmup_g0s: tuple[float, ...] = ()
-    #: train.recovery in the lab (issue 15 item 6): naive Adagrad at 1x and Clippy at 2x (the seeded runs) again
+    #: train.recovery in the lab: naive Adagrad at 1x and Clippy at 2x (the seeded runs) again
     #: with recovery on, every size and seed (variant "recovery", stage "recovery").
     recovery_runs: bool = True
     #: The width experiment's controlled few-coordinate shock (variant "feature_shock"): on the world's shock day one
@@ -211,7 +221,7 @@ FRONTIER_SCAN: tuple[float, ...] = (8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 
 
 
 def frontier_preset() -> LabPreset:
-    """`full` plus the uncensored frontier scan (issue 15 item 2). Run it into the same `--out` as `full`: every run
+    """`full` plus the uncensored frontier scan. Run it into the same `--out` as `full`: every run
     of `full` is found there (same world, same run ids) and only the upward scan is new."""
     return dataclasses.replace(full_preset(), name="frontier", frontier_scan=FRONTIER_SCAN)
 

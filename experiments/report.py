@@ -68,7 +68,7 @@ def _frontier_markdown(entries: list[dict]) -> str:
 
 
 def _effective_step_markdown(results_dir: str, rows: list[dict]) -> str:
-    """Like for like (issue 15 item 3): per (size, method), the best configuration's nominal multiplier and learning
+    """Like for like: per (size, method), the best configuration's nominal multiplier and learning
     rate beside its effective step -- median over training of σ·η on the top shared kernel and the median over all
     dense kernels -- and that step as a multiple of 1x, over its seeds."""
     best = R.best_configs([r for r in rows if r["stage"] == "grid"])
@@ -132,7 +132,7 @@ def _failed_cell(group: list[dict]) -> str:
 
 
 def _no_warmup_markdown(rows: list[dict]) -> str:
-    """The paper's protocol (no warm-up) beside the lab's (80-step warm-up), same configurations (issue 15 item 3)."""
+    """The paper's protocol (no warm-up) beside the lab's (80-step warm-up), same configurations."""
     scan = [r for r in rows if r["stage"] == "no_warmup_g0"]
     runs = [r for r in rows if r["stage"] == "no_warmup"]
     if not scan:
@@ -168,7 +168,7 @@ def _no_warmup_markdown(rows: list[dict]) -> str:
 
 
 def _recovery_markdown(rows: list[dict]) -> str:
-    """train.recovery in the lab: the seeded runs without and with recovery (issue 15 item 6)."""
+    """train.recovery in the lab: the seeded runs without and with recovery."""
     rec = [r for r in rows if r["stage"] == "recovery"]
     if not rec:
         return "Not run in this sweep.\n"
@@ -316,7 +316,7 @@ def build_report(results_dir: str, out_dir: str, preset_name: str = "full") -> s
         "![frontier](frontier.png)" if frontier else "",
         "",
         _frontier_markdown(frontier) if frontier else "Not run.",
-        "## Like for like: effective step (issue 15)",
+        "## Like for like: effective step",
         "",
         "The nominal multiplier says how large η is; σ says how much of it a method really uses. σ·η is the step per "
         "unit of the Adagrad direction r actually taken (median over training, telemetry every window); the last "
@@ -324,7 +324,7 @@ def build_report(results_dir: str, out_dir: str, preset_name: str = "full") -> s
         "it.",
         "",
         _effective_step_markdown(results_dir, rows),
-        "## The paper's protocol: no warm-up (issue 15)",
+        "## The paper's protocol: no warm-up",
         "",
         "The lab warms every method up over its first steps; the paper compares without warm-up. Without it, naive "
         "Adagrad at 1x with the paper's G_0 = 0.1 dies in its first steps, before it learns (the paper's Figure 4 "
@@ -333,7 +333,7 @@ def build_report(results_dir: str, out_dir: str, preset_name: str = "full") -> s
         "stay comparable with the earlier sweeps.",
         "",
         _no_warmup_markdown(rows),
-        "## A Trainer that heals itself: train.recovery in the lab (issue 15)",
+        "## A Trainer that heals itself: train.recovery in the lab",
         "",
         "The seeded runs again with `train.recovery` on (models/recovery.py; lr factor 0.5, at most 3 recoveries): "
         "failed = fully diverged or click AUC < 0.55.",

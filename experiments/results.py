@@ -14,13 +14,13 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from models.stability import json_safe
+from models.stability import json_safe, write_text
 
 RESULTS_FILE = "results.csv"
 CALIBRATION_FILE = "calibration.csv"
 CURVES_DIR = "curves"
 
-#: The documented columns, in order (the first eight are the issue's required ones).
+#: The documented columns, in order (the first eight are the required ones).
 COLUMNS: tuple[str, ...] = (
     "method",
     "size",
@@ -55,14 +55,14 @@ def _format(value: Any) -> str:
     return str(value)
 
 
-def append_row(path: str, row: dict[str, Any]) -> None:
+def append_row(path: str, row: dict[str, Any], columns: Sequence[str] = COLUMNS) -> None:
     """Appends `row` (header first if the file is new) in one write, then fsyncs."""
     new = not os.path.exists(path) or os.path.getsize(path) == 0
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
     if new:
         writer.writeheader()
-    writer.writerow({k: _format(row.get(k, "")) for k in COLUMNS})
+    writer.writerow({k: _format(row.get(k, "")) for k in columns})
     with open(path, "a") as f:
         f.write(buffer.getvalue())
         f.flush()
@@ -92,14 +92,9 @@ def done_run_ids(path: str) -> set[str]:
 
 
 def write_curves(out_dir: str, run_id: str, curves: dict[str, Any]) -> str:
-    """Writes curves/<run_id>.json atomically (tmp file + rename); NaN/inf become strings."""
-    directory = os.path.join(out_dir, CURVES_DIR)
-    os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, f"{run_id}.json")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(json_safe(curves), f)
-    os.replace(tmp, path)
+    """Writes curves/<run_id>.json atomically (`models.stability.write_text`); NaN/inf become strings."""
+    path = os.path.join(out_dir, CURVES_DIR, f"{run_id}.json")
+    write_text(path, json.dumps(json_safe(curves)))
     return path
 
 

@@ -37,6 +37,7 @@ from experiments import results as R
 from experiments.presets import ADAM_FAMILY, FAMILY_LABELS, PAPER_METHODS, LabPreset, get_lab_preset, lr_family
 from experiments.runner import RunSpec
 from experiments.summary import write_summary
+from models.stability import write_text
 
 CALIBRATION_JSON = "calibration.json"
 #: The baselines' configuration run first on every size and multiplier (the thresholds of the paper's Figure 4),
@@ -214,8 +215,7 @@ class Sweep:
             adam = self._calibrate_family("adam", p.adam_calibration_lrs)
             record["families"]["adam"] = adam
             base_lrs["adam"] = adam["base_learning_rate"]
-        with open(os.path.join(self.out_dir, CALIBRATION_JSON), "w") as f:
-            json.dump(record, f, indent=1)
+        write_text(os.path.join(self.out_dir, CALIBRATION_JSON), json.dumps(record, indent=1))
         return base_lrs
 
     def _calibrate_family(self, method: str, lrs: Sequence[float]) -> dict[str, Any]:
@@ -327,7 +327,7 @@ class Sweep:
         return RunSpec(key[0], key[1], mult, seed, _params(row["params"]), stage="frontier")
 
     def no_warmup(self, best: dict[tuple[str, str], dict[str, Any]], base_lrs: dict[str, float]) -> float | None:
-        """The paper's protocol without warm-up (issue 15 item 3). First the accumulator start G_0: naive Adagrad on
+        """The paper's protocol without warm-up. First the accumulator start G_0: naive Adagrad on
         Small at 1x, first seed, for each of `no_warmup_g0s`; the smallest G_0 at which some evaluation reached click
         AUC >= 0.58 (it learned before whatever came next) is chosen (the largest scanned if none). Then every paper
         method's best configuration at its best multiplier, and naive 1x / Clippy 2x on every seed, without warm-up

@@ -1,4 +1,4 @@
-"""`ranker sweep --preset width`: the paper's mechanism where it lives -- wide layers (issue 15 item 1).
+"""`ranker sweep --preset width`: the paper's mechanism where it lives -- wide layers.
 
 The paper's §4.1 explains why GC and AGC fail: the L2 norm is insensitive to drastic changes in a few coordinates,
 especially in wide layers, while Clippy's ‖r/w‖_∞ is not. Our Table 2 models have 32-128-wide hidden layers; this

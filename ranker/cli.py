@@ -331,9 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument(
         "--preset",
         default="quick",
-        choices=["quick", "full", "frontier", "width"],
+        choices=["quick", "full", "frontier", "width", "gate-audit"],
         help="lab preset (experiments/presets; frontier: full plus the uncensored frontier scan, run it into full's "
-        "--out; width: experiments/width.py)",
+        "--out; width: experiments/width.py; gate-audit: the StabilityGate on held-out worlds, "
+        "experiments/gate_audit.py)",
     )
     sweep.add_argument("--out", required=True, help="directory for data cache, results.csv, curves and summary.md")
     sweep.add_argument("--workers", type=int, help="training processes in parallel (default: the preset's)")
@@ -342,6 +343,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    if args.preset == "gate-audit":
+        from experiments.audit_analysis import run_gate_audit
+
+        return run_gate_audit(args.out, workers=args.workers)
     if args.preset == "width":
         from experiments.width import run_width_sweep
 

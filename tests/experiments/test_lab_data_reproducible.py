@@ -1,4 +1,4 @@
-"""The lab's data preparation is bitwise reproducible (issue 15 item 4): two preparations of the same world give
+"""The lab's data preparation is bitwise reproducible: two preparations of the same world give
 the same transformed arrays, bit for bit, and the same vocabularies (experiments/data.py, one-batch analysis)."""
 
 from __future__ import annotations

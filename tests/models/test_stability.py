@@ -95,7 +95,7 @@ def test_blow_up_that_never_recovers():
     assert "never recovered below 1.2x" in report.reason and "AUC fell to 0.50 (click)" in report.reason
     assert report.auc_collapsed_tasks == ["click"]
     ok, why = gate_verdict(report)
-    assert not ok and why.startswith("training fully diverged")
+    assert not ok and why.startswith("training blew up")
 
 
 def test_blow_up_that_settles_between_recovery_and_spike_ratio_is_still_full():
@@ -130,17 +130,21 @@ def test_auc_collapse_alone_is_full_divergence():
         "click": np.concatenate([learning_auc(80), np.full(20, 0.505)]),
         "like": np.concatenate([np.linspace(0.52, 0.6, 80), np.full(20, 0.49)]),
     }
-    report = detect_divergence(STEPS, clean_curve(), auc)
+    report = detect_divergence(STEPS, clean_curve(), auc, StabilityConfig(chance_tasks=()))
     assert report.fully_diverged and report.criterion == "auc_collapse"
     assert report.onset_step == 800
     assert report.auc_collapsed_tasks == ["click", "like"]
+    assert detect_divergence(STEPS, clean_curve(), auc).auc_collapsed_tasks == ["click"]  # the primary task
 
 
 def test_auc_collapse_needs_every_learned_task():
     auc = {"click": np.concatenate([learning_auc(80), np.full(20, 0.5)]), "like": learning_auc()}
-    report = detect_divergence(STEPS, clean_curve(), auc)
+    every_task = StabilityConfig(chance_tasks=())  # test 6 over every task: like still learns
+    report = detect_divergence(STEPS, clean_curve(), auc, every_task)
     assert not report.fully_diverged
     assert report.auc_collapsed_tasks == ["click"]
+    # With the default chance task (click), the primary task's collapse refuses the run.
+    assert detect_divergence(STEPS, clean_curve(), auc).criterion == "auc_collapse"
 
 
 def test_auc_that_never_learned_is_not_a_collapse():
@@ -186,10 +190,10 @@ def test_spike_lasting_persist_points_at_the_end_is_full():
     assert report.fully_diverged and report.onset_step == 970
 
 
-def test_blow_up_inside_warmup_is_caught_by_end_level():
+def test_blow_up_inside_warmup_is_an_unrecovered_spike():
     loss = np.concatenate([[0.7, 0.6, 0.55], np.full(N - 3, 6.0)])
     report = detect_divergence(STEPS, loss)
-    assert report.fully_diverged and report.criterion == "end_level"
+    assert report.fully_diverged and report.criterion == "unrecovered_spike" and report.outcome == "blew_up"
     assert report.onset_step == 30
 
 

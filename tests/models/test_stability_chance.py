@@ -75,6 +75,7 @@ def test_noisy_window_aucs_around_chance_are_caught():
     steps = list(range(10, 151, 10))
     report = detect_divergence(steps, loss, aucs)
     assert report.fully_diverged and report.criterion == "auc_at_chance", report.reason
+    assert report.outcome == "blew_up" and "blew up first" in report.reason  # 1.19e9 in the first window
 
 
 def test_one_task_that_learned_keeps_the_run_healthy():
