@@ -33,7 +33,9 @@ Requests and sharding
 A day has `ceil(impressions_per_day / candidates_per_request)` requests; shard `s` of `n` owns requests
 `[s*R//n, (s+1)*R//n)`. A request is one user on one surface (home / watch_next / search) at one local hour, shown
 `candidates_per_request` videos at positions 0..k-1, ranked by a noisy relevance score (lower positions are more
-relevant on average). Users are drawn by activity `a_u ~ LogNormal(0, 1)` (heavy-tailed: a few users make many
+relevant on average). The world's clock is UTC: a request's `timestamp` is its user's local hour shifted by the user's
+time zone into day `day` (UTC), and a video's logged age (`video_age_days`) and view count are taken at that
+instant. Users are drawn by activity `a_u ~ LogNormal(0, 1)` (heavy-tailed: a few users make many
 requests).
 
 Entities
@@ -105,7 +107,8 @@ watch fraction | click   0.3 – 0.8                        0.64                
 subscribed impressions   (not checked)                    18.5 %              30.7 %
 =======================  ===============================  ==================  ==================
 
-(Day 0. Watch fraction: mean of watch_time_s / video_duration_s over clicked impressions.) Position bias: the click
+(Day 0. The outcomes depend on the day's state, not on the request's time of day or a video's logged age. Watch
+fraction: mean of watch_time_s / video_duration_s over clicked impressions.) Position bias: the click
 rate falls from ~24 % at position 0 to ~4 % at position 7 on the default preset.
 """
 
@@ -265,7 +268,10 @@ class World(Population):
         watch_ds = np.where(click, np.floor(fraction * duration_ds), 0).astype(np.int64)
 
         # Observable counters at request time.
-        age = state.video_upload_age[video] + (hour / 24.0)[:, None]
+        # The world's clock is UTC: a video's age at the impression is its age at the day's start (00:00 UTC) plus
+        # the time of the request since then, whatever the user's local hour.
+        since_day_start_d = (timestamp - (EPOCH_S + day * 86_400)) / 86_400.0
+        age = state.video_upload_age[video] + since_day_start_d[:, None]
         views = np.floor(VIEWS_SCALE * cumulative_views(videos, age, cfg.evergreen_share, video)).astype(np.int64)
         n = num_req * k
         rep = lambda a: np.repeat(a, k)  # noqa: E731 - per request -> per impression
