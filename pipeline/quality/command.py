@@ -33,7 +33,7 @@ def cmd_quality(args: Any) -> int:
         return 1
     report = build_report(sources, staleness_days=args.staleness_days, replicates=args.replicates)
     text = render_markdown(report)
-    print(report.to_json() if args.json else text)
+    print(report.to_json() if args.json else f"{text}\n\n(report computed in {report.seconds:.0f} s)")
     if args.markdown:
         os.makedirs(os.path.dirname(os.path.abspath(args.markdown)), exist_ok=True)
         with open(args.markdown, "w") as f:

@@ -71,12 +71,15 @@ def render_markdown(report: QualityReport) -> str:
         "",
         "AUC: higher is better; RMSE (watch time in log1p seconds, survey rating over surveyed impressions): lower is "
         "better, and its difference is baseline − ranker, so a positive difference favours the ranker everywhere. "
-        "Intervals: paired bootstrap over the same examples (bold: excludes 0). Captured: (ranker − chance) / "
-        "(ceiling − chance), chance = AUC 0.5 or the training mean as a constant. The logistic regression is a "
-        "linear regression for the two regression tasks.",
+        "Intervals: paired bootstrap over the same examples (bold: excludes 0). The logistic regression is a "
+        "linear regression for the two regression tasks."
+        + (
+            " Captured: (ranker − chance) / (ceiling − chance), chance = AUC 0.5 or the training mean as a constant."
+            if any(CEILING in t.values for t in report.tasks)
+            else " No ceiling: the run did not generate its logs, so there is no oracle."
+        ),
     ]
     if report.staleness:
         lines += ["", "Staleness (the same model on later days; ceiling = the oracle's AUC on that day):", ""]
         lines += [staleness_table(report), "", f"Retraining cadence: {report.cadence}."]
-    lines += ["", f"(report computed in {report.seconds:.0f} s)"]
     return "\n".join(lines)
