@@ -33,6 +33,9 @@ METRIC_COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+MAX_DAY_TICKS = 30
+
+
 @dataclass
 class DayRecord:
     """One pipeline run (one day) as MLMD recorded it."""
@@ -249,6 +252,17 @@ def render_table(records: list[DayRecord]) -> str:
 
 def plot_history(records: list[DayRecord], path: str) -> str:
     """Writes a PNG of the evaluation metrics over days (filled: pushed, hollow: refused, grey line: failed)."""
+    import matplotlib.pyplot as plt
+
+    fig = history_figure(records)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def history_figure(records: list[DayRecord]) -> Any:
+    """The figure of `plot_history`: AUCs above, RMSEs below, one integer tick per day."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -269,9 +283,7 @@ def plot_history(records: list[DayRecord], path: str) -> str:
         if r.status == "failed":
             for ax in (ax_auc, ax_rmse):
                 ax.axvline(r.day, color="grey", linestyle=":", alpha=0.7)
-    from matplotlib.ticker import MaxNLocator
-
-    ax_rmse.xaxis.set_major_locator(MaxNLocator(integer=True))
+    set_day_ticks(ax_rmse, [r.day for r in by_day])
     ax_auc.set_ylabel("AUC on day d+1")
     ax_rmse.set_ylabel("RMSE on day d+1")
     ax_rmse.set_xlabel("day d (model trained on the window ending at d)")
@@ -279,10 +291,21 @@ def plot_history(records: list[DayRecord], path: str) -> str:
     ax_rmse.legend(loc="best", fontsize=8)
     ax_auc.set_title("Sequential training: evaluation on the next day (filled = pushed, hollow = refused)")
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
+
+
+def set_day_ticks(ax: Any, days: list[int]) -> None:
+    """Days are integers: a tick per day (at most MAX_DAY_TICKS, else integer ticks), half a day of margin."""
+    from matplotlib.ticker import MaxNLocator
+
+    days = sorted(set(days))
+    if not days:
+        return
+    ax.set_xlim(days[0] - 0.5, days[-1] + 0.5)
+    if len(days) <= MAX_DAY_TICKS:
+        ax.set_xticks(days)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def history_json(records: list[DayRecord]) -> str:
@@ -294,7 +317,7 @@ def _json_default(value: Any) -> Any:
 
 
 def cmd_history(args: Any) -> int:
-    """`ranker history --pipeline-root DIR [--png FILE] [--json]`."""
+    """`ranker history --pipeline-root DIR [--png FILE] [--json] [--quality]`."""
     paths = LocalPaths.under(args.pipeline_root)
     try:
         records = read_history(paths.metadata_path)
@@ -302,6 +325,10 @@ def cmd_history(args: Any) -> int:
         print(f"history: {err}")
         return 1
     print(history_json(records) if args.json else render_table(records))
+    if getattr(args, "quality", False):
+        from pipeline.quality.by_day import quality_section
+
+        print("\n" + quality_section(paths.metadata_path))
     if args.png:
         print(f"wrote {plot_history(records, args.png)}")
     return 0

@@ -3,8 +3,10 @@
 ranker run --preset {tiny,default} --pipeline-root DIR [--serving-root DIR] [--days A-B] [--accept-drift F@DAY]
     runs the whole TFX pipeline locally and prints the pushed model, the gates' verdicts and the metrics; with
     --days, once per day: sequential training on a rolling window, warm-started, evaluated on the next day.
-ranker history --pipeline-root DIR [--png FILE]
+ranker history --pipeline-root DIR [--png FILE] [--quality]
     per day: the spans trained on, the model version, each gate's verdict and the metrics (read from MLMD).
+ranker quality --pipeline-root DIR [--png DIR] [--markdown FILE]
+    the ranker against simple models and the world's ceiling on all of span d+1, calibration and staleness.
 ranker presets
     prints the presets as JSON (every knob, with its default).
 ranker run ... --logs 'DIR/day={SPAN}/*.jsonl.gz'
@@ -129,6 +131,12 @@ def _cmd_history(args: argparse.Namespace) -> int:
     from pipeline.history import cmd_history
 
     return cmd_history(args)
+
+
+def _cmd_quality(args: argparse.Namespace) -> int:
+    from pipeline.quality.command import cmd_quality
+
+    return cmd_quality(args)
 
 
 def cmd_compile_kubeflow(args: argparse.Namespace) -> int:
@@ -301,7 +309,24 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--pipeline-root", required=True, help="the pipeline root of the runs")
     history.add_argument("--png", help="also write a PNG of the evaluation metrics over days")
     history.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    history.add_argument(
+        "--quality", action="store_true", help="also a quality section: per day, the ranker vs the simple models"
+    )
     history.set_defaults(func=_cmd_history)
+
+    quality = sub.add_parser(
+        "quality", help="the ranker vs simple models and the world's ceiling on span d+1, calibration, staleness"
+    )
+    quality.add_argument("--pipeline-root", required=True, help="the pipeline root of the run(s)")
+    quality.add_argument("--day", type=int, help="the run of this day (default: the newest run with a trained model)")
+    quality.add_argument("--png", metavar="DIR", help="also write quality.png, reliability.png, staleness.png to DIR")
+    quality.add_argument("--markdown", metavar="FILE", help="also write the report as Markdown to FILE")
+    quality.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+    quality.add_argument(
+        "--staleness-days", type=int, default=5, help="score the model on d+1 ... d+N (0: no staleness; default 5)"
+    )
+    quality.add_argument("--replicates", type=int, default=500, help="bootstrap replicates of the intervals")
+    quality.set_defaults(func=_cmd_quality)
 
     kfp = sub.add_parser("compile-kubeflow", help="compile the pipeline for Kubeflow Pipelines V2 (JSON + IR YAML)")
     kfp.add_argument("--preset", default="default", help=f"configuration preset: {sorted(PRESETS)}")

@@ -33,7 +33,9 @@ Requests and sharding
 A day has `ceil(impressions_per_day / candidates_per_request)` requests; shard `s` of `n` owns requests
 `[s*R//n, (s+1)*R//n)`. A request is one user on one surface (home / watch_next / search) at one local hour, shown
 `candidates_per_request` videos at positions 0..k-1, ranked by a noisy relevance score (lower positions are more
-relevant on average). Users are drawn by activity `a_u ~ LogNormal(0, 1)` (heavy-tailed: a few users make many
+relevant on average). The world's clock is UTC: a request's `timestamp` is its user's local hour shifted by the user's
+time zone into day `day` (UTC), and a video's logged age (`video_age_days`) and view count are taken at that
+instant. Users are drawn by activity `a_u ~ LogNormal(0, 1)` (heavy-tailed: a few users make many
 requests).
 
 Entities
@@ -68,6 +70,9 @@ by `boost`; `counter_rescale` multiplies a logged counter by `factor` (a logging
 
 Outcome model (per impression; `aff = log(T (θ_u·m_v) + 0.1)`, `qz = 4 (quality - 0.5)`, `sub` = subscribed 0/1)
 ------------------------------------------------------------------------------------------------------------------
+(Coefficients and draws: world/outcomes.py. world/oracle.py integrates the per-impression noise out of it: each
+impression's expected outcomes given everything before it, the ceiling of any model of the logs.)
+
 * true satisfaction `s = 0.6 aff + 0.8 qz - 2 (cb - 0.25) + 0.3 sub + N(0, 0.5^2)` (never logged);
 * click ~ Bernoulli(σ(-2.3 + 0.55 aff + 0.35 qz + 2.2 (cb - 0.25) + 0.5 sub - 0.18 position + surface bias
   + N(0, 0.3^2))): clickbait raises clicks but lowers satisfaction, so engagement and satisfaction conflict;
@@ -105,13 +110,15 @@ watch fraction | click   0.3 – 0.8                        0.64                
 subscribed impressions   (not checked)                    18.5 %              30.7 %
 =======================  ===============================  ==================  ==================
 
-(Day 0. Watch fraction: mean of watch_time_s / video_duration_s over clicked impressions.) Position bias: the click
+(Day 0. The outcomes depend on the day's state, not on the request's time of day or a video's logged age. Watch
+fraction: mean of watch_time_s / video_duration_s over clicked impressions.) Position bias: the click
 rate falls from ~24 % at position 0 to ~4 % at position 7 on the default preset.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -134,8 +141,29 @@ from world.entities import (
     Population,
 )
 from world.features import LATENT_DIM
-from world.streams import cdf, sample, seeded_rng, sigmoid
+from world.outcomes import Latents, Outcomes, draw_outcomes
+from world.streams import cdf, sample, seeded_rng
 from world.tables import DayState, cumulative_views
+
+
+@dataclass(frozen=True)
+class ImpressionBatch:
+    """One batch of requests of a (day, shard): who saw what, where, when, and the outcomes drawn."""
+
+    impression_ids: list[str]  # request-major: request r's candidates at positions 0..k-1
+    request_ids: list[str]
+    user: np.ndarray  # [R]
+    surface: np.ndarray  # [R]
+    hour: np.ndarray  # [R] local hour
+    device: np.ndarray  # [R]
+    timestamp: np.ndarray  # [R] seconds (UTC)
+    video: np.ndarray  # [R, k]
+    topic: np.ndarray  # [R, k]
+    creator: np.ndarray  # [R, k]
+    log_rate: np.ndarray  # [R, k] log λ_v
+    topic_share: np.ndarray  # [R, k] the logged, noisy user_topic_share
+    latents: Latents
+    outcomes: Outcomes
 
 
 class World(Population):
@@ -169,26 +197,25 @@ class World(Population):
     def generate_columns(self, day: int, shard: int) -> Iterator[dict[str, list]]:
         """The records of (day, shard), one dict of equal-length column lists per batch of requests."""
         self._check_day_shard(day, shard)
-        day, shard = int(day), int(shard)
-        rng = seeded_rng(self.cfg.seed, 1, day, shard)
         feature_rng = seeded_rng(self.cfg.seed, 7, day, shard)
         noise_rng = seeded_rng(self.cfg.seed, 8, day, shard)
+        for batch in self.impression_batches(day, shard):
+            yield self._batch_columns(feature_rng, noise_rng, self.day_state(int(day)), batch)
+
+    def impression_batches(self, day: int, shard: int) -> Iterator[ImpressionBatch]:
+        """The impressions of (day, shard) batch by batch, with their latent quantities and drawn outcomes (before
+        label noise): what `generate_columns` logs, and what the oracle (world/oracle.py) integrates over."""
+        self._check_day_shard(day, shard)
+        day, shard = int(day), int(shard)
+        rng = seeded_rng(self.cfg.seed, 1, day, shard)
         state = self.day_state(day)
         requests = self.shard_requests(shard)
         for start in range(requests.start, requests.stop, REQUESTS_PER_BATCH):
-            stop = min(start + REQUESTS_PER_BATCH, requests.stop)
-            yield self._batch_columns(rng, feature_rng, noise_rng, state, shard, start, stop)
+            yield self._draw_batch(rng, state, shard, start, min(start + REQUESTS_PER_BATCH, requests.stop))
 
-    def _batch_columns(
-        self,
-        rng: np.random.Generator,
-        feature_rng: np.random.Generator,
-        noise_rng: np.random.Generator,
-        state: DayState,
-        shard: int,
-        start: int,
-        stop: int,
-    ) -> dict[str, list]:
+    def _draw_batch(
+        self, rng: np.random.Generator, state: DayState, shard: int, start: int, stop: int
+    ) -> ImpressionBatch:
         cfg, videos, day = self.cfg, state.videos, state.day
         num_req, k, num_topics = stop - start, cfg.candidates_per_request, cfg.num_topics
 
@@ -229,43 +256,58 @@ class World(Population):
         log_rate = np.take_along_axis(log_rate, order, axis=1)
         topic = videos.topic[video]
         interest = np.take_along_axis(theta, topic, 1)
-        position = np.broadcast_to(np.arange(k), (num_req, k))
         creator = videos.creator[video]
-        subscribed = self.is_subscribed(np.repeat(user, k).reshape(num_req, k), creator)
-
-        # Outcomes.
-        quality_z = 4.0 * (videos.quality[video] - 0.5)
-        clickbait = videos.clickbait[video] - 0.25
-        satisfaction = (
-            0.6 * aff + 0.8 * quality_z - 2.0 * clickbait + 0.3 * subscribed + rng.normal(0.0, 0.5, (num_req, k))
+        latents = Latents(
+            affinity=aff,
+            quality_z=4.0 * (videos.quality[video] - 0.5),
+            clickbait=videos.clickbait[video] - 0.25,
+            subscribed=self.is_subscribed(np.repeat(user, k).reshape(num_req, k), creator),
+            position=np.broadcast_to(np.arange(k), (num_req, k)),
+            surface_bias=SURFACE_CLICK_BIAS[surface][:, None],
+            duration_ds=videos.duration_ds[video],
         )
-        click_logit = (
-            -2.3
-            + 0.55 * aff
-            + 0.35 * quality_z
-            + 2.2 * clickbait
-            + 0.5 * subscribed
-            - 0.18 * position
-            + SURFACE_CLICK_BIAS[surface][:, None]
-            + rng.normal(0.0, 0.3, (num_req, k))
-        )
-        click = rng.random((num_req, k)) < sigmoid(click_logit)
-        fraction = sigmoid(0.2 + 0.8 * satisfaction + rng.normal(0.0, 1.0, (num_req, k)))
-        duration_ds = videos.duration_ds[video]
-        like = click & (rng.random((num_req, k)) < sigmoid(-4.7 + 3.0 * fraction + 0.5 * satisfaction))
-        share = click & (rng.random((num_req, k)) < sigmoid(-6.0 + 3.0 * fraction + 0.5 * satisfaction))
-        dismiss = ~click & (rng.random((num_req, k)) < sigmoid(-2.8 - 0.7 * aff - 0.2 * quality_z))
-        surveyed = rng.random((num_req, k)) < cfg.survey_rate
-        rating = np.clip(np.rint(3.0 + 0.8 * satisfaction + rng.normal(0.0, 0.5, (num_req, k))), 1, 5)
+        outcomes = draw_outcomes(rng, latents, cfg.survey_rate)
         topic_share = np.clip(interest * np.exp(rng.normal(0.0, 0.3, (num_req, k))), 0.0, 1.0)
+        request_ids = [f"d{day}s{shard}r{r}" for r in range(start, stop)]
+        return ImpressionBatch(
+            impression_ids=[rid + f"p{p}" for rid in request_ids for p in range(k)],
+            request_ids=request_ids,
+            user=user,
+            surface=surface,
+            hour=hour,
+            device=device,
+            timestamp=timestamp,
+            video=video,
+            topic=topic,
+            creator=creator,
+            log_rate=log_rate,
+            topic_share=topic_share,
+            latents=latents,
+            outcomes=outcomes,
+        )
+
+    def _batch_columns(
+        self, feature_rng: np.random.Generator, noise_rng: np.random.Generator, state: DayState, batch: ImpressionBatch
+    ) -> dict[str, list]:
+        cfg, videos, day = self.cfg, state.videos, state.day
+        num_req, k = len(batch.request_ids), cfg.candidates_per_request
+        user, video, creator, hour, timestamp = batch.user, batch.video, batch.creator, batch.hour, batch.timestamp
+        latents, outcomes = batch.latents, batch.outcomes
+        aff, quality_z, clickbait = latents.affinity, latents.quality_z, latents.clickbait
+        subscribed = latents.subscribed
+        click, like, share, dismiss = outcomes.click, outcomes.like, outcomes.share, outcomes.dismiss
         if cfg.label_noise_rate > 0:
             click, like, share, dismiss = (
                 _noisy(noise_rng, label, cfg.label_noise_rate) for label in (click, like, share, dismiss)
             )
-        watch_ds = np.where(click, np.floor(fraction * duration_ds), 0).astype(np.int64)
+        duration_ds = latents.duration_ds
+        watch_ds = np.where(click, np.floor(outcomes.fraction * duration_ds), 0).astype(np.int64)
 
         # Observable counters at request time.
-        age = state.video_upload_age[video] + (hour / 24.0)[:, None]
+        # The world's clock is UTC: a video's age at the impression is its age at the day's start (00:00 UTC) plus
+        # the time of the request since then, whatever the user's local hour.
+        since_day_start_d = (timestamp - (EPOCH_S + day * 86_400)) / 86_400.0
+        age = state.video_upload_age[video] + since_day_start_d[:, None]
         views = np.floor(VIEWS_SCALE * cumulative_views(videos, age, cfg.evergreen_share, video)).astype(np.int64)
         n = num_req * k
         rep = lambda a: np.repeat(a, k)  # noqa: E731 - per request -> per impression
@@ -280,11 +322,10 @@ class World(Population):
 
         flat_user = rep(user)
         flat_video = video.ravel()
-        request_ids = [f"d{day}s{shard}r{r}" for r in range(start, stop)]
-        suffixes = [f"p{p}" for p in range(k)]
+        request_ids = batch.request_ids
         names = self._names
         columns: dict[str, Any] = {
-            "impression_id": [rid + suffix for rid in request_ids for suffix in suffixes],
+            "impression_id": batch.impression_ids,
             "request_id": [rid for rid in request_ids for _ in range(k)],
             "timestamp": rep(timestamp).tolist(),
             "day": [day] * n,
@@ -292,20 +333,22 @@ class World(Population):
             "video_id": state.video_id_names[flat_video].tolist(),
             "creator_id": names["creator"][creator.ravel()].tolist(),
             "country": names["country"][rep(self.user_country[user])].tolist(),
-            "device": names["device"][rep(device)].tolist(),
-            "surface": names["surface"][rep(surface)].tolist(),
-            "video_topic": names["topic"][topic.ravel()].tolist(),
-            "position": position.ravel().tolist(),
+            "device": names["device"][rep(batch.device)].tolist(),
+            "surface": names["surface"][rep(batch.surface)].tolist(),
+            "video_topic": names["topic"][batch.topic.ravel()].tolist(),
+            "position": latents.position.ravel().tolist(),
             "hour_of_day": rep(hour).tolist(),
             "video_duration_s": (duration_ds.ravel() / 10.0).tolist(),
             "video_age_days": np.round(age.ravel(), 2).tolist(),
-            "user_topic_share": np.round(topic_share.ravel(), 4).tolist(),
+            "user_topic_share": np.round(batch.topic_share.ravel(), 4).tolist(),
             "click": click.ravel().astype(np.int64).tolist(),
             "watch_time_s": (watch_ds.ravel() / 10.0).tolist(),
             "like": like.ravel().astype(np.int64).tolist(),
             "share": share.ravel().astype(np.int64).tolist(),
             "dismiss": dismiss.ravel().astype(np.int64).tolist(),
-            "survey_rating": np.where(surveyed.ravel(), rating.ravel().astype(np.int64).astype(object), None).tolist(),
+            "survey_rating": np.where(
+                outcomes.surveyed.ravel(), outcomes.rating.ravel().astype(np.int64).astype(object), None
+            ).tolist(),
             "user_language": names["language"][rep(self.user_language[user])].tolist(),
             "user_age_bucket": names["age"][rep(self.user_age[user])].tolist(),
             "is_subscribed": subscribed.ravel().tolist(),
@@ -319,9 +362,9 @@ class World(Population):
                 quality_z,
                 clickbait,
                 np.broadcast_to(np.log(self.user_activity[user])[:, None], aff.shape),
-                log_rate,
+                batch.log_rate,
                 subscribed,
-                position / k,
+                latents.position / k,
             ],
             axis=-1,
         ).reshape(n, LATENT_DIM)

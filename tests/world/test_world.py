@@ -146,3 +146,16 @@ def test_invalid_day_or_shard_is_rejected():
         list(generate_shard(TINY, 0, TINY.num_shards))
     with pytest.raises(ValueError, match="day"):
         list(generate_shard(TINY, -1, 0))
+
+
+def test_video_ages_follow_the_utc_clock_not_the_local_hour():
+    """A video's logged age is its age at the day's start plus the request's UTC time since then: the same offset
+    for every impression of that video on that day, whatever the user's time zone (ages are logged to 0.01 day)."""
+    records = _all_records(World(TINY), day=3)
+    day_start = 1_704_067_200 + 3 * 86_400
+    at_day_start: dict[str, list[float]] = {}
+    for r in records:
+        at_day_start.setdefault(r["video_id"], []).append(r["video_age_days"] - (r["timestamp"] - day_start) / 86_400)
+    spreads = [max(ages) - min(ages) for ages in at_day_start.values() if len(ages) > 1]
+    assert len(spreads) > 50
+    assert max(spreads) <= 0.0101
