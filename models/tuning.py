@@ -16,8 +16,9 @@ so the Trainer applies the best trial's values to its `PipelineConfig` (`apply_h
 
 plus any field of `model` or `train` named in TUNED_EXTRA that the configuration has (e.g. a regularization
 strength), searched around its configured value. KerasTuner's random search (`tuning.max_trials` trials, seeded by
-`tuning.seed`) trains each trial for `tuning.train_steps` steps on the train split and scores it by the mean AUC of
-the binary tasks on `tuning.eval_steps` batches of the eval split (the span's own eval split: never span d + 1).
+`tuning.seed`, KerasTuner's RandomSearchOracle driving our RankerTuner) trains each trial for `tuning.train_steps`
+steps on the train split and scores it by the mean AUC of the binary tasks on `tuning.eval_steps` batches of the
+eval split (the span's own eval split: never span d + 1).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 import keras_tuner
 import tensorflow as tf
 import tensorflow_transform as tft
+from keras_tuner.engine import base_tuner
 from tfx.components.tuner.component import TunerFnResult
 
 from config.settings import BINARY_TASKS, PipelineConfig
@@ -73,22 +75,41 @@ def search_space(config: PipelineConfig) -> dict[str, list[Any]]:
     return space
 
 
-def build_trial(hp: keras_tuner.HyperParameters, config: PipelineConfig, sizes: dict, features) -> tf.keras.Model:
-    """One trial's ranker, compiled with the paper's optimizer split, from the choices `hp` draws."""
-    values = {name: hp.Choice(name, choices) for name, choices in search_space(config).items()}
+def declared_space(config: PipelineConfig) -> keras_tuner.HyperParameters:
+    """The search space as KerasTuner hyperparameters (declared up front, so the oracle samples every trial)."""
+    hp = keras_tuner.HyperParameters()
+    for name, choices in search_space(config).items():
+        hp.Choice(name, choices)
+    return hp
+
+
+def build_trial(values: Any, config: PipelineConfig, sizes: dict, features) -> tf.keras.Model:
+    """One trial's ranker, compiled with the paper's optimizer split, for the hyperparameter `values`."""
     trial = apply_hyperparameters(config, values)
     model = build_ranker(trial.model, sizes, features)
     compile_ranker(model, build_optimizer(trial.train), trial.model)
     return model
 
 
-class MeanAuc(tf.keras.callbacks.Callback):
-    """Adds `val_mean_auc`, the mean validation AUC of the binary tasks, to the epoch logs (the objective)."""
+class RankerTuner(base_tuner.BaseTuner):
+    """KerasTuner's search loop (oracle, trials, results) around our own trial: build, train, score.
 
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            aucs = [logs[f"val_{task}_auc"] for task in BINARY_TASKS if f"val_{task}_auc" in logs]
-            logs[OBJECTIVE] = sum(aucs) / len(aucs) if aucs else 0.0
+    KerasTuner's `Tuner` accepts only models of the `keras` package (Keras 3 here), not the tf-keras models the
+    project trains (DESIGN.md), so the trial is run here: `train_steps` steps on the train split, then the mean
+    AUC of the binary tasks over `eval_steps` batches of the eval split (OBJECTIVE)."""
+
+    def __init__(self, oracle: keras_tuner.Oracle, build, **kwargs):
+        super().__init__(oracle, hypermodel=None, **kwargs)
+        self._build = build
+
+    def run_trial(self, trial, x, validation_data, steps_per_epoch: int, validation_steps: int) -> dict[str, float]:
+        model = self._build(trial.hyperparameters.values)
+        model.fit(x, epochs=1, steps_per_epoch=steps_per_epoch, verbose=0)
+        logs = model.evaluate(validation_data, steps=validation_steps, return_dict=True, verbose=0)
+        aucs = [logs[f"{task}_auc"] for task in BINARY_TASKS if f"{task}_auc" in logs]
+        score = sum(aucs) / len(aucs) if aucs else 0.0
+        log.info("tuning trial %s: %s = %.4f with %s", trial.trial_id, OBJECTIVE, score, trial.hyperparameters.values)
+        return {OBJECTIVE: score}
 
 
 def tuner_fn(fn_args) -> TunerFnResult:
@@ -99,11 +120,16 @@ def tuner_fn(fn_args) -> TunerFnResult:
     spec = tf_transform_output.transformed_feature_spec()
     features = F.feature_set_from_spec(tf_transform_output.raw_feature_spec())
     sizes = vocab_sizes(tf_transform_output, config, features)
-    tuner = keras_tuner.RandomSearch(
-        lambda hp: build_trial(hp, config, sizes, features),
+    oracle = keras_tuner.oracles.RandomSearchOracle(
         objective=keras_tuner.Objective(OBJECTIVE, direction="max"),
         max_trials=tuning.max_trials,
         seed=tuning.seed,
+        hyperparameters=declared_space(config),
+        tune_new_entries=False,
+    )
+    tuner = RankerTuner(
+        oracle,
+        lambda values: build_trial(values, config, sizes, features),
         directory=fn_args.working_dir,
         project_name="ranker_tuning",
         overwrite=True,
@@ -118,8 +144,5 @@ def tuner_fn(fn_args) -> TunerFnResult:
             "validation_data": eval_data,
             "steps_per_epoch": fn_args.train_steps,
             "validation_steps": fn_args.eval_steps,
-            "epochs": 1,
-            "callbacks": [MeanAuc()],
-            "verbose": 0,
         },
     )

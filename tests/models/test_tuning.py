@@ -57,3 +57,12 @@ def test_every_choice_of_the_search_space_is_a_valid_configuration():
 def test_a_bad_value_fails_naming_the_field():
     with pytest.raises(ConfigError, match="train.learning_rate"):
         apply_hyperparameters(default_preset(), {"train.learning_rate": -1.0})
+
+
+def test_the_space_declared_to_the_oracle_is_the_search_space():
+    from models.tuning import declared_space
+
+    config = default_preset()
+    hp = declared_space(config)
+    assert {p.name: list(p.values) for p in hp.space} == search_space(config)
+    apply_hyperparameters(config, hp.values)  # the first choices
