@@ -43,7 +43,7 @@ def _metric_values(evaluation_uri: str) -> dict[tuple, float]:
 def _threshold(threshold: Any) -> str:
     if threshold.HasField("change_threshold"):
         change = threshold.change_threshold
-        bound = change.absolute.value
+        bound = change.absolute.value or 0.0  # not -0.0
         sign = ">=" if change.direction == tfma.MetricDirection.HIGHER_IS_BETTER else "<="
         return f"required {sign} {bound:+.4f}"
     value = threshold.value_threshold

@@ -504,6 +504,7 @@ def validate_gates(gates: GateConfig) -> None:
         "gates.slice_features",
         f"must name categorical features of {list(SLICEABLE_FEATURES)}, got {gates.slice_features!r}",
     )
+    require_bool(gates.cold_start_slices, "gates.cold_start_slices")
     require_positive_number(gates.cold_video_max_age_days, "gates.cold_video_max_age_days")
     require_int(gates.cold_user_max_watch_count, "gates.cold_user_max_watch_count")
 

@@ -3,8 +3,9 @@
 `build_eval_config` (the `Evaluator`: the ranker against the served model). Per task: AUC for binary tasks (for the
 tasks in `min_auc`: a value threshold, and a change threshold: the candidate's AUC may not fall more than
 `max_auc_drop` below the baseline's, the model being served), RMSE for regression tasks (value threshold
-`max_rmse`). Sliced by each value of `slice_features` and by cold start (`slicing_specs`); with
-`max_slice_auc_drop`, each gated task's AUC on every slice may not fall more than that below the served model's.
+`max_rmse`). Sliced by each value of `slice_features` and, with `cold_start_slices`, by cold start
+(`slicing_specs`); with `max_slice_auc_drop`, each gated task's AUC on every slice may not fall more than that below
+the served model's.
 
 `build_baseline_eval_config` (the `BaselineEvaluator`: the ranker against the simple model of models/baseline.py,
 trained on the same span): the same metrics on the whole of span d + 1, and for each task in `min_auc` a change
@@ -42,12 +43,13 @@ def model_spec() -> tfma.ModelSpec:
 
 
 def slice_keys(gates: GateConfig) -> list[str]:
-    """The slice columns: `slice_features` and the cold-start keys."""
-    return [*gates.slice_features, COLD_VIDEO_SLICE, COLD_USER_SLICE]
+    """The slice columns: `slice_features` and the cold-start keys (with `cold_start_slices`)."""
+    return [*gates.slice_features, *((COLD_VIDEO_SLICE, COLD_USER_SLICE) if gates.cold_start_slices else ())]
 
 
 def slicing_specs(gates: GateConfig) -> list[tfma.SlicingSpec]:
-    """The overall slice, one slice per value of each of `slice_features`, and the two cold-start slices."""
+    """The overall slice, one slice per value of each of `slice_features`, and the two cold-start slices (with
+    `cold_start_slices`)."""
     cold = {
         COLD_VIDEO_SLICE: ("video_age_days", f"video_age_days < {float(gates.cold_video_max_age_days)!r}"),
         COLD_USER_SLICE: ("user_watch_count", f"user_watch_count < {int(gates.cold_user_max_watch_count)}"),
@@ -60,6 +62,7 @@ def slicing_specs(gates: GateConfig) -> list[tfma.SlicingSpec]:
                 slice_keys_sql=f"SELECT STRUCT(IF({condition}, 'true', 'false') AS {name}) FROM example.{column}"
             )
             for name, (column, condition) in cold.items()
+            if gates.cold_start_slices
         ),
     ]
 
@@ -118,7 +121,7 @@ def build_eval_config(gates: GateConfig) -> tfma.EvalConfig:
     thresholds = {
         task: [_on([OVERALL], _auc_threshold(bound, -gates.max_auc_drop))] for task, bound in gates.min_auc.items()
     }
-    if gates.max_slice_auc_drop is not None:
+    if gates.max_slice_auc_drop is not None and slice_keys(gates):
         sliced = [tfma.SlicingSpec(feature_keys=[key]) for key in slice_keys(gates)]
         for task in gates.min_auc:
             thresholds[task].append(_on(sliced, _auc_threshold(None, -gates.max_slice_auc_drop)))

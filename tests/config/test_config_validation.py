@@ -136,6 +136,7 @@ RULES: list[tuple[dict[str, Any], str, str]] = [
     ({"gates": {"eval_splits": []}}, "gates.eval_splits", "non-empty"),
     ({"gates": {"slice_features": ["user_id"]}}, "gates.slice_features", "categorical"),
     ({"gates": {"cold_video_max_age_days": 0}}, "gates.cold_video_max_age_days", "> 0"),
+    ({"gates": {"cold_start_slices": "yes"}}, "gates.cold_start_slices", "true or false"),
     ({"gates": {"cold_user_max_watch_count": 0}}, "gates.cold_user_max_watch_count", ">= 1"),
     ({"baseline": {"learning_rate": 0}}, "baseline.learning_rate", "> 0"),
     ({"baseline": {"l2": -1.0}}, "baseline.l2", ">= 0"),

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 import tensorflow_model_analysis as tfma
 
-from config.settings import BINARY_TASKS, GateConfig, default_preset, tiny_preset
+from config.settings import BINARY_TASKS, SLICE_FEATURES, GateConfig, default_preset, tiny_preset
 from pipeline.eval_config import (
     COLD_USER_SLICE,
     COLD_VIDEO_SLICE,
@@ -49,9 +49,19 @@ def test_the_served_model_gate_holds_on_the_overall_slice_only():
     assert slices == [tfma.SlicingSpec()] and rmse.value_threshold.upper_bound.value == gates.max_rmse["watch_time"]
 
 
+SLICED = dataclasses.replace(GateConfig(), slice_features=SLICE_FEATURES, cold_start_slices=True)
+
+
+def test_slices_are_opt_in():
+    assert list(build_eval_config(GateConfig()).slicing_specs) == [tfma.SlicingSpec()]
+    specs = build_eval_config(SLICED).slicing_specs
+    assert [list(s.feature_keys) for s in specs if s.feature_keys] == [[f] for f in SLICE_FEATURES]
+    assert len([s for s in specs if s.slice_keys_sql]) == 2
+
+
 def test_the_slice_gate_is_off_by_default_and_covers_every_slice_when_on():
-    assert all(len(v) <= 1 for v in _thresholds(build_eval_config(GateConfig())).values())
-    gates = dataclasses.replace(GateConfig(), max_slice_auc_drop=0.03)
+    assert all(len(v) <= 1 for v in _thresholds(build_eval_config(SLICED)).values())
+    gates = dataclasses.replace(SLICED, max_slice_auc_drop=0.03)
     thresholds = _thresholds(build_eval_config(gates))
     for task in gates.min_auc:
         overall, (slices, threshold) = thresholds[(task, "AUC")]
@@ -87,8 +97,7 @@ def test_without_a_lift_the_baseline_is_measured_but_not_gated():
 def test_cold_start_slices_are_sql_that_tfx_bsl_runs_on_raw_features():
     from tfx_bsl.arrow import sql_util
 
-    gates = GateConfig()
-    sql = [s.slice_keys_sql for s in slicing_specs(gates) if s.slice_keys_sql]
+    sql = [s.slice_keys_sql for s in slicing_specs(SLICED) if s.slice_keys_sql]
     assert len(sql) == 2
     batch = pa.RecordBatch.from_arrays(
         [pa.array([[0.4], [3.0], [0.99]]), pa.array([[10], [500], [49]], type=pa.list_(pa.int64()))],
