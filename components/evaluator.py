@@ -1,10 +1,16 @@
-"""Evaluator: TFX's Evaluator whose baseline may be a ServedModel output that holds no model (nothing served yet).
+"""Evaluator: TFX's Evaluator whose baseline may be a ServedModel output that holds no model (nothing served yet),
+and whose refusal says why.
 
 A TFX resolver answers "nothing served yet" with an empty list and the stock Evaluator then runs without a
 baseline (change thresholds dropped). The ServedModel component (components/served_model.py) always emits its
 Model artifact, on every orchestrator (KFP passes an output artifact downstream even when an executor leaves it
 empty), with `served` = 0 and no SavedModel when nothing is served: this executor drops such a baseline and hands
 the rest to TFX's executor unchanged.
+
+After TFX's executor, a NOT_BLESSED blessing gets a `reason` custom property (what the pusher records as the
+refusal), one clause per failed threshold naming the task, the slice, both models' values and the threshold, e.g.
+`click AUC on the overall slice: the ranker 0.6610 vs the simple model 0.6702 (change -0.0092, required >= +0.0000)`
+(components/evaluation_verdict.py).
 """
 
 from __future__ import annotations
@@ -18,9 +24,11 @@ from tfx.components.evaluator import executor as evaluator_executor
 from tfx.dsl.components.base import executor_spec
 from tfx.types import standard_component_specs
 
-from components.served_model import holds_saved_model
+from components.evaluation_verdict import refusal_reason
+from components.served_model import SERVED_PROPERTY, holds_saved_model
 
 BASELINE_KEY = standard_component_specs.BASELINE_MODEL_KEY
+SIMPLE_MODEL_NODE = "BaselineTrainer"  # the node id of the Trainer of models/baseline.py
 
 
 def without_empty_baseline(input_dict: dict[str, list[types.Artifact]]) -> dict[str, list[types.Artifact]]:
@@ -38,7 +46,29 @@ class Executor(evaluator_executor.Executor):
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
     ) -> None:
-        super().Do(without_empty_baseline(input_dict), output_dict, exec_properties)
+        inputs = without_empty_baseline(input_dict)
+        super().Do(inputs, output_dict, exec_properties)
+        blessings = output_dict.get(standard_component_specs.BLESSING_KEY) or []
+        evaluations = output_dict.get(standard_component_specs.EVALUATION_KEY) or []
+        if not blessings or not evaluations or not blessings[0].has_custom_property("blessed"):
+            return  # no thresholds: TFX's executor gave no verdict
+        if blessings[0].get_int_custom_property("blessed") != 1:
+            baselines = inputs.get(BASELINE_KEY) or []
+            reason = refusal_reason(evaluations[0].uri, baseline_label(baselines[0] if baselines else None))
+            blessings[0].set_string_custom_property("reason", reason)
+            logging.warning("Evaluator: NOT BLESSED: %s", reason)
+
+
+def baseline_label(baseline: types.Artifact | None) -> str:
+    """What the baseline model is, in words: the model being served (a ServedModel output), the simple model (a
+    Model written under a `BaselineTrainer` node directory), or the baseline model."""
+    if baseline is None:
+        return "no baseline"
+    if baseline.has_custom_property(SERVED_PROPERTY):
+        return "the served model"
+    if f"/{SIMPLE_MODEL_NODE}/" in baseline.uri:
+        return "the simple model"
+    return "the baseline model"
 
 
 class Evaluator(evaluator_component.Evaluator):

@@ -1,11 +1,13 @@
-"""RankerPusher: pushes a model blessed by both gates into a TF Serving model root.
+"""RankerPusher: pushes a model blessed by every gate into a TF Serving model root.
 
-Replaces TFX's Pusher because the ranker needs two blessings (TFMA Evaluator and StabilityGate), TF Serving
-warm-up records and a `models.config`. The mechanics live in `serving.export`:
+Replaces TFX's Pusher because the ranker needs several blessings (the TFMA Evaluator against the served model, the
+StabilityGate and, when wired, the BaselineEvaluator against the simple model), TF Serving warm-up records and a
+`models.config`. The mechanics live in `serving.export`:
 
-1. Both `model_blessing` (Evaluator) and `stability_blessing` (StabilityGate) must be present and blessed
+1. `model_blessing` (Evaluator), `stability_blessing` (StabilityGate) and, when the component was given one,
+   `baseline_blessing` (BaselineEvaluator) must be present and blessed
    (custom property `blessed` == 1, or, when the property is absent, a `BLESSED` file and no `NOT_BLESSED` file),
-   and neither may name another model than `model` (the Evaluator's `current_model` / `current_model_id`, the
+   and none may name another model than `model` (the Evaluators' `current_model` / `current_model_id`, the
    StabilityGate's `judged_model` / `judged_model_id`): a blessing for another model refuses the push.
    Otherwise nothing is pushed, `models.config` is left as it is (serving keeps the last good version), and the
    PushedModel records `pushed` = 0 with `refused_by` and `refusal_reason` (the gate's `reason` property or
@@ -44,6 +46,7 @@ from serving import export as serving_export
 MODEL_KEY = "model"
 MODEL_BLESSING_KEY = "model_blessing"
 STABILITY_BLESSING_KEY = "stability_blessing"
+BASELINE_BLESSING_KEY = "baseline_blessing"
 EXAMPLES_KEY = "examples"
 PUSHED_MODEL_KEY = "pushed_model"
 SERVING_ROOT_KEY = "serving_root"
@@ -51,12 +54,17 @@ MODEL_NAME_KEY = "model_name"
 NUM_WARMUP_RECORDS_KEY = "num_warmup_records"
 DAY_KEY = "day"
 BASE_PATH_ROOT_KEY = "base_path_root"
+GATED_BY_BASELINE_KEY = "gated_by_baseline"
 DEFAULT_NUM_WARMUP_RECORDS = 16
 PUSH_RECORD_FILE = "push_record.json"
 WARMUP_SPLIT = "eval"
 
 # The gates, by input key: the name used in logs and in `refused_by`.
-GATES: dict[str, str] = {MODEL_BLESSING_KEY: "evaluator", STABILITY_BLESSING_KEY: "stability_gate"}
+GATES: dict[str, str] = {
+    MODEL_BLESSING_KEY: "evaluator",
+    STABILITY_BLESSING_KEY: "stability_gate",
+    BASELINE_BLESSING_KEY: "baseline_evaluator",
+}
 
 
 @dataclass
@@ -163,6 +171,8 @@ class RankerPusherSpec(types.ComponentSpec):
         # started from). The serving root as TF Serving sees it, for models.config's base paths ("" = as is).
         DAY_KEY: ExecutionParameter(type=int, optional=True),
         BASE_PATH_ROOT_KEY: ExecutionParameter(type=str, optional=True),
+        # 1: the BaselineEvaluator's blessing is required (the component was given `baseline_blessing`).
+        GATED_BY_BASELINE_KEY: ExecutionParameter(type=int, optional=True),
     }
     INPUTS = {
         MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
@@ -170,6 +180,7 @@ class RankerPusherSpec(types.ComponentSpec):
         # constructor still requires both channels.
         MODEL_BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing, optional=True),
         STABILITY_BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing, optional=True),
+        BASELINE_BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing, optional=True),
         EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples, optional=True),
     }
     OUTPUTS = {PUSHED_MODEL_KEY: ChannelParameter(type=standard_artifacts.PushedModel)}
@@ -195,7 +206,10 @@ class Executor(base_executor.BaseExecutor):
 
         refusals = {}
         models = input_dict.get(MODEL_KEY) or []
-        for key, gate in GATES.items():
+        required = [MODEL_BLESSING_KEY, STABILITY_BLESSING_KEY]
+        required += [BASELINE_BLESSING_KEY] if exec_properties.get(GATED_BY_BASELINE_KEY) else []
+        for key in required:
+            gate = GATES[key]
             blessed, why = blessing_decision(input_dict.get(key), gate, models[0] if models else None)
             if not blessed:
                 refusals[gate] = why
@@ -262,10 +276,11 @@ def _mark(pushed_model: types.Artifact, record: PushRecord) -> None:
 
 
 class RankerPusher(base_component.BaseComponent):
-    """Pushes a model blessed by the Evaluator *and* the StabilityGate to a TF Serving root.
+    """Pushes a model blessed by the Evaluator, the StabilityGate (and the BaselineEvaluator) to a TF Serving root.
 
     Inputs: `model` (Model), `model_blessing` (Evaluator's ModelBlessing), `stability_blessing` (StabilityGate's
-    ModelBlessing), optional `examples` (Examples, eval split used for warm-up). Exec properties: `serving_root`,
+    ModelBlessing), optional `baseline_blessing` (BaselineEvaluator's ModelBlessing: required at run time when
+    given), optional `examples` (Examples, eval split used for warm-up). Exec properties: `serving_root`,
     `model_name`, `num_warmup_records` (default 16). Output: `pushed_model` (PushedModel).
     """
 
@@ -283,6 +298,7 @@ class RankerPusher(base_component.BaseComponent):
         num_warmup_records: int = DEFAULT_NUM_WARMUP_RECORDS,
         day: int | None = None,
         base_path_root: str = "",
+        baseline_blessing: types.BaseChannel | None = None,
     ):
         if model_blessing is None or stability_blessing is None:
             raise ValueError("RankerPusher needs both model_blessing (Evaluator) and stability_blessing")
@@ -292,6 +308,8 @@ class RankerPusher(base_component.BaseComponent):
                 model=model,
                 model_blessing=model_blessing,
                 stability_blessing=stability_blessing,
+                baseline_blessing=baseline_blessing,
+                gated_by_baseline=int(baseline_blessing is not None),
                 examples=examples,
                 serving_root=serving_root,
                 model_name=model_name,

@@ -20,6 +20,9 @@ Rules (tests/config/test_config_validation.py has one case per rule):
   parameters of that optimizer with values of their kind, and compatible with each other.
 * task dictionaries: `model.task_weights` / `model.score_weights` name known tasks only; `gates.min_auc` binary
   tasks with an AUC in [0.5, 1]; `gates.max_rmse` regression tasks with a bound > 0.
+* gates: `gates.min_lift_over_baseline` and `gates.max_slice_auc_drop` are None or AUC differences in
+  [-0.5, 0.5]; `gates.eval_splits` name splits; `gates.slice_features` name categorical features; `baseline` and
+  `tuning` rates, counts and steps are positive.
 * orderings: `stability.spike_ratio > recovery_ratio >= 1`, `0 < auc_tolerance < auc_learned_margin <= 0.5`;
   `world.num_videos >= world.num_topics`; `train.log_every_steps <= train.train_steps`; shocks fit the world.
 * drift and sequential training: thresholds > 0, acknowledgements read FEATURE@DAY, `sequential.window_days >= 1`.
@@ -47,7 +50,9 @@ from config.settings import (
     REGRESSION_TASKS,
     RESOURCE_KEYS,
     SHOCK_KINDS,
+    SLICEABLE_FEATURES,
     TASKS,
+    BaselineConfig,
     BeamConfig,
     ConfigError,
     DeployConfig,
@@ -60,6 +65,7 @@ from config.settings import (
     StabilityConfig,
     TrainConfig,
     TransformConfig,
+    TuningConfig,
     WorldConfig,
 )
 from config.vocabulary import (
@@ -497,6 +503,40 @@ def validate_gates(gates: GateConfig) -> None:
         gates.max_rmse, "gates.max_rmse", REGRESSION_TASKS, lambda v: is_number(v) and v > 0, "must be a number > 0"
     )
     require_fraction(gates.max_auc_drop, "gates.max_auc_drop")
+    for name in ("min_lift_over_baseline", "max_slice_auc_drop"):
+        value = getattr(gates, name)
+        require(
+            value is None or (is_number(value) and -0.5 <= value <= 0.5),
+            f"gates.{name}",
+            f"must be None (not gated) or an AUC difference in [-0.5, 0.5], got {value!r}",
+        )
+    require(
+        isinstance(gates.eval_splits, tuple) and bool(gates.eval_splits) and set(gates.eval_splits) <= set(SPLITS),
+        "gates.eval_splits",
+        f"must be a non-empty list of splits of {list(SPLITS)}, got {gates.eval_splits!r}",
+    )
+    require(
+        isinstance(gates.slice_features, tuple) and set(gates.slice_features) <= set(SLICEABLE_FEATURES),
+        "gates.slice_features",
+        f"must name categorical features of {list(SLICEABLE_FEATURES)}, got {gates.slice_features!r}",
+    )
+    require_bool(gates.cold_start_slices, "gates.cold_start_slices")
+    require_positive_number(gates.cold_video_max_age_days, "gates.cold_video_max_age_days")
+    require_int(gates.cold_user_max_watch_count, "gates.cold_user_max_watch_count")
+
+
+def validate_baseline(baseline: BaselineConfig) -> None:
+    require_positive_number(baseline.learning_rate, "baseline.learning_rate")
+    require_nonnegative_number(baseline.l2, "baseline.l2")
+    require_int(baseline.batch_size, "baseline.batch_size")
+    require_int(baseline.train_steps, "baseline.train_steps")
+
+
+def validate_tuning(tuning: TuningConfig) -> None:
+    require_bool(tuning.enabled, "tuning.enabled")
+    for name in ("max_trials", "train_steps", "eval_steps"):
+        require_int(getattr(tuning, name), f"tuning.{name}")
+    require_int(tuning.seed, "tuning.seed", minimum=0)
 
 
 def parse_acknowledgement(entry: str) -> tuple[str, int]:
@@ -539,6 +579,8 @@ def validate_config(config: PipelineConfig) -> PipelineConfig:
     validate_model(config.model)
     validate_stability(config.stability)
     validate_gates(config.gates)
+    validate_baseline(config.baseline)
+    validate_tuning(config.tuning)
     validate_train(config.train)
     validate_drift(config.drift)
     validate_sequential(config.sequential)

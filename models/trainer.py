@@ -30,6 +30,7 @@ import tensorflow_transform as tft
 from config.settings import BINARY_TASKS, PipelineConfig, TrainConfig
 from models import checkpointing, distribution, optimizers, recovery, warm_start
 from models import features as F
+from models.hyperparameters import apply_hyperparameters
 from models.inputs import make_dataset
 from models.ranker import build_ranker, build_state, compile_ranker
 from models.serving import export_serving_model
@@ -290,6 +291,8 @@ def train_and_export(
 def run_fn(fn_args) -> None:
     """TFX Trainer hook. `custom_config=PipelineConfig.sections_json(TRAINER_SECTIONS)`."""
     config = PipelineConfig.from_sections_json(fn_args.custom_config)
+    if getattr(fn_args, "hyperparameters", None):  # the Tuner's best trial (tuning.enabled; models/tuning.py)
+        config = apply_hyperparameters(config, fn_args.hyperparameters)
     base_model = fn_args.base_model
     if base_model and not tf.io.gfile.exists(os.path.join(base_model, "saved_model.pb")):
         base_model = None  # the ServedModel component found nothing served yet: train from scratch

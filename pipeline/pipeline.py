@@ -9,9 +9,13 @@ LogGen(d) ─► LogIngest ─► StatisticsGen ─► ExampleValidator ◄─ I
                  ▼              │                 │
  spans [d-K+1, d] of LogIngest ─► Transform ◄─────┘
                  ▼
+     [Tuner (tuning.enabled) ─► best hyperparameters]
+                 ▼
               Trainer (Clippy; warm start) ─► StabilityGate ──────────────────────┐
                  ▼                                                               ▼
- ServedModel (served now) ─► Evaluator on span d+1 (TFMA thresholds) ─► RankerPusher ─► <root>/<model>/<version>
+ ServedModel (served now) ─► Evaluator on span d+1 (TFMA thresholds, slices) ─► RankerPusher ─► <root>/<model>/<ver>
+                 ▲                                                               ▲
+ BaselineTrainer (the simple model) ─► BaselineEvaluator on span d+1 (lift) ─────┘
                  ▲
 NextDayLogGen(d+1) ─► NextDayLogIngest ─► NextDayStatisticsGen (─► DriftGate skew)
 
@@ -19,6 +23,12 @@ The model served before day d (read from the serving root by the ServedModel com
 an earlier day's run pushed) is both the Evaluator's baseline and the
 Trainer's warm-start base, so a day that fails a gate pushes nothing and the next day continues from the model still
 being served, and a rerun of a day resolves the same base (its Trainer comes from the cache).
+
+The BaselineTrainer trains the simple model (models/baseline.py) on the same Transform output; the
+BaselineEvaluator scores the ranker against it on span d+1, and unless `gates.min_lift_over_baseline` is None the
+pusher needs its blessing too. Both Evaluators score every split of span d+1 (`gates.eval_splits`): the model of
+day d has seen none of it. With `tuning.enabled` TFX's Tuner searches the ranker's hyperparameters
+(models/tuning.py) on the same Transform output and the Trainer trains with the best ones.
 """
 
 from __future__ import annotations
@@ -31,7 +41,7 @@ from tfx.dsl.input_resolution.canned_resolver_functions import static_range
 from tfx.types import standard_artifacts
 
 from components.drift_gate import DriftGate
-from components.evaluator import Evaluator
+from components.evaluator import SIMPLE_MODEL_NODE, Evaluator
 from components.log_generator import LogGen
 from components.log_ingest import LogIngest
 from components.pusher import RankerPusher
@@ -43,11 +53,14 @@ from components.validation_gate import ValidationGate
 from config.paths import is_remote
 from config.settings import PipelineConfig, section_json
 from logformat.log_files import files_fingerprint, span_files
+from models.baseline import BASELINE_SECTIONS
 from models.preprocessing import TRANSFORM_SECTIONS
 from models.trainer import TRAINER_SECTIONS
-from pipeline.eval_config import build_eval_config
+from models.tuning import TUNER_SECTIONS
+from pipeline.eval_config import build_baseline_eval_config, build_eval_config, gates_baseline
 
 TRAINER_ID = "Trainer"
+BASELINE_TRAINER_ID = SIMPLE_MODEL_NODE  # components/evaluator.py names the simple model by it
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,7 @@ class TrainingNodes:
     trainer: tfx.components.Trainer
     stability_gate: StabilityGate
     baseline: tfx.dsl.Channel
+    simple_model: tfx.dsl.Channel  # the BaselineTrainer's model
 
 
 def create_pipeline(
@@ -227,46 +241,81 @@ def _training_nodes(
         transform.add_upstream_node(gate)
     # The model TF Serving serves (before this day, with `day`): the Evaluator's baseline and the warm-start base.
     baseline = ServedModel(serving_root=serving_root, model_name=config.model_name, before_day=day)
+    train_args = tfx.proto.TrainArgs(splits=["train"], num_steps=config.train.train_steps)
+    eval_args = tfx.proto.EvalArgs(splits=["eval"], num_steps=config.train.eval_steps)
+    tuner = None
+    if config.tuning.enabled:
+        tuner = tfx.components.Tuner(
+            tuner_fn="models.tuning.tuner_fn",
+            examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            schema=validation.schema,
+            train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=config.tuning.train_steps),
+            eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=config.tuning.eval_steps),
+            custom_config=config.sections_json(TUNER_SECTIONS),
+        )
     trainer = tfx.components.Trainer(
         run_fn="models.trainer.run_fn",
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=validation.schema,
         base_model=baseline.outputs["model"],
-        train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=config.train.train_steps),
-        eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=config.train.eval_steps),
+        hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
+        train_args=train_args,
+        eval_args=eval_args,
         custom_config=config.sections_json(TRAINER_SECTIONS),
     ).with_id(TRAINER_ID)
+    simple = tfx.components.Trainer(
+        run_fn="models.baseline.run_fn",
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=validation.schema,
+        train_args=train_args,
+        eval_args=eval_args,
+        custom_config=config.sections_json(BASELINE_SECTIONS),
+    ).with_id(BASELINE_TRAINER_ID)
     stability_gate = StabilityGate(
         model_run=trainer.outputs["model_run"], model=trainer.outputs["model"], stability=config.stability
     )
     return TrainingNodes(
-        nodes=[transform, trainer, stability_gate, baseline],
+        nodes=[transform, *([tuner] if tuner else []), trainer, stability_gate, baseline, simple],
         trainer=trainer,
         stability_gate=stability_gate,
         baseline=baseline.outputs["model"],
+        simple_model=simple.outputs["model"],
     )
 
 
 def _release_nodes(
     config: PipelineConfig, data: DataNodes, training: TrainingNodes, serving_root: str, run_day: int
 ) -> list:
-    """Evaluator on the next day's span (TFMA thresholds, change threshold against the served model) ->
-    RankerPusher (publishes the verified version in models.config)."""
+    """Evaluator on the next day's span (TFMA thresholds, change threshold against the served model, slices) and
+    BaselineEvaluator (lift over the simple model) -> RankerPusher (publishes the verified version in
+    models.config)."""
+    splits = list(config.gates.eval_splits)
     evaluator = Evaluator(
         examples=data.next_examples,
         model=training.trainer.outputs["model"],
         baseline_model=training.baseline,
         eval_config=build_eval_config(config.gates),
+        example_splits=splits,
     ).with_id("Evaluator")
+    baseline_evaluator = Evaluator(
+        examples=data.next_examples,
+        model=training.trainer.outputs["model"],
+        baseline_model=training.simple_model,
+        eval_config=build_baseline_eval_config(config.gates),
+        example_splits=splits,
+    ).with_id("BaselineEvaluator")
     pusher = RankerPusher(
         model=training.trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         stability_blessing=training.stability_gate.outputs["blessing"],
+        baseline_blessing=baseline_evaluator.outputs["blessing"] if gates_baseline(config.gates) else None,
         examples=data.next_examples,
         serving_root=serving_root,
         model_name=config.model_name,
         day=run_day,
         base_path_root=config.deploy.base_path_root,  # the serving root as TF Serving's pod sees it
     )
-    return [evaluator, pusher]
+    return [evaluator, baseline_evaluator, pusher]

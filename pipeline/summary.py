@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ml_metadata.proto import metadata_store_pb2
 
 from pipeline.mlmd import OUTPUT_EVENTS, artifact_properties, node_id_of, open_store
+
+BASELINE_EVALUATOR = "BaselineEvaluator"
 
 
 @dataclass
@@ -23,6 +26,10 @@ class RunSummary:
     evaluator_blessed: bool | None = None
     evaluator_failures: list[str] = field(default_factory=list)
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    # The BaselineEvaluator: the ranker against the simple model (None: not gated, or did not run).
+    baseline_blessed: bool | None = None
+    baseline_reason: str | None = None
+    baseline_metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # the simple model's
     ingest_counts: dict[str, Any] = field(default_factory=dict)
     component_seconds: dict[str, float] = field(default_factory=dict)  # per pipeline node id (MLMD execution)
 
@@ -39,6 +46,8 @@ class RunSummary:
         lines.append(f"stability gate: {verdict(self.stability_blessed)}" + _suffix(self.stability_reason))
         failures = "; ".join(self.evaluator_failures)
         lines.append(f"evaluator gate: {verdict(self.evaluator_blessed)}" + _suffix(failures))
+        if self.baseline_blessed is not None:
+            lines.append(f"baseline gate: {verdict(self.baseline_blessed)}" + _suffix(self.baseline_reason))
         if self.pushed:
             lines.append(f"pushed: version {self.pushed_version} -> {self.pushed_destination}")
         else:
@@ -46,6 +55,10 @@ class RunSummary:
         if self.metrics:
             lines.append("eval metrics:")
             for task, values in sorted(self.metrics.items()):
+                lines.append("  " + f"{task:<14}" + "  ".join(f"{k}={v:.4f}" for k, v in sorted(values.items())))
+        if self.baseline_metrics:
+            lines.append("simple model (the baseline the ranker must beat):")
+            for task, values in sorted(self.baseline_metrics.items()):
                 lines.append("  " + f"{task:<14}" + "  ".join(f"{k}={v:.4f}" for k, v in sorted(values.items())))
         return "\n".join(lines)
 
@@ -67,16 +80,19 @@ def summarize_run(metadata_path: str, elapsed_s: float | None = None) -> RunSumm
     types = {t.id: t.name for t in store.get_execution_types()}
     for execution in executions:
         component = types.get(execution.type_id, "").rsplit(".", 1)[-1]
+        # Keyed by pipeline node, not component type: LogGen, LogIngest and StatisticsGen run twice (the training
+        # day and the next day, e.g. `NextDayLogIngest`), the Evaluator twice (`BaselineEvaluator`).
+        node = node_id_of(store, execution, default=component)
         if execution.last_update_time_since_epoch and execution.create_time_since_epoch:
-            # Keyed by pipeline node, not component type: LogGen, LogIngest and StatisticsGen run twice (the
-            # training day and the next day, e.g. `NextDayLogIngest`).
-            node = node_id_of(store, execution, default=component)
             seconds = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
             summary.component_seconds[node] = seconds
         events = [e for e in store.get_events_by_execution_ids([execution.id]) if e.type in OUTPUT_EVENTS]
         artifacts = store.get_artifacts_by_id([e.artifact_id for e in events])
         for artifact in artifacts:
-            _absorb(summary, component, artifact)
+            if node == BASELINE_EVALUATOR:
+                _absorb_baseline(summary, artifact)
+            else:
+                _absorb(summary, component, artifact)
     return summary
 
 
@@ -99,8 +115,18 @@ def _absorb(summary: RunSummary, component: str, artifact: metadata_store_pb2.Ar
         )
 
 
-def read_evaluation(uri: str) -> tuple[dict[str, dict[str, float]], list[str]]:
-    """Overall-slice metrics per output and the failed thresholds of a TFMA evaluation."""
+def _absorb_baseline(summary: RunSummary, artifact: metadata_store_pb2.Artifact) -> None:
+    props = artifact_properties(artifact)
+    if "blessed" in props:
+        summary.baseline_blessed = bool(props.get("blessed", 0))
+        summary.baseline_reason = props.get("reason")
+    elif os.path.basename(os.path.dirname(artifact.uri.rstrip("/"))) == "evaluation":  # <node>/<output key>/<id>
+        summary.baseline_metrics = read_evaluation(artifact.uri, model="baseline")[0]
+
+
+def read_evaluation(uri: str, model: str = "candidate") -> tuple[dict[str, dict[str, float]], list[str]]:
+    """Overall-slice metrics per output of `model` ("candidate" or "baseline"; a lone model counts as the
+    candidate) and the failed thresholds of a TFMA evaluation."""
     import tensorflow_model_analysis as tfma
 
     metrics: dict[str, dict[str, float]] = {}
@@ -113,7 +139,7 @@ def read_evaluation(uri: str) -> tuple[dict[str, dict[str, float]], list[str]]:
             continue
         for kv in slice_metrics.metric_keys_and_values:
             name = kv.key.name
-            if name == "example_count" or kv.key.model_name == "baseline":
+            if name == "example_count" or (kv.key.model_name or "candidate") != model:
                 continue
             output = kv.key.output_name or "_"
             bounded = kv.value.bounded_value.value.value if kv.value.HasField("bounded_value") else None

@@ -38,8 +38,8 @@ def gated(trained_ranker, tmp_path_factory) -> dict:
     from tfx.orchestration import metadata, pipeline
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
     from tfx.types import artifact_utils, standard_artifacts
-    from tfx.v1.components import Evaluator
 
+    from components.evaluator import Evaluator
     from components.pusher import RankerPusher
     from pipeline.eval_config import build_eval_config
 
@@ -138,6 +138,13 @@ def test_nothing_is_pushed_after_the_evaluators_refusal(gated):
     [pushed] = gated["store"].get_artifacts_by_type("PushedModel")
     assert pushed.custom_properties["pushed"].int_value == 0
     assert pushed.custom_properties["refused_by"].string_value == "evaluator"  # the Evaluator alone refused it
+    # The refusal names the task, the slice, both models' AUCs and the threshold (components/evaluation_verdict.py).
+    candidate = _click_auc(gated["worse_evaluation"])
+    baseline = _click_auc(gated["worse_evaluation"], "baseline")
+    reason = pushed.custom_properties["refusal_reason"].string_value
+    assert f"click AUC on the overall slice: the ranker {candidate:.4f} (required >= 0.5500)" in reason, reason
+    assert f"the ranker {candidate:.4f} vs the baseline model {baseline:.4f}" in reason, reason
+    assert "required >= -0.0200" in reason, reason
     model_dir = gated["root"] / "serving" / MODEL_NAME
     assert not model_dir.exists() or not [p for p in model_dir.iterdir() if p.name.isdigit()]
 

@@ -1,4 +1,5 @@
-"""RankerPusher executor and serving_export: two gates, atomic numeric versions, warm-up, models.config."""
+"""RankerPusher executor and serving_export: every gate (the simple-model gate when wired), atomic numeric versions,
+warm-up, models.config."""
 
 from __future__ import annotations
 
@@ -263,6 +264,41 @@ def test_nothing_is_pushed_when_a_gate_refuses(tmp_path, saved_model_dir, evalua
     assert (serving_root / "models.config").read_text() == config_before
 
 
+@pytest.mark.parametrize(("baseline_ok", "pushed"), [(True, 1), (False, 0), (None, 0)])
+def test_the_baseline_evaluators_blessing_is_required_when_wired(tmp_path, saved_model_dir, baseline_ok, pushed):
+    reason = "click AUC on the overall slice: the ranker 0.6610 vs the simple model 0.6702 (change -0.0092, ...)"
+    inputs = {
+        "model": [model_artifact(saved_model_dir)],
+        "model_blessing": [evaluator_blessing(tmp_path / "served", True)],
+        "stability_blessing": [stability_blessing(tmp_path, diverged=False)],
+    }
+    if baseline_ok is not None:
+        inputs["baseline_blessing"] = [evaluator_blessing(tmp_path / "simple", baseline_ok)]
+        inputs["baseline_blessing"][0].set_string_custom_property("reason", reason)
+    props = {"serving_root": str(tmp_path / "serving"), "model_name": MODEL, "gated_by_baseline": 1}
+    out = standard_artifacts.PushedModel()
+    out.uri = str(tmp_path / "pushed")
+    Executor().Do(inputs, {"pushed_model": [out]}, props)
+    assert out.get_int_custom_property("pushed") == pushed
+    if not pushed:
+        assert out.get_string_custom_property("refused_by") == "baseline_evaluator"
+        why = reason if baseline_ok is False else "no blessing from the baseline_evaluator"
+        assert why in out.get_string_custom_property("refusal_reason")
+
+
+def test_the_baseline_evaluator_does_not_gate_when_not_wired(tmp_path, saved_model_dir):
+    inputs = {
+        "model": [model_artifact(saved_model_dir)],
+        "model_blessing": [evaluator_blessing(tmp_path / "served", True)],
+        "stability_blessing": [stability_blessing(tmp_path, diverged=False)],
+        "baseline_blessing": [evaluator_blessing(tmp_path / "simple", False)],  # measured, not gating
+    }
+    out = standard_artifacts.PushedModel()
+    out.uri = str(tmp_path / "pushed")
+    Executor().Do(inputs, {"pushed_model": [out]}, {"serving_root": str(tmp_path / "serving"), "model_name": MODEL})
+    assert out.get_int_custom_property("pushed") == 1
+
+
 def test_evaluator_blessing_without_verdict_refuses(tmp_path, saved_model_dir):
     blessing = standard_artifacts.ModelBlessing()
     blessing.uri = str(tmp_path / "empty_blessing")
@@ -327,6 +363,16 @@ def test_component_interface():
     assert set(pusher.inputs) == {"model", "model_blessing", "stability_blessing", "examples"}
     assert set(pusher.outputs) == {"pushed_model"}
     assert pusher.exec_properties["num_warmup_records"] == 16
+    assert pusher.exec_properties["gated_by_baseline"] == 0
+    gated = RankerPusher(
+        model=ch(standard_artifacts.Model),
+        model_blessing=ch(standard_artifacts.ModelBlessing),
+        stability_blessing=ch(standard_artifacts.ModelBlessing),
+        baseline_blessing=ch(standard_artifacts.ModelBlessing),
+        serving_root="/srv",
+        model_name=MODEL,
+    )
+    assert "baseline_blessing" in gated.inputs and gated.exec_properties["gated_by_baseline"] == 1
     with pytest.raises(ValueError, match="both"):
         RankerPusher(ch(standard_artifacts.Model), None, ch(standard_artifacts.ModelBlessing), "/srv", MODEL)
 

@@ -130,6 +130,19 @@ RULES: list[tuple[dict[str, Any], str, str]] = [
     ({"gates": {"min_auc": {"click": 1.2}}}, "gates.min_auc.click", "[0.5, 1]"),
     ({"gates": {"max_rmse": {"survey_rating": 0}}}, "gates.max_rmse.survey_rating", "> 0"),
     ({"gates": {"max_auc_drop": 2.0}}, "gates.max_auc_drop", "[0, 1]"),
+    ({"gates": {"min_lift_over_baseline": 0.7}}, "gates.min_lift_over_baseline", "[-0.5, 0.5]"),
+    ({"gates": {"max_slice_auc_drop": "x"}}, "gates.max_slice_auc_drop", "[-0.5, 0.5]"),
+    ({"gates": {"eval_splits": ["test"]}}, "gates.eval_splits", "splits"),
+    ({"gates": {"eval_splits": []}}, "gates.eval_splits", "non-empty"),
+    ({"gates": {"slice_features": ["user_id"]}}, "gates.slice_features", "categorical"),
+    ({"gates": {"cold_video_max_age_days": 0}}, "gates.cold_video_max_age_days", "> 0"),
+    ({"gates": {"cold_start_slices": "yes"}}, "gates.cold_start_slices", "true or false"),
+    ({"gates": {"cold_user_max_watch_count": 0}}, "gates.cold_user_max_watch_count", ">= 1"),
+    ({"baseline": {"learning_rate": 0}}, "baseline.learning_rate", "> 0"),
+    ({"baseline": {"l2": -1.0}}, "baseline.l2", ">= 0"),
+    ({"tuning": {"enabled": 1}}, "tuning.enabled", "true or false"),
+    ({"tuning": {"max_trials": 0}}, "tuning.max_trials", ">= 1"),
+    ({"tuning": {"train_steps": 2.5}}, "tuning.train_steps", "integer"),
 ]
 
 

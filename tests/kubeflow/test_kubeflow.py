@@ -6,6 +6,7 @@ inputs are checked against the repository, and the manifests against what the pi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -45,6 +46,8 @@ PIPELINE_TASKS = {
     "Trainer",
     "StabilityGate",
     "Evaluator",
+    "BaselineTrainer",
+    "BaselineEvaluator",
     "RankerPusher",
 }
 
@@ -291,3 +294,51 @@ def test_struct_round_trip_keeps_the_spec(compiled):
     assert ir.pop("defaultPipelineRoot") == PIPELINE_ROOT
     assert ir == job["pipelineSpec"]
     assert os.path.basename(result.ir_file) == "pipeline.kfp.yaml"
+
+
+def test_the_tuner_compiles_as_a_container_task_feeding_the_trainer(tmp_path, compiled):
+    assert "Tuner" not in compiled[2]["pipelineSpec"]["root"]["dag"]["tasks"]  # tuning.enabled is off by default
+    config = tiny_preset()
+    config = config.replace(tuning=dataclasses.replace(config.tuning, enabled=True))
+    result = compile_kubeflow(config, IMAGE, PIPELINE_ROOT, str(tmp_path / "pipeline.json"))
+    job = json.loads(Path(result.job_file).read_text())
+    tasks = job["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert "container" in executors(job)["Tuner_executor"]
+    hyperparameters = tasks["Trainer"]["inputs"]["artifacts"]["hyperparameters"]["taskOutputArtifact"]
+    assert hyperparameters == {"outputArtifactKey": "best_hyperparameters", "producerTask": "Tuner"}
+
+
+def test_the_v2_container_entrypoint_gives_executors_a_temp_path(tmp_path):
+    """tensorflow/tfx#4530 reported the Tuner failing under KubeflowV2DagRunner with RuntimeError('Temp path not
+    available'): its executor asks `self._get_tmp_dir()`. TFX 1.16's V2 entrypoint (the one the compiled tasks run,
+    `kubeflow_v2_run_executor`) derives the temp path and unique id from the task's output file: an executor asking
+    for it gets `<task root>/.temp/<task id>/`."""
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
+
+    task_root = tmp_path / "root" / "Tuner_123"
+    invocation = {
+        "outputs": {
+            "artifacts": {
+                "probe": {
+                    "artifacts": [
+                        {
+                            "uri": str(tmp_path / "probe"),
+                            "name": "projects/1/locations/l/metadataStores/default/artifacts/1",
+                            "type": {"instanceSchema": "title: tfx.Model\ntype: object\n"},
+                        }
+                    ]
+                }
+            },
+            "outputFile": str(task_root / "executor_output.json"),
+        }
+    }
+    args, beam_args = kubeflow_v2_run_executor._parse_flags(
+        [
+            "prog",
+            "--executor_class_path=helpers.tmp_path_probe.Executor",
+            f"--json_serialized_invocation_args={json.dumps(invocation)}",
+        ]
+    )
+    kubeflow_v2_run_executor._run_executor(args, beam_args)
+    answer = (tmp_path / "probe" / "tmp_dir.txt").read_text()
+    assert answer == os.path.join(str(task_root), ".temp", "Tuner_123", "")

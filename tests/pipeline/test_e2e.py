@@ -45,6 +45,11 @@ def test_tiny_pipeline_pushes_a_blessed_model_and_refuses_a_diverged_one(tiny_pi
     version_dir = os.path.join(paths.serving_root, config.model_name, pushed[0])
     assert os.path.abspath(summary.pushed_destination) == os.path.abspath(version_dir)
     assert set(summary.metrics) >= set(TASKS), summary.metrics
+    # The simple model is trained and scored on the same examples (measured; the tiny preset does not gate on it).
+    assert set(summary.baseline_metrics) >= set(TASKS), summary.baseline_metrics
+    assert summary.baseline_blessed is None and config.gates.min_lift_over_baseline is None
+    [simple] = glob.glob(os.path.join(paths.pipeline_root, "BaselineTrainer", "model", "*", "Format-Serving"))
+    assert set(tf.saved_model.load(simple).signatures) == {"serving_default", "transform_features"}
     assert os.path.exists(os.path.join(paths.serving_root, "models.config"))
 
     serve = tf.saved_model.load(version_dir).signatures["serving_default"]
