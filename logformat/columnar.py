@@ -9,13 +9,14 @@ those the rows that pass every rule; every other line (a reason to name, or a fo
 `check_line`. So the reasons come from one set of rules, and the columnar checks are the same rules as vectors.
 
 A line is read as a column row only when it is plainly one flat JSON object (`_PLAIN`): `{` ... `}` with no other
-brace, no bracket, no backslash (no escapes: a string holds its bytes as they are and no `"` of its own, so `":`
-marks exactly the end of a key) and no control character, within `max_line_bytes`, valid UTF-8, holding exactly the
-keys of the batch's layout (the keys of its first plain line: core and world fields, and unknown fields with scalar
-values, read as columns of their type and otherwise ignored).
-Arrow's reader then parses it the way `json.loads` does (numbers correctly rounded; a duplicate key, a wrong JSON
-type, an int token in an int column that is not an int64 are errors). A batch that fails to parse is parsed again
-without the failing line (Arrow names its row) or, when no row is named, in halves, down to single lines.
+brace, no bracket, no escaped quote (a string then holds no `"` of its own, so `":` marks exactly the end of a key;
+other escapes, `\\u` included, Arrow decodes as json does, and it rejects a lone surrogate) and no control character,
+within `max_line_bytes`, valid UTF-8, holding exactly the keys of the batch's layout (the keys of its first plain
+line: core and world fields, and unknown fields with scalar values, read as columns of their type and otherwise
+ignored). Arrow's reader then parses it the way `json.loads` does (numbers correctly rounded; a duplicate key, a
+wrong JSON type, an int token in an int column that is not an int64 are errors). A batch that fails to parse is
+parsed again without the failing line (Arrow names its row) or, when no row is named, in halves, down to single
+lines.
 
 Checks on the table, as in `validate_record`: non-null where required; strings of 1..max_field_chars characters and
 in their enum; ints in range; floats finite and below 2**63 in magnitude (an int token beyond int64 reads as a float
@@ -55,9 +56,9 @@ from logformat.schema import (
     world_field_spec,
 )
 
-# One flat JSON object, no escapes, no control characters: the form the columnar path reads (see above).
-_PLAIN = re.compile(rb"\{[^\x00-\x1f\\\[\]{}]*\}")
-_PLAIN_BYTES = bytes(b for b in range(256) if b >= 0x20 and b not in b"\\[]")  # braces are counted
+# One flat JSON object, no escaped quote, no control characters: the form the columnar path reads (see above).
+_PLAIN = re.compile(rb'\{(?:[^\x00-\x1f\\\[\]{}]|\\(?!"))*\}')
+_PLAIN_BYTES = bytes(b for b in range(256) if b >= 0x20 and b not in b"[]")  # braces are counted
 _NUMBER_LIMIT = 2.0**63  # floats from it on go to the per-line path (an int token there is out_of_range)
 _MAX_CACHED_LAYOUTS = 64
 _ROW = re.compile(r"in row (\d+)")
@@ -312,7 +313,9 @@ def _plain_lines(lines: Sequence[bytes], max_line_bytes: int) -> list[int]:
     clean = (
         not buffer.translate(None, _PLAIN_BYTES) and buffer.count(b"{") == len(fits) and buffer.count(b"}") == len(fits)
     )
-    return fits if clean else [i for i in fits if _PLAIN.fullmatch(lines[i]) is not None]
+    if clean:  # no quote preceded by a backslash: every quote delimits a string
+        return fits if b'\\"' not in buffer else [i for i in fits if b'\\"' not in lines[i]]
+    return [i for i in fits if _PLAIN.fullmatch(lines[i]) is not None]
 
 
 def _utf8(line: bytes) -> bool:

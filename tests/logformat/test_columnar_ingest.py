@@ -112,6 +112,17 @@ def test_lines_with_unknown_scalar_fields_are_read_as_columns():
     assert all(v is not None for v in accepted[:20]) and accepted[21:] == [None, None]
 
 
+def test_escaped_strings_get_the_reference_verdict():
+    values = ["é", "日本", "\U0001f600", "a/b", "a\\b", "tab\tend", "\x00", "\ud800", "\udc00x", 'q"uote']
+    lines = [json.dumps({**r, "f_cat_000": v}).encode() for r, v in zip(RECORDS, values)]  # \uXXXX escapes
+    lines.append(line_of(GOOD).replace(b'"user_id"', b'"\\u0075ser_id"'))
+    lines.append(line_of(GOOD).replace(b'"mobile"', b'"mob\\u0069le"'))
+    assert_same_verdicts(lines)
+    accepted: list = [None] * len(lines)
+    columnar._columnar(lines, INGEST, accepted)
+    assert all(v is not None for v in accepted[:7])  # escaped non-ASCII, slash, backslash, tab, NUL: read as columns
+
+
 def test_cross_field_rules_get_the_reference_verdict():
     lines = []
     for duration, watch, click in [(10.0, 10.0, 1), (10.0, 10.5, 1), (10.0, 0.0, 0), (10.0, 0.1, 0), (7, 3, 1)]:
