@@ -15,7 +15,7 @@ continues with the next window. Three things make that work inside TFX:
 2. **The same data after a restart.** The input pipeline is a deterministic function of the seed; a resume at
    window k skips the k * window batches the interrupted run consumed (`completed_windows`), so the resumed run sees
    exactly the batches the uninterrupted one would have.
-3. **The same report.** The loss/AUC trajectory and the optimizer telemetry recorded so far are written to
+3. **The same report.** The loss/AUC/task-loss trajectory and the optimizer telemetry recorded so far are written to
    `<backup>/trajectory.json` just before each checkpoint and reloaded on resume (cut back to the checkpoint when a
    crash fell between the two writes), so the training report covers the whole run.
 
@@ -91,6 +91,7 @@ def load_trajectory(backup: str, up_to_step: int) -> TrainingReport | None:
         steps=[saved.steps[i] for i in keep],
         loss=[saved.loss[i] for i in keep],
         auc={task: [values[i] for i in keep] for task, values in saved.auc.items()},
+        task_loss={task: [values[i] for i in keep] for task, values in saved.task_loss.items()},
         telemetry=[r for r in saved.telemetry if r.get("step", 0) <= up_to_step],
         recovery=_recovery_up_to(saved.recovery, up_to_step),
     )

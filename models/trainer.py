@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from config.settings import BINARY_TASKS, PipelineConfig, TrainConfig
+from config.settings import BINARY_TASKS, TASKS, PipelineConfig, TrainConfig
 from models import checkpointing, distribution, optimizers, recovery, warm_start
 from models import features as F
 from models.hyperparameters import apply_hyperparameters
@@ -64,6 +64,8 @@ class TrajectoryRecorder(tf.keras.callbacks.Callback):
         self.steps: list[int] = []
         self.loss: list[float] = []
         self.auc: dict[str, list[float]] = {t: [] for t in BINARY_TASKS}
+        # Each task's unweighted loss per window: which task the shared layers mostly serve.
+        self.task_loss: dict[str, list[float]] = {t: [] for t in TASKS}
         self.stop_reason: str | None = None
         self._epoch = 0
         self._started = time.time()
@@ -87,12 +89,14 @@ class TrajectoryRecorder(tf.keras.callbacks.Callback):
         self.loss.append(loss)
         for task in BINARY_TASKS:
             self.auc[task].append(float("nan"))
+        for task in TASKS:
+            self.task_loss[task].append(float("nan"))
 
     def pop_point(self) -> None:
         """Removes the newest point (a window that train.recovery rolled back)."""
         self.steps.pop()
         self.loss.pop()
-        for values in self.auc.values():
+        for values in (*self.auc.values(), *self.task_loss.values()):
             if values:
                 values.pop()
 
@@ -101,11 +105,15 @@ class TrajectoryRecorder(tf.keras.callbacks.Callback):
         if trajectory is not None:
             self.steps, self.loss = list(trajectory.steps), list(trajectory.loss)
             self.auc = {t: list(trajectory.auc.get(t, [])) for t in BINARY_TASKS}
+            self.task_loss = {t: list(trajectory.task_loss.get(t, [])) for t in TASKS}
 
     def trajectory(self) -> TrainingReport:
         """The curve so far (what a restarted attempt restores)."""
         return TrainingReport(
-            steps=list(self.steps), loss=list(self.loss), auc={t: list(v) for t, v in self.auc.items()}
+            steps=list(self.steps),
+            loss=list(self.loss),
+            auc={t: list(v) for t, v in self.auc.items()},
+            task_loss={t: list(v) for t, v in self.task_loss.items()},
         )
 
     def on_epoch_end(self, epoch, logs=None):
@@ -117,6 +125,8 @@ class TrajectoryRecorder(tf.keras.callbacks.Callback):
         self.loss.append(float(logs.get("loss", float("nan"))))
         for task in BINARY_TASKS:
             self.auc[task].append(float(logs.get(f"{task}_auc", float("nan"))))
+        for task in TASKS:
+            self.task_loss[task].append(float(logs.get(f"{task}_loss", float("nan"))))
         elapsed = time.time() - self._started
         log.info(
             "step %d/%d loss=%.4f click_auc=%.4f (%.1fs)",
@@ -274,6 +284,7 @@ def train_and_export(
         steps=recorder.steps,
         loss=recorder.loss,
         auc=aucs,
+        task_loss={t: v for t, v in recorder.task_loss.items() if v},
         stopped_early=recorder.stop_reason is not None,
         stop_reason=recorder.stop_reason,
         telemetry=list(telemetry.records),

@@ -26,6 +26,7 @@ class TrainingReport:
        "steps": [int],                      # step of each logged point
        "loss": [float | null | "inf" | "-inf"],  # total training loss; NaN is written as null
        "auc": {"click": [float | null]},     # optional, per binary task, aligned with steps
+       "task_loss": {"click": [float | null]},  # optional, each task's unweighted loss, aligned with steps
        "stopped_early": bool, "stop_reason": str | null,
        "telemetry": [dict],                 # optional optimizer stats; non-finite floats as "nan"/"inf"/"-inf"
        "recovery": {...} | null,            # train.recovery's record (models/recovery.py): events, gave_up
@@ -38,6 +39,7 @@ class TrainingReport:
     steps: list[int]
     loss: list[float]
     auc: dict[str, list[float]] = field(default_factory=dict)
+    task_loss: dict[str, list[float]] = field(default_factory=dict)
     stopped_early: bool = False
     stop_reason: str | None = None
     telemetry: list[dict[str, Any]] = field(default_factory=list)
@@ -61,6 +63,7 @@ class TrainingReport:
             "steps": [int(s) for s in self.steps],
             "loss": [encode_series_value(x) for x in self.loss],
             "auc": {t: [encode_series_value(x) for x in v] for t, v in self.auc.items()},
+            "task_loss": {t: [encode_series_value(x) for x in v] for t, v in self.task_loss.items()},
             "stopped_early": bool(self.stopped_early),
             "stop_reason": self.stop_reason,
             "telemetry": json_safe(self.telemetry),
@@ -79,13 +82,17 @@ class TrainingReport:
         steps = [int(s) for s in data["steps"]]
         loss = [decode_float(x) for x in data["loss"]]
         auc = {str(t): [decode_float(x) for x in v] for t, v in (data.get("auc") or {}).items()}
-        for name, values in [("loss", loss), *((f"auc.{t}", v) for t, v in auc.items())]:
+        task_loss = {str(t): [decode_float(x) for x in v] for t, v in (data.get("task_loss") or {}).items()}
+        series = [("loss", loss), *((f"auc.{t}", v) for t, v in auc.items())]
+        series += [(f"task_loss.{t}", v) for t, v in task_loss.items()]
+        for name, values in series:
             if len(values) != len(steps):
                 raise ValueError(f"training report: {name} has {len(values)} points but steps has {len(steps)}")
         return cls(
             steps=steps,
             loss=loss,
             auc=auc,
+            task_loss=task_loss,
             stopped_early=bool(data.get("stopped_early", False)),
             stop_reason=data.get("stop_reason"),
             telemetry=decode_tree(data.get("telemetry") or []),

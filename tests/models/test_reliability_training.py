@@ -19,7 +19,7 @@ import tensorflow as tf
 from tfx.types import standard_artifacts
 
 from components.stability_gate import Executor as GateExecutor
-from config.settings import PipelineConfig, TrainConfig, section_json, tiny_preset
+from config.settings import TASKS, PipelineConfig, TrainConfig, section_json, tiny_preset
 from models import checkpointing
 from models.stability import TrainingReport, training_report_path
 from models.trainer import train_and_export
@@ -121,6 +121,8 @@ def uninterrupted(transformed, tmp_path_factory) -> tuple[str, TrainingReport]:
     root = str(tmp_path_factory.mktemp("uninterrupted"))
     report = train(transformed, CONFIG, 1, root)
     assert report.loss[-1] < report.loss[0]  # it learned something: equal weights below are not vacuous
+    assert sorted(report.task_loss) == sorted(TASKS)  # each task's own loss, one value per logged point
+    assert all(len(v) == len(report.steps) for v in report.task_loss.values())
     assert not backups(root)  # a finished training removes its backup
     return root, report
 
@@ -140,6 +142,8 @@ def test_preempted_training_resumes_where_it_stopped(transformed, uninterrupted,
     np.testing.assert_allclose(resumed.loss, reference.loss, rtol=1e-6)
     for task, values in reference.auc.items():
         np.testing.assert_allclose(resumed.auc[task], values, rtol=1e-6, err_msg=task)
+    for task, values in reference.task_loss.items():
+        np.testing.assert_allclose(resumed.task_loss[task], values, rtol=1e-6, err_msg=task)
     assert [r["step"] for r in resumed.telemetry] == [r["step"] for r in reference.telemetry]
     expected, got = exported_weights(reference_root, 1), exported_weights(root, 3)
     assert set(got) == set(expected) and len(expected) > 10

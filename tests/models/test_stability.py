@@ -259,6 +259,7 @@ def test_training_report_round_trip_with_non_finite_values(tmp_path):
         steps=[0, 10, 20, 30],
         loss=[0.9, 0.7, math.inf, math.nan],
         auc={"click": [0.5, 0.6, math.nan, -math.inf]},
+        task_loss={"watch_time": [2.5, 2.4, math.nan, math.inf]},
         stopped_early=True,
         stop_reason="non-finite loss",
         telemetry=[{"layer": "dense", "sigma": math.nan, "r_over_w": math.inf, "n": np.int64(3)}],
@@ -268,6 +269,7 @@ def test_training_report_round_trip_with_non_finite_values(tmp_path):
     raw = json.loads(Path(path).read_text())  # strict JSON: no NaN/Infinity tokens
     assert raw["loss"] == [0.9, 0.7, "inf", None]
     assert raw["auc"]["click"] == [0.5, 0.6, None, "-inf"]
+    assert raw["task_loss"]["watch_time"] == [2.5, 2.4, None, "inf"]
     assert raw["telemetry"][0]["sigma"] == "nan" and raw["format_version"] == 1
     loaded = TrainingReport.load(path)
     assert loaded.steps == report.steps and loaded.stopped_early and loaded.stop_reason == "non-finite loss"
@@ -284,6 +286,8 @@ def test_training_report_rejects_bad_content():
         TrainingReport.from_json('{"steps": [1]}')
     with pytest.raises(ValueError, match="loss has 1 points"):
         TrainingReport.from_json('{"steps": [1, 2], "loss": [1.0]}')
+    with pytest.raises(ValueError, match=r"task_loss\.click has 1 points"):
+        TrainingReport.from_json('{"steps": [1, 2], "loss": [1.0, 2.0], "task_loss": {"click": [0.3]}}')
     with pytest.raises(ValueError, match="not a number"):
         TrainingReport.from_json('{"steps": [1], "loss": ["oops"]}')
 
