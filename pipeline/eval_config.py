@@ -59,7 +59,7 @@ def slicing_specs(gates: GateConfig) -> list[tfma.SlicingSpec]:
         *(tfma.SlicingSpec(feature_keys=[key]) for key in gates.slice_features),
         *(
             tfma.SlicingSpec(
-                slice_keys_sql=f"SELECT STRUCT(IF({condition}, 'true', 'false') AS {name}) FROM example.{column}"
+                slice_keys_sql=f"SELECT STRUCT(IF({condition}, 'true', 'false') AS {name}) FROM example.{column}"  # noqa: S608 - TFMA slice SQL over our own feature names, no user input
             )
             for name, (column, condition) in cold.items()
             if gates.cold_start_slices

@@ -264,7 +264,7 @@ def test_nothing_is_pushed_when_a_gate_refuses(tmp_path, saved_model_dir, evalua
     assert (serving_root / "models.config").read_text() == config_before
 
 
-@pytest.mark.parametrize(("baseline_ok", "pushed"), [(True, 1), (False, 0), (None, 0)])
+@pytest.mark.parametrize("baseline_ok, pushed", [(True, 1), (False, 0), (None, 0)])
 def test_the_baseline_evaluators_blessing_is_required_when_wired(tmp_path, saved_model_dir, baseline_ok, pushed):
     reason = "click AUC on the overall slice: the ranker 0.6610 vs the simple model 0.6702 (change -0.0092, ...)"
     inputs = {

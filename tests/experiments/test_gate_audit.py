@@ -42,7 +42,7 @@ def test_the_audit_trains_the_tiny_pipeline_run():
 
 
 @pytest.mark.parametrize(
-    ("nonfinite", "auc", "truth"),
+    "nonfinite, auc, truth",
     [(True, 0.7, "non_finite"), (False, 0.5, "at_chance"), (False, 0.549, "at_chance"), (False, 0.55, "healthy")],
 )
 def test_ground_truth(nonfinite, auc, truth):

@@ -27,6 +27,6 @@ def test_c6_verdicts():
     assert J.c6_verdict([_e("auc_click", "no"), _e("rmse_watch_time", "GC better")]) == "contradicted"
 
 
-@pytest.mark.parametrize(("diverged", "auc", "out"), [(True, 0.7, True), (False, 0.54, True), (False, 0.6, False)])
+@pytest.mark.parametrize("diverged, auc, out", [(True, 0.7, True), (False, 0.54, True), (False, 0.6, False)])
 def test_failed(diverged, auc, out):
     assert J.failed({"diverged": diverged, "auc_click": auc}) is out

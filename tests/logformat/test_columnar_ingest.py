@@ -240,7 +240,7 @@ def test_fuzz_batch_encoder_matches_record_to_example(changes):
 
 
 def test_duplicate_lines_are_read_again_from_their_file(tmp_path):
-    from ingest.dofns import _QuarantineDuplicatesFn
+    from ingest.dofns import _QuarantineDuplicatesFn  # noqa: PLC2701 - the DoFn under test
     from ingest.errors import IngestError
 
     path = str(tmp_path / "logs-00000-of-00001.jsonl.gz")

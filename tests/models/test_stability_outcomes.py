@@ -96,13 +96,13 @@ def test_natural_early_decrease_is_never_a_spike():
 
 
 def test_learned_then_chance_without_a_spike_is_a_blow_up():
-    click = list(np.linspace(0.55, 0.66, 9)) + [0.52, 0.5, 0.5, 0.5, 0.5, 0.5]
+    click = [*list(np.linspace(0.55, 0.66, 9)), 0.52, 0.5, 0.5, 0.5, 0.5, 0.5]
     report = detect_divergence(STEPS, HEALTHY_LOSS, {"click": click})
     assert report.fully_diverged and report.outcome == "blew_up", report.reason
 
 
 def test_non_finite_is_a_blow_up():
-    loss = list(HEALTHY_LOSS[:5]) + [float("nan")] + list(HEALTHY_LOSS[6:])
+    loss = [*list(HEALTHY_LOSS[:5]), float("nan"), *list(HEALTHY_LOSS[6:])]
     assert detect_divergence(STEPS, loss).outcome == "blew_up"
 
 

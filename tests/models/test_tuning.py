@@ -55,7 +55,7 @@ def test_every_choice_of_the_search_space_is_a_valid_configuration():
 
 
 def test_a_bad_value_fails_naming_the_field():
-    with pytest.raises(ConfigError, match="train.learning_rate"):
+    with pytest.raises(ConfigError, match=r"train\.learning_rate"):
         apply_hyperparameters(default_preset(), {"train.learning_rate": -1.0})
 
 

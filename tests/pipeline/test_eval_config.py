@@ -64,7 +64,7 @@ def test_the_slice_gate_is_off_by_default_and_covers_every_slice_when_on():
     gates = dataclasses.replace(SLICED, max_slice_auc_drop=0.03)
     thresholds = _thresholds(build_eval_config(gates))
     for task in gates.min_auc:
-        overall, (slices, threshold) = thresholds[(task, "AUC")]
+        _overall, (slices, threshold) = thresholds[(task, "AUC")]
         assert {s.feature_keys[0] for s in slices} == {*gates.slice_features, COLD_VIDEO_SLICE, COLD_USER_SLICE}
         assert threshold.change_threshold.absolute.value == pytest.approx(-0.03)
         assert not threshold.HasField("value_threshold")
@@ -105,7 +105,7 @@ def test_cold_start_slices_are_sql_that_tfx_bsl_runs_on_raw_features():
     )
     keys = []
     for query in sql:
-        statement = f"SELECT ARRAY({query}) as slice_key FROM Examples as example;"
+        statement = f"SELECT ARRAY({query}) as slice_key FROM Examples as example;"  # noqa: S608 - TFMA's own query
         keys.append(sql_util.RecordBatchSQLSliceQuery(statement, batch.schema).Execute(batch))
     assert keys[0] == [[[(COLD_VIDEO_SLICE, "true")]], [[(COLD_VIDEO_SLICE, "false")]], [[(COLD_VIDEO_SLICE, "true")]]]
     assert keys[1] == [[[(COLD_USER_SLICE, "true")]], [[(COLD_USER_SLICE, "false")]], [[(COLD_USER_SLICE, "true")]]]

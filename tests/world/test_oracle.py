@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 import pytest
@@ -69,7 +70,7 @@ def test_the_oracle_mean_matches_the_observed_rates(label_noise_rate):
         assert abs(residual.mean()) <= 4 * residual.std() / np.sqrt(known.sum()), (task, residual.mean())
     p, y = expected["click"], observed["click"]
     deciles = np.quantile(p, np.linspace(0, 1, 11))
-    for low, high in zip(deciles[:-1], deciles[1:]):
+    for low, high in itertools.pairwise(deciles):
         inside = (p >= low) & (p <= high)
         stderr = np.sqrt((p[inside] * (1 - p[inside])).sum()) / inside.sum()
         assert abs(p[inside].mean() - y[inside].mean()) <= 4 * stderr, (low, high)
