@@ -139,7 +139,7 @@ def _layout(line: bytes) -> _Layout | None:
     if cache_key in _LAYOUTS:
         return _LAYOUTS[cache_key]
     readable = None not in unknown.values() and all(name in record for name in FIELD_TYPES)
-    layout = _Layout(tuple(record), unknown) if readable else None  # type: ignore[arg-type]
+    layout = _Layout(tuple(record), unknown) if readable else None
     if len(_LAYOUTS) >= _MAX_CACHED_LAYOUTS:
         _LAYOUTS.clear()
     _LAYOUTS[cache_key] = layout

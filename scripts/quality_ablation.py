@@ -1,0 +1,162 @@
+"""Ranker variants against a logistic regression on the same transformed day: what moves next-day AUC.
+
+Generates the preset's world for days 0 .. N-1 (default 2), analyses the training days with the pipeline's
+`preprocessing_fn` (the lab's data path, experiments/data.py), trains each ranker variant on 80 % of the training
+days (the pipeline's train split share) and scores all of day N-1, beside scikit-learn's logistic regression on
+the same transformed features. Prints one JSON line per model: AUC and calibration (mean predicted / observed - 1)
+per binary task, and watch time's RMSE.
+
+    python scripts/quality_ablation.py --out /tmp/ablation --variants base,cond,d0.3,l2e1e-4,h64x32,seed1
+
+A variant is `base` or `_`-joined edits: `cond` (conditional_tasks), `dN` (dropout), `l2kN` / `l2eN` (kernel /
+embedding L2), `hAxB` (hidden units), `eN` (embedding dim), `sN` (train steps), `lrN`, `elrN`, `seedN`, `adamN`
+(Adam at rate N), `rw` (rare tasks up-weighted: like 3, share 6, dismiss 2, watch time 0.2, survey 0.5) and
+`core` (no ids, generated features or high-cardinality categoricals).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.metrics import roc_auc_score  # noqa: E402
+
+from config.settings import BINARY_TASKS, PipelineConfig, get_preset  # noqa: E402
+from experiments.data import feature_set, prepare_data  # noqa: E402
+from models import features as F  # noqa: E402
+from models.ranker import build_ranker, compile_ranker, split_labels  # noqa: E402
+from models.trainer import build_optimizer  # noqa: E402
+
+RARE_UP = {"click": 1.0, "like": 3.0, "share": 6.0, "dismiss": 2.0, "watch_time": 0.2, "survey_rating": 0.5}
+
+
+def variant(config: PipelineConfig, name: str) -> tuple[PipelineConfig, bool]:
+    """The config of variant `name` and whether it keeps only the core features."""
+    model: dict = {}
+    train: dict = {}
+    parts = [] if name == "base" else name.split("_")
+    for part in parts:
+        if part == "cond":
+            model["conditional_tasks"] = True
+        elif part == "rw":
+            model["task_weights"] = RARE_UP
+        elif part.startswith("l2k"):
+            model["kernel_l2"] = float(part[3:])
+        elif part.startswith("l2e"):
+            model["embedding_l2"] = float(part[3:])
+        elif part.startswith("elr"):
+            train["embedding_learning_rate"] = float(part[3:])
+        elif part.startswith("lr"):
+            train["learning_rate"] = float(part[2:])
+        elif part.startswith("seed"):
+            train["seed"] = int(part[4:])
+        elif part.startswith("adam"):
+            train.update(optimizer="adam", learning_rate=float(part[4:]), optimizer_params={})
+        elif part.startswith("d"):
+            model["dropout"] = float(part[1:])
+        elif part.startswith("h"):
+            model["hidden_units"] = tuple(int(x) for x in part[1:].split("x"))
+        elif part.startswith("e"):
+            model["embedding_dim"] = int(part[1:])
+        elif part.startswith("s"):
+            train["train_steps"] = int(part[1:])
+        elif part != "core":
+            raise SystemExit(f"unknown variant part {part!r}")
+    return (
+        dataclasses.replace(
+            config,
+            model=dataclasses.replace(config.model, **model),
+            train=dataclasses.replace(config.train, **train),
+        ),
+        "core" in parts,
+    )
+
+
+def scores(predicted: dict[str, np.ndarray], day: dict[str, np.ndarray]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for task in BINARY_TASKS:
+        y, p = day[F.label_key(task)], predicted[task]
+        out[task] = round(float(roc_auc_score(y, p)), 4)
+        out[f"{task}_cal"] = round(float(p.mean() / y.mean() - 1), 3)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", required=True, help="cache directory for the generated, transformed days")
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--days", type=int, default=2, help="days generated; the last is scored")
+    parser.add_argument("--world-seed", type=int, default=None)
+    parser.add_argument("--variants", default="base")
+    args = parser.parse_args()
+    config = get_preset(args.preset)
+    world = dataclasses.replace(config.world, num_days=args.days)
+    if args.world_seed is not None:
+        world = dataclasses.replace(world, seed=args.world_seed)
+    lab = prepare_data(args.out, world, config.transform, log=lambda message: None)
+    features = feature_set(lab)
+    days = {k: np.concatenate([d[k] for d in lab.train_days]) for k in lab.train_days[0]}
+    keep = np.random.default_rng(0).random(len(days[F.label_key("click")])) < 0.8
+    train_cols = {k: v[keep] for k, v in days.items()}
+
+    core_dense = (*features.log_dense, *features.linear_dense, *features.rates)
+    core_cats = ("position", "surface", "is_subscribed")
+
+    def linear_inputs(day: dict[str, np.ndarray]) -> np.ndarray:
+        parts = [np.stack([day[F.transformed_name(k)] for k in core_dense], 1)]
+        for key in core_cats:
+            size = int(max(train_cols[F.transformed_name(key)].max(), lab.eval_day[F.transformed_name(key)].max())) + 1
+            parts.append(np.eye(size, dtype=np.float32)[day[F.transformed_name(key)]])
+        return np.concatenate(parts, 1)
+
+    x_train, x_eval = linear_inputs(train_cols), linear_inputs(lab.eval_day)
+    lr = {
+        task: LogisticRegression(max_iter=1000, C=0.1)
+        .fit(x_train, train_cols[F.label_key(task)])
+        .predict_proba(x_eval)[:, 1]
+        for task in BINARY_TASKS
+    }
+    print("logistic_regression", json.dumps(scores(lr, lab.eval_day)), flush=True)
+
+    feats, labels = split_labels({k: tf.constant(v) for k, v in train_cols.items()})
+    eval_feats, _ = split_labels({k: tf.constant(v) for k, v in lab.eval_day.items()})
+    for name in args.variants.split(","):
+        cfg, core = variant(config, name)
+        fs = features
+        if core:
+            fs = dataclasses.replace(
+                features, ids=(), categoricals=("surface",), bucketed_ints=(("position", 32), ("is_subscribed", 2))
+            )
+            fs = dataclasses.replace(fs, signed_log_dense=())
+        tf.keras.utils.set_random_seed(cfg.train.seed)
+        data = (
+            tf.data.Dataset.from_tensor_slices((feats, labels))
+            .shuffle(100_000, seed=cfg.train.seed)
+            .repeat()
+            .batch(cfg.train.batch_size, drop_remainder=True)
+        )
+        model = build_ranker(cfg.model, lab.vocab_sizes, fs)
+        compile_ranker(model, build_optimizer(cfg.train), cfg.model)
+        started = time.time()
+        model.fit(data, epochs=1, steps_per_epoch=cfg.train.train_steps, verbose=0)
+        raw = model.predict({k: eval_feats[k] for k in model.input}, batch_size=8192, verbose=0)
+        predicted = {t: 1 / (1 + np.exp(-raw[t].reshape(-1))) for t in BINARY_TASKS}
+        result = scores(predicted, lab.eval_day)
+        watch = lab.eval_day[F.label_key("watch_time")]
+        result["watch_rmse"] = round(float(np.sqrt(np.mean((raw["watch_time"].reshape(-1) - watch) ** 2))), 3)
+        result["seconds"] = round(time.time() - started, 1)
+        print(name, json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
