@@ -19,7 +19,7 @@ POLICY_VENV := .venv-policy
 policy-env: $(POLICY_VENV)/.installed
 
 $(POLICY_VENV)/.installed: requirements-policy.lock $(VENV)/.installed
-	@PY310=$$(scripts/find_python.sh) && $(UV) venv -q -p $$PY310 $(POLICY_VENV)
+	@PY310=$$(scripts/find_python.sh) && { [ -x $(POLICY_VENV)/bin/python ] || $(UV) venv -q -p $$PY310 $(POLICY_VENV); }
 	VIRTUAL_ENV=$(POLICY_VENV) $(UV) pip install -q --compile-bytecode -r requirements-policy.lock
 	@touch $@
 
