@@ -27,7 +27,7 @@ import tensorflow_transform as tft
 from config.settings import TASKS, BaselineConfig, PipelineConfig
 from models import features as F
 from models.inputs import make_dataset
-from models.ranker import categorical_sizes, losses, metrics
+from models.ranker import categorical_sizes, losses
 from models.serving import export_serving_model
 from models.trainer import vocab_sizes
 
@@ -64,7 +64,10 @@ def build_baseline(
         dense.append(inputs[name])
     stacked = tf.keras.layers.Lambda(lambda xs: tf.stack(xs, axis=-1), name="dense_features")(dense)
     bias = tf.keras.initializers.Constant([3.0 if task == "survey_rating" else 0.0 for task in TASKS])
-    terms.append(tf.keras.layers.Dense(len(TASKS), bias_initializer=bias, name="dense_weights")(stacked))
+    dense_weights = tf.keras.layers.Dense(
+        len(TASKS), kernel_initializer="zeros", bias_initializer=bias, name="dense_weights"
+    )
+    terms.append(dense_weights(stacked))
     logits = tf.keras.layers.Add(name="linear")(terms)
     outputs = {
         task: tf.keras.layers.Lambda(lambda z, i=i: z[:, i : i + 1], name=task)(logits) for i, task in enumerate(TASKS)
@@ -72,10 +75,9 @@ def build_baseline(
     return tf.keras.Model(inputs=inputs, outputs=outputs, name="linear_baseline")
 
 
-def compile_baseline(model: tf.keras.Model, config: BaselineConfig, with_metrics: bool = False) -> tf.keras.Model:
-    """Compiled with the ranker's losses; the ranker's metrics (AUC per binary task, watch-time RMSE) when asked."""
-    optimizer = tf.keras.optimizers.Adagrad(config.learning_rate)
-    model.compile(optimizer=optimizer, loss=losses(), metrics=metrics() if with_metrics else None)
+def compile_baseline(model: tf.keras.Model, config: BaselineConfig) -> tf.keras.Model:
+    """Compiled with the ranker's losses, without metrics (the BaselineEvaluator measures the model)."""
+    model.compile(optimizer=tf.keras.optimizers.Adagrad(config.learning_rate), loss=losses())
     return model
 
 
