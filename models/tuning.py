@@ -10,12 +10,14 @@ so the Trainer applies the best trial's values to its `PipelineConfig` (`apply_h
   model.tower_units                        "16", "32", "64"
   model.task_weights.watch_time            0.1, 0.3, 1.0            (its squared error dwarfs the binary losses)
   model.task_weights.survey_rating         0.1, 0.3, 1.0
+  model.dropout                            0.0, 0.1, 0.3            (regularization: 48k examples a day)
+  model.kernel_l2                          0.0, 1e-5, 1e-4
+  model.embedding_l2                       0.0, 1e-5, 1e-4
   train.optimizer_params.<p>               the Clippy thresholds, when the optimizer is Clippy:
       variable_relative_threshold          0.1, 0.5, 1.0
       absolute_threshold                   1e-3, 1e-2, 1e-1
 
-plus any field of `model` or `train` named in TUNED_EXTRA that the configuration has (e.g. a regularization
-strength), searched around its configured value. KerasTuner's random search (`tuning.max_trials` trials, seeded by
+KerasTuner's random search (`tuning.max_trials` trials, seeded by
 `tuning.seed`, KerasTuner's RandomSearchOracle driving our RankerTuner) trains each trial for `tuning.train_steps`
 steps on the train split and scores it by the mean AUC of the binary tasks on `tuning.eval_steps` batches of the
 eval split (the span's own eval split: never span d + 1).
@@ -53,13 +55,14 @@ SEARCH_SPACE: dict[str, list[Any]] = {
     "model.tower_units": ["16", "32", "64"],
     "model.task_weights.watch_time": [0.1, 0.3, 1.0],
     "model.task_weights.survey_rating": [0.1, 0.3, 1.0],
+    "model.dropout": [0.0, 0.1, 0.3],
+    "model.kernel_l2": [0.0, 1e-5, 1e-4],
+    "model.embedding_l2": [0.0, 1e-5, 1e-4],
 }
 CLIPPY_SPACE: dict[str, list[Any]] = {
     "train.optimizer_params.variable_relative_threshold": [0.1, 0.5, 1.0],
     "train.optimizer_params.absolute_threshold": [1e-3, 1e-2, 1e-1],
 }
-# Fields searched at 0.1x, 1x and 10x their configured value when the configuration has them (regularization).
-TUNED_EXTRA: tuple[str, ...] = ("model.embedding_l2", "model.l2")
 
 
 def search_space(config: PipelineConfig) -> dict[str, list[Any]]:
@@ -67,11 +70,6 @@ def search_space(config: PipelineConfig) -> dict[str, list[Any]]:
     space = dict(SEARCH_SPACE)
     if config.train.optimizer == "clippy":
         space.update(CLIPPY_SPACE)
-    for name in TUNED_EXTRA:
-        section, field = name.split(".")
-        value = getattr(getattr(config, section), field, None)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-            space[name] = [value * 0.1, value, value * 10.0]
     return space
 
 
