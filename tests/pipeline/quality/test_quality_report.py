@@ -12,12 +12,9 @@ import pytest
 from config.settings import BINARY_TASKS, TASKS
 from pipeline.quality.baselines import GBDT, LINEAR
 from pipeline.quality.by_day import quality_section
-from pipeline.quality.examples import read_examples
-from pipeline.quality.metrics import auc
 from pipeline.quality.plots import write_plots
 from pipeline.quality.render import render_markdown
 from pipeline.quality.report import CEILING, IN_PIPELINE, RANKER, build_report
-from pipeline.quality.scoring import SavedModelScorer
 from pipeline.quality.sources import read_sources
 
 pytestmark = pytest.mark.slow
@@ -42,21 +39,21 @@ def test_the_sources_of_the_tiny_run(sources, tiny_pipeline):
     assert sources.pushed_version  # the tiny run pushes its model
 
 
-def test_the_ranker_column_is_what_the_evaluator_measured(sources, tiny_pipeline):
-    """Our scoring of the ranker on the eval split agrees with TFMA's AUC (10,000 thresholds) on the same split."""
-    evaluation = read_examples(sources.eval_examples_uri, "eval")
-    scores = SavedModelScorer(sources.ranker_uri).score(evaluation.serialized)
+def test_the_ranker_column_is_what_the_evaluator_measured(report, tiny_pipeline):
+    """Our scoring of the ranker on all of span d + 1 agrees with TFMA's AUC (10,000 thresholds) on the same
+    examples: the Evaluator scores the splits in `gates.eval_splits`, both of them."""
+    assert set(tiny_pipeline.config.gates.eval_splits) == {"train", "eval"}
     for task in ("click", "dismiss"):
-        ours = auc(scores[task], evaluation.label(task)[0])
+        ours = report.task(task).values[RANKER]
         assert abs(ours - tiny_pipeline.summary.metrics[task]["auc"]) < 2e-3, task
 
 
 def test_every_column_of_the_report(report, tiny_pipeline):
     assert [t.task for t in report.tasks] == list(TASKS)
     assert report.eval_examples == tiny_pipeline.config.world.impressions_per_day  # all of span d+1, both splits
-    assert report.baselines == [LINEAR, GBDT]  # no BaselineTrainer in this pipeline
+    assert report.baselines == [IN_PIPELINE, LINEAR, GBDT]  # the pipeline's BaselineTrainer, then scikit-learn's
     for t in report.tasks:
-        assert set(t.values) == {RANKER, LINEAR, GBDT, CEILING}, t.task
+        assert set(t.values) == {RANKER, IN_PIPELINE, LINEAR, GBDT, CEILING}, t.task
         assert all(np.isfinite(v) for v in t.values.values()), t.task
         assert t.captured is not None and np.isfinite(t.captured)
         for interval in t.intervals.values():
@@ -64,7 +61,7 @@ def test_every_column_of_the_report(report, tiny_pipeline):
         assert set(t.calibration) == set(t.values)
     for task in ("click", "dismiss"):  # enough positives on 4,000 impressions for the ceiling to stand clear
         t = report.task(task)
-        assert t.values[CEILING] > max(t.values[m] for m in (RANKER, LINEAR, GBDT)), (task, t.values)
+        assert t.values[CEILING] > max(t.values[m] for m in (RANKER, IN_PIPELINE, LINEAR, GBDT)), (task, t.values)
     text = render_markdown(report)
     assert all(f"| {task} |" in text for task in TASKS) and "ceiling (oracle)" in text
 
