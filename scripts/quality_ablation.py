@@ -11,7 +11,7 @@ per binary task, and watch time's RMSE.
 A variant is `base` or `_`-joined edits: `cond` (conditional_tasks), `dN` (dropout), `l2kN` / `l2eN` (kernel /
 embedding L2), `hAxB` (hidden units), `eN` (embedding dim), `sN` (train steps), `lrN`, `elrN`, `seedN`, `adamN`
 (Adam at rate N), `rw` (rare tasks up-weighted: like 3, share 6, dismiss 2, watch time 0.2, survey 0.5) and
-`core` (no ids, generated features or high-cardinality categoricals).
+`core` (no ids, generated features or high-cardinality categoricals), `linear` (no hidden layers).
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ def variant(config: PipelineConfig, name: str) -> tuple[PipelineConfig, bool]:
     train: dict = {}
     parts = [] if name == "base" else name.split("_")
     for part in parts:
-        if part == "cond":
+        if part == "linear":
+            model.update(hidden_units=(), tower_units=())
+        elif part == "cond":
             model["conditional_tasks"] = True
         elif part == "rw":
             model["task_weights"] = RARE_UP
