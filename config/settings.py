@@ -169,7 +169,7 @@ DISTRIBUTIONS: tuple[str, ...] = ("auto", "one_device", "mirrored", "multi_worke
 
 @dataclass(frozen=True)
 class RecoveryConfig:
-    """A Trainer that heals itself (models/recovery.py; issue 15): when the shared detector's spike rule fires
+    """A Trainer that heals itself (models/recovery.py): when the shared detector's spike rule fires
     online at the end of a logged window (or a batch loss is non-finite), restore the last healthy weights and
     optimizer state, skip the offending window of batches, multiply the dense learning rate by `lr_factor` and
     continue; after `max_recoveries` recoveries the next spike stops training as diverged (never pushed)."""

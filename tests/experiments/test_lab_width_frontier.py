@@ -1,4 +1,4 @@
-"""Issue 15's lab pieces on constructed data: update concentration, the width experiment's onset numbers and
+"""The lab's pieces on constructed data: update concentration, the width experiment's onset numbers and
 effective step, the uncensored frontier's breaking multiplier, and the width preset's plan."""
 
 from __future__ import annotations
