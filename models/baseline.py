@@ -27,7 +27,7 @@ import tensorflow_transform as tft
 from config.settings import TASKS, BaselineConfig, PipelineConfig
 from models import features as F
 from models.inputs import make_dataset
-from models.ranker import categorical_sizes, losses
+from models.ranker import categorical_sizes, losses, model_inputs
 from models.serving import export_serving_model
 from models.trainer import vocab_sizes
 
@@ -44,11 +44,9 @@ def build_baseline(
     """The linear model of the module docstring: inputs as the ranker's, outputs one [B, 1] tensor per task."""
     sizes = categorical_sizes(vocab_sizes, features)
     regularizer = tf.keras.regularizers.l2(config.l2) if config.l2 > 0 else None
-    inputs: dict[str, tf.keras.Input] = {}
+    inputs, indices, stacked = model_inputs(features)
     terms: list[tf.Tensor] = []
     for key in features.embedded:
-        name = F.transformed_name(key)
-        inputs[name] = tf.keras.Input(shape=(), dtype=tf.int64, name=name)
         weights = tf.keras.layers.Embedding(
             sizes[key],
             len(TASKS),
@@ -56,13 +54,7 @@ def build_baseline(
             embeddings_regularizer=regularizer,
             name=f"{key}_weights",
         )
-        terms.append(weights(inputs[name]))
-    dense = []
-    for key in features.dense:
-        name = F.transformed_name(key)
-        inputs[name] = tf.keras.Input(shape=(), dtype=tf.float32, name=name)
-        dense.append(inputs[name])
-    stacked = tf.keras.layers.Lambda(lambda xs: tf.stack(xs, axis=-1), name="dense_features")(dense)
+        terms.append(weights(indices[key]))
     bias = tf.keras.initializers.Constant([3.0 if task == "survey_rating" else 0.0 for task in TASKS])
     dense_weights = tf.keras.layers.Dense(
         len(TASKS), kernel_initializer="zeros", bias_initializer=bias, name="dense_weights"

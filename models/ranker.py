@@ -55,6 +55,23 @@ def _mlp(x: tf.Tensor, units: tuple[int, ...], prefix: str, config: ModelConfig 
     return x
 
 
+def model_inputs(features: F.FeatureSet) -> tuple[dict[str, tf.keras.Input], dict[str, tf.Tensor], tf.Tensor]:
+    """The Keras inputs of `features` (every transformed feature by name), the int64 index input of each embedded
+    feature by raw key, and the dense features stacked into one [B, n] tensor (layer `dense_features`)."""
+    inputs: dict[str, tf.keras.Input] = {}
+    indices: dict[str, tf.Tensor] = {}
+    for key in features.embedded:
+        name = F.transformed_name(key)
+        inputs[name] = indices[key] = tf.keras.Input(shape=(), dtype=tf.int64, name=name)
+    dense = []
+    for key in features.dense:
+        name = F.transformed_name(key)
+        inputs[name] = tf.keras.Input(shape=(), dtype=tf.float32, name=name)
+        dense.append(inputs[name])
+    stacked = tf.keras.layers.Lambda(lambda xs: tf.stack(xs, axis=-1), name="dense_features")(dense)
+    return inputs, indices, stacked
+
+
 def build_ranker(
     config: ModelConfig, vocab_sizes: dict[str, int], features: F.FeatureSet = F.CORE_FEATURES
 ) -> tf.keras.Model:
@@ -62,24 +79,17 @@ def build_ranker(
     if config.architecture not in ("shared_bottom", "mmoe"):
         raise ValueError(f"model.architecture must be 'shared_bottom' or 'mmoe', got {config.architecture!r}")
     sizes = categorical_sizes(vocab_sizes, features)
-    inputs: dict[str, tf.keras.Input] = {}
+    inputs, indices, dense = model_inputs(features)
     parts: list[tf.Tensor] = []
     for key in features.embedded:
-        name = F.transformed_name(key)
-        inputs[name] = tf.keras.Input(shape=(), dtype=tf.int64, name=name)
         emb = tf.keras.layers.Embedding(
             sizes[key],
             config.embedding_dim,
             embeddings_regularizer=tf.keras.regularizers.L2(config.embedding_l2) if config.embedding_l2 > 0 else None,
             name=f"{key}_embedding",
         )
-        parts.append(emb(inputs[name]))
-    dense_inputs = []
-    for key in features.dense:
-        name = F.transformed_name(key)
-        inputs[name] = tf.keras.Input(shape=(), dtype=tf.float32, name=name)
-        dense_inputs.append(inputs[name])
-    parts.append(tf.keras.layers.Lambda(lambda xs: tf.stack(xs, axis=-1), name="dense_features")(dense_inputs))
+        parts.append(emb(indices[key]))
+    parts.append(dense)
     x = tf.keras.layers.Concatenate(name="input_concat")(parts)
     if config.use_dcn:
         x = tfrs.layers.dcn.Cross(projection_dim=config.dcn_projection_dim, name="dcn_cross")(x)
