@@ -148,6 +148,11 @@ class ModelConfig:
     # Like, share and watch time follow a click and dismiss follows none: model them as products with the click
     # probability (models/ranker.py, ChainOnClick) instead of as independent heads.
     conditional_tasks: bool = False
+    # Wide & deep (Cheng et al. 2016): add to each task's logit a linear model of the same inputs (a weight per id
+    # and category value, a linear map of the dense features), trained jointly; `wide_l2` penalises the per-value
+    # weights. The deep part then learns what the linear model cannot.
+    wide: bool = False
+    wide_l2: float = 1e-4
     task_weights: dict[str, float] = field(default_factory=lambda: {t: 1.0 for t in TASKS})
     # The combined ranking score: sum_k w_k * output_k (binary outputs are probabilities; watch_time is
     # log1p seconds; survey_rating is on the 1..5 scale).

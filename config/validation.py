@@ -350,7 +350,9 @@ def validate_model(model: ModelConfig) -> None:
     require_fraction(model.dropout, "model.dropout", high_open=True)
     require_nonnegative_number(model.kernel_l2, "model.kernel_l2")
     require_nonnegative_number(model.embedding_l2, "model.embedding_l2")
+    require_nonnegative_number(model.wide_l2, "model.wide_l2")
     require_bool(model.conditional_tasks, "model.conditional_tasks")
+    require_bool(model.wide, "model.wide")
     if model.architecture == "mmoe":
         require_int(model.num_experts, "model.num_experts")
         require_units(model.expert_units, "model.expert_units")

@@ -27,7 +27,7 @@ import tensorflow_transform as tft
 from config.settings import TASKS, BaselineConfig, PipelineConfig
 from models import features as F
 from models.inputs import make_dataset
-from models.ranker import categorical_sizes, losses, model_inputs
+from models.ranker import categorical_sizes, linear_logits, losses, model_inputs
 from models.serving import export_serving_model
 from models.trainer import vocab_sizes
 
@@ -43,24 +43,9 @@ def build_baseline(
 ) -> tf.keras.Model:
     """The linear model of the module docstring: inputs as the ranker's, outputs one [B, 1] tensor per task."""
     sizes = categorical_sizes(vocab_sizes, features)
-    regularizer = tf.keras.regularizers.l2(config.l2) if config.l2 > 0 else None
     inputs, indices, stacked = model_inputs(features)
-    terms: list[tf.Tensor] = []
-    for key in features.embedded:
-        weights = tf.keras.layers.Embedding(
-            sizes[key],
-            len(TASKS),
-            embeddings_initializer="zeros",
-            embeddings_regularizer=regularizer,
-            name=f"{key}_weights",
-        )
-        terms.append(weights(indices[key]))
     bias = tf.keras.initializers.Constant([3.0 if task == "survey_rating" else 0.0 for task in TASKS])
-    dense_weights = tf.keras.layers.Dense(
-        len(TASKS), kernel_initializer="zeros", bias_initializer=bias, name="dense_weights"
-    )
-    terms.append(dense_weights(stacked))
-    logits = tf.keras.layers.Add(name="linear")(terms)
+    logits = linear_logits(features, sizes, indices, stacked, config.l2, bias=bias)
     outputs = {
         task: tf.keras.layers.Lambda(lambda z, i=i: z[:, i : i + 1], name=task)(logits) for i, task in enumerate(TASKS)
     }

@@ -72,6 +72,36 @@ def model_inputs(features: F.FeatureSet) -> tuple[dict[str, tf.keras.Input], dic
     return inputs, indices, stacked
 
 
+def linear_logits(
+    features: F.FeatureSet,
+    sizes: dict[str, int],
+    indices: dict[str, tf.Tensor],
+    dense: tf.Tensor,
+    l2: float,
+    prefix: str = "",
+    bias: tf.keras.initializers.Initializer | str = "zeros",
+) -> tf.Tensor:
+    """One linear logit per task ([B, len(TASKS)]): a weight per value of each embedded feature (a per-id bias, an
+    embedding of width len(TASKS), L2-regularised by `l2`) plus a linear map of the dense features. Zero at the start.
+    """
+    regularizer = tf.keras.regularizers.l2(l2) if l2 > 0 else None
+    terms: list[tf.Tensor] = []
+    for key in features.embedded:
+        weights = tf.keras.layers.Embedding(
+            sizes[key],
+            len(TASKS),
+            embeddings_initializer="zeros",
+            embeddings_regularizer=regularizer,
+            name=f"{prefix}{key}_weights",
+        )
+        terms.append(weights(indices[key]))
+    dense_weights = tf.keras.layers.Dense(
+        len(TASKS), kernel_initializer="zeros", bias_initializer=bias, name=f"{prefix}dense_weights"
+    )
+    terms.append(dense_weights(dense))
+    return tf.keras.layers.Add(name=f"{prefix}linear")(terms)
+
+
 def build_ranker(
     config: ModelConfig, vocab_sizes: dict[str, int], features: F.FeatureSet = F.CORE_FEATURES
 ) -> tf.keras.Model:
@@ -108,12 +138,17 @@ def build_ranker(
                 lambda ge: tf.einsum("be,bed->bd", ge[0], ge[1]), name=f"{task}_mixture"
             )([gate, stacked])
 
+    wide = linear_logits(features, sizes, indices, dense, config.wide_l2, prefix="wide_") if config.wide else None
     heads = {}
-    for task in TASKS:
+    for i, task in enumerate(TASKS):
         h = _mlp(task_inputs[task], config.tower_units, f"{task}_tower")
         bias = 3.0 if task == "survey_rating" else 0.0  # start regression heads near the label scale
-        name = f"{task}_head" if config.conditional_tasks else task
+        name = f"{task}_head" if config.conditional_tasks or wide is not None else task
         heads[task] = tf.keras.layers.Dense(1, name=name, bias_initializer=tf.keras.initializers.Constant(bias))(h)
+        if wide is not None:
+            column = tf.keras.layers.Lambda(lambda z, i=i: z[:, i : i + 1], name=f"{task}_wide")(wide)
+            out_name = f"{task}_wide_deep" if config.conditional_tasks else task
+            heads[task] = tf.keras.layers.Add(name=out_name)([heads[task], column])
     outputs = chain_on_click(heads) if config.conditional_tasks else heads
     return tf.keras.Model(inputs=inputs, outputs=outputs, name="multitask_ranker")
 

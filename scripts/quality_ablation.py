@@ -11,7 +11,8 @@ per binary task, and watch time's RMSE.
 A variant is `base` or `_`-joined edits: `cond` (conditional_tasks), `dN` (dropout), `l2kN` / `l2eN` (kernel /
 embedding L2), `hAxB` (hidden units), `eN` (embedding dim), `sN` (train steps), `lrN`, `elrN`, `seedN`, `adamN`
 (Adam at rate N), `rw` (rare tasks up-weighted: like 3, share 6, dismiss 2, watch time 0.2, survey 0.5) and
-`core` (no ids, generated features or high-cardinality categoricals), `linear` (no hidden layers).
+`core` (no ids, generated features or high-cardinality categoricals), `linear` (no hidden layers), `wide` (wide &
+deep: `model.wide`), `wl2N` (its L2); `simple` is the pipeline's simple model (models/baseline.py).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from sklearn.metrics import roc_auc_score  # noqa: E402
 from config.settings import BINARY_TASKS, PipelineConfig, get_preset  # noqa: E402
 from experiments.data import feature_set, prepare_data  # noqa: E402
 from models import features as F  # noqa: E402
+from models.baseline import build_baseline, compile_baseline  # noqa: E402
 from models.ranker import build_ranker, compile_ranker, split_labels  # noqa: E402
 from models.trainer import build_optimizer  # noqa: E402
 
@@ -44,12 +46,16 @@ def variant(config: PipelineConfig, name: str) -> tuple[PipelineConfig, bool]:
     """The config of variant `name` and whether it keeps only the core features."""
     model: dict = {}
     train: dict = {}
-    parts = [] if name == "base" else name.split("_")
+    parts = [] if name in ("base", "simple") else name.split("_")
     for part in parts:
         if part == "linear":
             model.update(hidden_units=(), tower_units=())
         elif part == "cond":
             model["conditional_tasks"] = True
+        elif part == "wide":
+            model["wide"] = True
+        elif part.startswith("wl2"):
+            model["wide_l2"] = float(part[3:])
         elif part == "rw":
             model["task_weights"] = RARE_UP
         elif part.startswith("l2k"):
@@ -147,8 +153,11 @@ def main() -> None:
             .repeat()
             .batch(cfg.train.batch_size, drop_remainder=True)
         )
-        model = build_ranker(cfg.model, lab.vocab_sizes, fs)
-        compile_ranker(model, build_optimizer(cfg.train), cfg.model)
+        if name == "simple":
+            model = compile_baseline(build_baseline(cfg.baseline, lab.vocab_sizes, fs), cfg.baseline)
+        else:
+            model = build_ranker(cfg.model, lab.vocab_sizes, fs)
+            compile_ranker(model, build_optimizer(cfg.train), cfg.model)
         started = time.time()
         model.fit(data, epochs=1, steps_per_epoch=cfg.train.train_steps, verbose=0)
         raw = model.predict({k: eval_feats[k] for k in model.input}, batch_size=8192, verbose=0)

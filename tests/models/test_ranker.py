@@ -107,8 +107,43 @@ def test_chained_ranker_keeps_the_output_names_and_trains() -> None:
     assert model.losses, "kernel_l2 adds its penalty to the loss"
 
 
+@pytest.mark.parametrize("conditional", [False, True], ids=["independent", "chained"])
+def test_wide_part_adds_a_linear_logit_per_task(conditional: bool) -> None:
+    """With `wide`, each task's pre-chain logit is its deep head plus that task's column of a linear model of the
+    same inputs (a weight per id value, a linear map of the dense features)."""
+    config = ModelConfig(hidden_units=(8,), embedding_dim=4, wide=True, conditional_tasks=conditional)
+    model = build_ranker(config, VOCAB)
+    assert sorted(model.output_names) == sorted(TASKS)
+    rng = tf.random.Generator.from_seed(0)
+    for layer in model.layers:
+        if layer.name.startswith("wide_"):
+            layer.set_weights([rng.normal(w.shape).numpy() for w in layer.get_weights()])
+    feats, _ = split_labels({k: tf.constant(v) for k, v in fake_transformed(5).items()})
+    names = [f"{t}_head" for t in TASKS] + ["wide_linear"]
+    probe = tf.keras.Model(model.input, [model.get_layer(n).output for n in names])
+    *heads, wide = probe(feats)
+    assert float(tf.reduce_max(tf.abs(wide))) > 0.1
+    if not conditional:
+        out = model(feats)
+        for i, (task, head) in enumerate(zip(TASKS, heads)):
+            tf.debugging.assert_near(out[task], head + wide[:, i : i + 1], atol=1e-5)
+    else:
+        i = TASKS.index("click")
+        click = tf.keras.Model(model.input, model.get_layer("click_wide_deep").output)(feats)
+        tf.debugging.assert_near(click, heads[i] + wide[:, i : i + 1], atol=1e-5)
+        tf.debugging.assert_near(model(feats)["click"], click, atol=1e-5)
+
+
 @pytest.mark.parametrize(
-    "field, value", [("dropout", 1.0), ("dropout", -0.1), ("kernel_l2", -1.0), ("conditional_tasks", 1)]
+    "field, value",
+    [
+        ("dropout", 1.0),
+        ("dropout", -0.1),
+        ("kernel_l2", -1.0),
+        ("conditional_tasks", 1),
+        ("wide", 1),
+        ("wide_l2", -1e-4),
+    ],
 )
 def test_regularization_settings_are_validated(field: str, value: object) -> None:
     import dataclasses
