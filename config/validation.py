@@ -353,6 +353,7 @@ def validate_model(model: ModelConfig) -> None:
     require_nonnegative_number(model.wide_l2, "model.wide_l2")
     require_bool(model.conditional_tasks, "model.conditional_tasks")
     require_bool(model.wide, "model.wide")
+    require_bool(model.calibrate, "model.calibrate")
     if model.architecture == "mmoe":
         require_int(model.num_experts, "model.num_experts")
         require_units(model.expert_units, "model.expert_units")

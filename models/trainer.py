@@ -28,7 +28,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from config.settings import BINARY_TASKS, TASKS, PipelineConfig, TrainConfig
-from models import checkpointing, distribution, optimizers, recovery, warm_start
+from models import calibration, checkpointing, distribution, optimizers, recovery, warm_start
 from models import features as F
 from models.hyperparameters import apply_hyperparameters
 from models.inputs import make_dataset
@@ -182,12 +182,15 @@ def train_and_export(
     model_run_dir: str,
     callbacks: Sequence[tf.keras.callbacks.Callback] = (),
     base_model: str | None = None,
+    eval_files: list[str] | None = None,
 ) -> TrainingReport:
     """Trains, writes the training report and TensorBoard logs into `model_run_dir`, exports the model.
 
     Preemption-safe: an interrupted attempt resumes from its last window (models/checkpointing.py).
     `callbacks` are extra Keras callbacks (tests use one to interrupt training). `base_model` (the served model's
-    SavedModel) is continued from when `sequential.warm_start` is on (models/warm_start.py).
+    SavedModel) is continued from when `sequential.warm_start` is on (models/warm_start.py). With `model.calibrate`
+    and `eval_files` (the training span's eval split), the exported binary outputs are Platt-scaled on the whole
+    training span, `train_files` and `eval_files` (models/calibration.py).
     """
     train = config.train
     # First: MultiWorkerMirroredStrategy configures collective ops, which must precede other TF work.
@@ -295,7 +298,12 @@ def train_and_export(
     report.save(os.path.join(model_run_dir, TRAINING_REPORT_FILE))
     if verdict.fully_diverged:
         log.error("training diverged: %s", verdict.reason)
-    export_serving_model(model, tf_transform_output, config.model, serving_model_dir)
+    platt = None
+    if config.model.calibrate and eval_files and not verdict.fully_diverged:
+        span = make_dataset([*train_files, *eval_files], spec, 4_096, shuffle=False, repeat=False)
+        platt = calibration.fit_calibration(model, span)
+        calibration.save_calibration(platt, model_run_dir)
+    export_serving_model(model, tf_transform_output, config.model, serving_model_dir, platt)
     return report
 
 
@@ -314,4 +322,5 @@ def run_fn(fn_args) -> None:
         serving_model_dir=fn_args.serving_model_dir,
         model_run_dir=fn_args.model_run_dir,
         base_model=base_model,
+        eval_files=fn_args.eval_files,
     )

@@ -4,11 +4,13 @@ Generates the preset's world for days 0 .. N-1 (default 2), analyses the trainin
 `preprocessing_fn` (the lab's data path, experiments/data.py), trains each ranker variant on 80 % of the training
 days (the pipeline's train split share) and scores all of day N-1, beside scikit-learn's logistic regression on
 the same transformed features. Prints one JSON line per model: AUC and calibration (mean predicted / observed - 1)
-per binary task, and watch time's RMSE.
+per binary task (`<task>_cal_platt`: after Platt scaling fitted on the training days' 20 % holdout, as the
+Trainer calibrates), and watch time's RMSE.
 
     python scripts/quality_ablation.py --out /tmp/ablation --variants base,cond,d0.3,l2e1e-4,h64x32,seed1
 
-A variant is `base` or `_`-joined edits: `cond` (conditional_tasks), `dN` (dropout), `l2kN` / `l2eN` (kernel /
+A variant is `base` (the preset's ranker) or `_`-joined edits of it: `plain` (independent heads, equal task
+weights, no wide part, no dropout), `cond` (conditional_tasks), `dN` (dropout), `l2kN` / `l2eN` (kernel /
 embedding L2), `hAxB` (hidden units), `eN` (embedding dim), `sN` (train steps), `lrN`, `elrN`, `seedN`, `adamN`
 (Adam at rate N), `rw` (rare tasks up-weighted: like 3, share 6, dismiss 2, watch time 0.2, survey 0.5) and
 `core` (no ids, generated features or high-cardinality categoricals), `linear` (no hidden layers), `wide` (wide &
@@ -32,14 +34,15 @@ import tensorflow as tf  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
-from config.settings import BINARY_TASKS, PipelineConfig, get_preset  # noqa: E402
+from config.settings import BINARY_TASKS, DEFAULT_TASK_WEIGHTS, PipelineConfig, get_preset  # noqa: E402
 from experiments.data import feature_set, prepare_data  # noqa: E402
 from models import features as F  # noqa: E402
 from models.baseline import build_baseline, compile_baseline  # noqa: E402
+from models.calibration import fit_platt  # noqa: E402
 from models.ranker import build_ranker, compile_ranker, split_labels  # noqa: E402
 from models.trainer import build_optimizer  # noqa: E402
 
-RARE_UP = {"click": 1.0, "like": 3.0, "share": 6.0, "dismiss": 2.0, "watch_time": 0.2, "survey_rating": 0.5}
+RARE_UP = DEFAULT_TASK_WEIGHTS
 
 
 def variant(config: PipelineConfig, name: str) -> tuple[PipelineConfig, bool]:
@@ -48,7 +51,9 @@ def variant(config: PipelineConfig, name: str) -> tuple[PipelineConfig, bool]:
     train: dict = {}
     parts = [] if name in ("base", "simple") else name.split("_")
     for part in parts:
-        if part == "linear":
+        if part == "plain":  # the ranker without the preset's choices: independent heads, equal weights, no wide part
+            model.update(wide=False, conditional_tasks=False, task_weights=dict.fromkeys(RARE_UP, 1.0), dropout=0.0)
+        elif part == "linear":
             model.update(hidden_units=(), tower_units=())
         elif part == "cond":
             model["conditional_tasks"] = True
@@ -136,6 +141,8 @@ def main() -> None:
     }
     print("logistic_regression", json.dumps(scores(lr, lab.eval_day)), flush=True)
 
+    holdout_cols = {k: v[~keep] for k, v in days.items()}
+    holdout_feats, _ = split_labels({k: tf.constant(v) for k, v in holdout_cols.items()})
     feats, labels = split_labels({k: tf.constant(v) for k, v in train_cols.items()})
     eval_feats, _ = split_labels({k: tf.constant(v) for k, v in lab.eval_day.items()})
     for name in args.variants.split(","):
@@ -163,6 +170,21 @@ def main() -> None:
         raw = model.predict({k: eval_feats[k] for k in model.input}, batch_size=8192, verbose=0)
         predicted = {t: 1 / (1 + np.exp(-raw[t].reshape(-1))) for t in BINARY_TASKS}
         result = scores(predicted, lab.eval_day)
+        held = model.predict({k: holdout_feats[k] for k in model.input}, batch_size=8192, verbose=0)
+        seen = model.predict({k: feats[k] for k in model.input}, batch_size=8192, verbose=0)
+        for t in BINARY_TASKS:  # Platt scaling on the training days' holdout (as the Trainer), or on all of them
+            observed = lab.eval_day[F.label_key(t)].mean()
+            for suffix, logits, y in (
+                ("platt", held[t], holdout_cols[F.label_key(t)]),
+                (
+                    "platt_all",
+                    np.concatenate([held[t], seen[t]]),
+                    np.concatenate([holdout_cols[F.label_key(t)], train_cols[F.label_key(t)]]),
+                ),
+            ):
+                platt = fit_platt(logits, y)
+                p = 1 / (1 + np.exp(-(platt.slope * raw[t].reshape(-1) + platt.intercept)))
+                result[f"{t}_cal_{suffix}"] = round(float(p.mean() / observed - 1), 3)
         watch = lab.eval_day[F.label_key("watch_time")]
         result["watch_rmse"] = round(float(np.sqrt(np.mean((raw["watch_time"].reshape(-1) - watch) ** 2))), 3)
         result["seconds"] = round(time.time() - started, 1)
