@@ -14,7 +14,7 @@ weights, no wide part, no dropout), `cond` (conditional_tasks), `dN` (dropout), 
 embedding L2), `hAxB` (hidden units), `eN` (embedding dim), `sN` (train steps), `lrN`, `elrN`, `seedN`, `adamN`
 (Adam at rate N), `rw` (rare tasks up-weighted: like 3, share 6, dismiss 2, watch time 0.2, survey 0.5) and
 `core` (no ids, generated features or high-cardinality categoricals), `linear` (no hidden layers), `wide` (wide &
-deep: `model.wide`), `wl2N` (its L2); `simple` is the pipeline's simple model (models/baseline.py).
+deep: `model.wide`), `wl2N` (its L2), `cwN` (click's task weight); `simple` is the pipeline's simple model (models/baseline.py).
 """
 
 from __future__ import annotations
@@ -59,6 +59,8 @@ def variant(config: PipelineConfig, name: str) -> tuple[PipelineConfig, bool]:
             model["conditional_tasks"] = True
         elif part == "wide":
             model["wide"] = True
+        elif part.startswith("cw"):
+            model["task_weights"] = {**model.get("task_weights", config.model.task_weights), "click": float(part[2:])}
         elif part.startswith("wl2"):
             model["wide_l2"] = float(part[3:])
         elif part == "rw":
