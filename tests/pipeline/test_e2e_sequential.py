@@ -31,8 +31,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def _diverging(config):
+    """Plain Adagrad at an absurd learning rate, without the simple model (day 0 trained and scored it)."""
     train = dataclasses.replace(config.train, optimizer="adagrad", learning_rate=1e6, optimizer_params={})
-    return dataclasses.replace(config, train=train)
+    return dataclasses.replace(config, train=train, baseline=dataclasses.replace(config.baseline, enabled=False))
 
 
 def _outputs(store: mlmd.MetadataStore, node: str, key: str) -> list[metadata_store_pb2.Artifact]:
