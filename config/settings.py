@@ -310,6 +310,8 @@ class BaselineConfig:
     """The simple model the ranker must beat (models/baseline.py): one linear model per task on the Transform
     output, trained on the same span with the ranker's seed (`train.seed`)."""
 
+    # False: no BaselineTrainer or BaselineEvaluator in the DAG (then `gates.min_lift_over_baseline` must be None).
+    enabled: bool = True
     learning_rate: float = 0.1  # Adagrad
     l2: float = 1e-4  # on the per-value weights of ids and categoricals (per-id bias terms)
     batch_size: int = 512

@@ -22,7 +22,7 @@ Rules (tests/config/test_config_validation.py has one case per rule):
   tasks with an AUC in [0.5, 1]; `gates.max_rmse` regression tasks with a bound > 0.
 * gates: `gates.min_lift_over_baseline` and `gates.max_slice_auc_drop` are None or AUC differences in
   [-0.5, 0.5]; `gates.eval_splits` name splits; `gates.slice_features` name categorical features; `baseline` and
-  `tuning` rates, counts and steps are positive.
+  `tuning` rates, counts and steps are positive; a lift is gated only with `baseline.enabled`.
 * orderings: `stability.spike_ratio > recovery_ratio >= 1`, `0 < auc_tolerance < auc_learned_margin <= 0.5`;
   `world.num_videos >= world.num_topics`; `train.log_every_steps <= train.train_steps`; shocks fit the world.
 * drift and sequential training: thresholds > 0, acknowledgements read FEATURE@DAY, `sequential.window_days >= 1`.
@@ -529,6 +529,7 @@ def validate_gates(gates: GateConfig) -> None:
 
 
 def validate_baseline(baseline: BaselineConfig) -> None:
+    require_bool(baseline.enabled, "baseline.enabled")
     require_positive_number(baseline.learning_rate, "baseline.learning_rate")
     require_nonnegative_number(baseline.l2, "baseline.l2")
     require_int(baseline.batch_size, "baseline.batch_size")
@@ -583,6 +584,11 @@ def validate_config(config: PipelineConfig) -> PipelineConfig:
     validate_stability(config.stability)
     validate_gates(config.gates)
     validate_baseline(config.baseline)
+    require(
+        config.baseline.enabled or config.gates.min_lift_over_baseline is None,
+        "gates.min_lift_over_baseline",
+        "must be None (not gated) when baseline.enabled is false: there is no simple model to beat",
+    )
     validate_tuning(config.tuning)
     validate_train(config.train)
     validate_drift(config.drift)

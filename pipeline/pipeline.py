@@ -26,9 +26,10 @@ being served, and a rerun of a day resolves the same base (its Trainer comes fro
 
 The BaselineTrainer trains the simple model (models/baseline.py) on the same Transform output; the
 BaselineEvaluator scores the ranker against it on span d+1, and unless `gates.min_lift_over_baseline` is None the
-pusher needs its blessing too. Both Evaluators score every split of span d+1 (`gates.eval_splits`): the model of
-day d has seen none of it. With `tuning.enabled` TFX's Tuner searches the ranker's hyperparameters
-(models/tuning.py) on the same Transform output and the Trainer trains with the best ones.
+pusher needs its blessing too (`baseline.enabled` false leaves both out of the DAG). Both Evaluators score every
+split of span d+1 (`gates.eval_splits`): the model of day d has seen none of it. With `tuning.enabled` TFX's Tuner
+searches the ranker's hyperparameters (models/tuning.py) on the same Transform output and the Trainer trains with
+the best ones.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ class TrainingNodes:
     trainer: tfx.components.Trainer
     stability_gate: StabilityGate
     baseline: tfx.dsl.Channel
-    simple_model: tfx.dsl.Channel  # the BaselineTrainer's model
+    simple_model: tfx.dsl.Channel | None  # the BaselineTrainer's model (None: `baseline.enabled` false)
 
 
 def create_pipeline(
@@ -265,24 +266,33 @@ def _training_nodes(
         eval_args=eval_args,
         custom_config=config.sections_json(TRAINER_SECTIONS),
     ).with_id(TRAINER_ID)
-    simple = tfx.components.Trainer(
-        run_fn="models.baseline.run_fn",
-        examples=transform.outputs["transformed_examples"],
-        transform_graph=transform.outputs["transform_graph"],
-        schema=validation.schema,
-        train_args=train_args,
-        eval_args=eval_args,
-        custom_config=config.sections_json(BASELINE_SECTIONS),
-    ).with_id(BASELINE_TRAINER_ID)
+    simple = None
+    if config.baseline.enabled:
+        simple = tfx.components.Trainer(
+            run_fn="models.baseline.run_fn",
+            examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            schema=validation.schema,
+            train_args=train_args,
+            eval_args=eval_args,
+            custom_config=config.sections_json(BASELINE_SECTIONS),
+        ).with_id(BASELINE_TRAINER_ID)
     stability_gate = StabilityGate(
         model_run=trainer.outputs["model_run"], model=trainer.outputs["model"], stability=config.stability
     )
     return TrainingNodes(
-        nodes=[transform, *([tuner] if tuner else []), trainer, stability_gate, baseline, simple],
+        nodes=[
+            transform,
+            *([tuner] if tuner else []),
+            trainer,
+            stability_gate,
+            baseline,
+            *([simple] if simple is not None else []),
+        ],
         trainer=trainer,
         stability_gate=stability_gate,
         baseline=baseline.outputs["model"],
-        simple_model=simple.outputs["model"],
+        simple_model=simple.outputs["model"] if simple is not None else None,
     )
 
 
@@ -300,22 +310,27 @@ def _release_nodes(
         eval_config=build_eval_config(config.gates),
         example_splits=splits,
     ).with_id("Evaluator")
-    baseline_evaluator = Evaluator(
-        examples=data.next_examples,
-        model=training.trainer.outputs["model"],
-        baseline_model=training.simple_model,
-        eval_config=build_baseline_eval_config(config.gates),
-        example_splits=splits,
-    ).with_id("BaselineEvaluator")
+    baseline_evaluator = None
+    if training.simple_model is not None:
+        baseline_evaluator = Evaluator(
+            examples=data.next_examples,
+            model=training.trainer.outputs["model"],
+            baseline_model=training.simple_model,
+            eval_config=build_baseline_eval_config(config.gates),
+            example_splits=splits,
+        ).with_id("BaselineEvaluator")
+    baseline_blessing = None
+    if baseline_evaluator is not None and gates_baseline(config.gates):
+        baseline_blessing = baseline_evaluator.outputs["blessing"]
     pusher = RankerPusher(
         model=training.trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         stability_blessing=training.stability_gate.outputs["blessing"],
-        baseline_blessing=baseline_evaluator.outputs["blessing"] if gates_baseline(config.gates) else None,
+        baseline_blessing=baseline_blessing,
         examples=data.next_examples,
         serving_root=serving_root,
         model_name=config.model_name,
         day=run_day,
         base_path_root=config.deploy.base_path_root,  # the serving root as TF Serving's pod sees it
     )
-    return [evaluator, baseline_evaluator, pusher]
+    return [evaluator, *([baseline_evaluator] if baseline_evaluator is not None else []), pusher]

@@ -184,9 +184,8 @@ def tiny_pipeline(tmp_path_factory, portable_beam) -> TinyRun:
     portable Job API (`portable_beam`) exactly as `ranker run --beam-runner portable` sends them. Shared by the
     session's e2e tests; test_e2e_portable_runner checks what is particular to the portable runner.
 
-    Tests that only read its outputs share it. test_e2e then runs a refused (diverged) run on the same roots, which
-    adds a pipeline run and an unpushed model but leaves the Transform output and the pushed version as they were;
-    test_e2e_sequential runs day 1 on a copy (`continue_from`) of the store and serving root as day 0 left them.
+    Tests only read its outputs; test_e2e_sequential runs day 1 on a copy (`continue_from`) of the store and serving
+    root as day 0 left them.
     """
     import dataclasses
 

@@ -140,6 +140,12 @@ RULES: list[tuple[dict[str, Any], str, str]] = [
     ({"gates": {"cold_user_max_watch_count": 0}}, "gates.cold_user_max_watch_count", ">= 1"),
     ({"baseline": {"learning_rate": 0}}, "baseline.learning_rate", "> 0"),
     ({"baseline": {"l2": -1.0}}, "baseline.l2", ">= 0"),
+    ({"baseline": {"enabled": "no"}}, "baseline.enabled", "true or false"),
+    (
+        {"baseline": {"enabled": False}, "gates": {"min_lift_over_baseline": 0.0}},
+        "gates.min_lift_over_baseline",
+        "baseline.enabled is false",
+    ),
     ({"tuning": {"enabled": 1}}, "tuning.enabled", "true or false"),
     ({"tuning": {"max_trials": 0}}, "tuning.max_trials", ">= 1"),
     ({"tuning": {"train_steps": 2.5}}, "tuning.train_steps", "integer"),

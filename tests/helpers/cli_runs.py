@@ -1,6 +1,6 @@
 """`ranker run` in a subprocess, and the session's crashed-then-rerun tiny run (tests/conftest.py's `crashed_run`).
 
-The crashed run is `ranker run --preset tiny` on the CLI tests' world (WORLD), killed with SIGKILL while the Trainer
+The crashed run is `ranker run --preset tiny` with the CLI tests' OVERRIDES, killed with SIGKILL while the Trainer
 trains and run again to the end in the same roots; the facts tests/pipeline/test_reliability_pipeline.py checks are
 recorded on the way. tests/models/test_training_recovery.py starts its own runs from a copy of its MLMD store, so
 that their data components (same world, same Beam settings) come from the cache instead of being computed again.
@@ -26,6 +26,9 @@ from pipeline.paths import LocalPaths
 
 REPO = Path(__file__).resolve().parents[2]
 WORLD = {"seed": 1234}  # the CLI tests' world: the seed of the collapse-to-chance reference case
+# Every CLI run's overrides: that world, and no simple model (BaselineTrainer, BaselineEvaluator): these runs check
+# the ranker's crash, recovery and gates; the shared tiny run (tests/conftest.py) trains and scores the simple model.
+OVERRIDES = {"world": WORLD, "baseline": {"enabled": False}}
 State = metadata_store_pb2.Execution
 
 
@@ -111,7 +114,7 @@ def crash_and_rerun(root: Path) -> CrashedRun:
     metadata_path = paths.metadata_path
     backup_checkpoints = os.path.join(paths.pipeline_root, "Trainer", "backup", "*", "chief", "checkpoint")
     first_log = root / "first.log"
-    first = ranker_run(root, first_log, {"world": WORLD}, "crashed")
+    first = ranker_run(root, first_log, OVERRIDES, "crashed")
     wait_for(lambda: glob.glob(backup_checkpoints), first, first_log, timeout_s=600)
     os.killpg(first.pid, signal.SIGKILL)
     first.wait(timeout=60)
@@ -119,7 +122,7 @@ def crash_and_rerun(root: Path) -> CrashedRun:
     versions_after_kill = versions(Path(paths.serving_root))
 
     second_log = root / "second.log"
-    output = finish(ranker_run(root, second_log, {"world": WORLD}, "crashed"), second_log, timeout_s=600)
+    output = finish(ranker_run(root, second_log, OVERRIDES, "crashed"), second_log, timeout_s=600)
     return CrashedRun(
         root,
         first.returncode,

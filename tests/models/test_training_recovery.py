@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from helpers import cli_runs
-from helpers.cli_runs import WORLD, finish
+from helpers.cli_runs import OVERRIDES, finish
 
 from config.settings import ConfigError, PipelineConfig, PoisonConfig, RecoveryConfig, TrainConfig
 from config.validation import validate_config
@@ -121,7 +121,7 @@ def test_chance_is_refused_poison_is_recovered_and_pushed_repeated_poison_gives_
     shutil.copyfile(crashed_run.metadata_path, paths.metadata_path)
     # 1. The reference case: click AUC 0.501 at the end, which the chance rule refuses.
     naive = {"optimizer": "adagrad", "optimizer_params": {}, "learning_rate": 8.0, "seed": 7}
-    ranker_run(root, {"world": WORLD, "train": naive}, "chance")
+    ranker_run(root, {**OVERRIDES, "train": naive}, "chance")
     report = TrainingReport.load(newest(str(root / "pipeline/Trainer/model_run/*/training_report.json")))
     assert report.divergence["criterion"] == "auc_at_chance", report.divergence["reason"]
     verdict = gate_verdict(root)
@@ -129,7 +129,7 @@ def test_chance_is_refused_poison_is_recovered_and_pushed_repeated_poison_gives_
     assert versions(root) == []
 
     # 2. One poisoned update before step 45: the window 41-50 spikes, the state of step 40 comes back.
-    ranker_run(root, {"world": WORLD, "train": {"recovery": RECOVERY, "poison": {"step": 45, "scale": 30.0}}}, "heal")
+    ranker_run(root, {**OVERRIDES, "train": {"recovery": RECOVERY, "poison": {"step": 45, "scale": 30.0}}}, "heal")
     report = TrainingReport.load(newest(str(root / "pipeline/Trainer/model_run/*/training_report.json")))
     events = report.recovery["events"]
     assert len(events) == 1, report.recovery
@@ -146,7 +146,7 @@ def test_chance_is_refused_poison_is_recovered_and_pushed_repeated_poison_gives_
 
     # 3. The same poison every window: one recovery, then the second spike stops training; nothing is pushed.
     poison = {"step": 45, "every": 10, "scale": 30.0}
-    ranker_run(root, {"world": WORLD, "train": {"recovery": RECOVERY, "poison": poison}}, "give-up")
+    ranker_run(root, {**OVERRIDES, "train": {"recovery": RECOVERY, "poison": poison}}, "give-up")
     report = TrainingReport.load(newest(str(root / "pipeline/Trainer/model_run/*/training_report.json")))
     assert report.recovery_gave_up and len(report.recovery["events"]) == 1, report.recovery
     assert report.stopped_early and "recovery gave up" in report.stop_reason

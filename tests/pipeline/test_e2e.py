@@ -1,8 +1,10 @@
-"""End to end: the `tiny` preset through LocalDagRunner, then a diverging run that must not be pushed."""
+"""End to end: the `tiny` preset through LocalDagRunner pushes a blessed model that serves.
+
+The diverging run that must not be pushed is the refused day 1 of test_e2e_sequential.py, on a copy of this run's
+store and serving root."""
 
 from __future__ import annotations
 
-import dataclasses
 import glob
 import os
 
@@ -12,7 +14,6 @@ import tensorflow as tf
 
 from config.settings import BINARY_TASKS, TASKS
 from models.features import RAW_LABEL_KEYS
-from pipeline.local_runner import run_local
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -34,7 +35,7 @@ def versions(serving_root: str, model_name: str) -> list[str]:
     return sorted(d for d in os.listdir(model_dir) if d.isdigit()) if os.path.isdir(model_dir) else []
 
 
-def test_tiny_pipeline_pushes_a_blessed_model_and_refuses_a_diverged_one(tiny_pipeline) -> None:
+def test_tiny_pipeline_pushes_a_blessed_model_that_serves(tiny_pipeline) -> None:
     config, paths, summary = tiny_pipeline.config, tiny_pipeline.paths, tiny_pipeline.summary
     print(summary.render())
     assert summary.stability_blessed is True, summary.render()
@@ -62,13 +63,3 @@ def test_tiny_pipeline_pushes_a_blessed_model_and_refuses_a_diverged_one(tiny_pi
     for task in BINARY_TASKS:
         assert np.all((out[task] >= 0) & (out[task] <= 1)), task
     assert np.all(out["watch_time"] > -1.0)  # log1p(seconds) of a sane model stays near the label range
-
-    # Plain Adagrad at an absurd learning rate diverges: the stability gate must refuse it and nothing new
-    # may be pushed; serving keeps the previous version.
-    bad_train = dataclasses.replace(config.train, optimizer="adagrad", learning_rate=1e6, optimizer_params={})
-    bad = run_local(dataclasses.replace(config, train=bad_train), paths)
-    print(bad.render())
-    assert bad.stability_blessed is False, bad.render()
-    assert bad.stability_reason and ("non-finite" in bad.stability_reason or "blew up" in bad.stability_reason)
-    assert not bad.pushed
-    assert versions(paths.serving_root, config.model_name) == pushed

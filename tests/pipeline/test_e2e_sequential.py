@@ -31,8 +31,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def _diverging(config):
+    """Plain Adagrad at an absurd learning rate, without the simple model (day 0 trained and scored it)."""
     train = dataclasses.replace(config.train, optimizer="adagrad", learning_rate=1e6, optimizer_params={})
-    return dataclasses.replace(config, train=train)
+    return dataclasses.replace(config, train=train, baseline=dataclasses.replace(config.baseline, enabled=False))
 
 
 def _outputs(store: mlmd.MetadataStore, node: str, key: str) -> list[metadata_store_pb2.Artifact]:
@@ -56,6 +57,11 @@ def test_two_days_warm_start_eval_on_next_day_and_a_refused_day(tiny_pipeline, t
     results = run_days(config, paths, [1], config_for_day=lambda d: _diverging(config))
     assert [r.status for r in results] == [STATUS_REFUSED], [r.line() for r in results]
     assert "non-finite" in results[0].line() or "blew up" in results[0].line(), results[0].line()
+    # The stability gate refuses the diverged model and nothing new is pushed.
+    day1 = results[0].summary
+    assert day1.stability_blessed is False, day1.render()
+    assert day1.stability_reason and ("non-finite" in day1.stability_reason or "blew up" in day1.stability_reason)
+    assert not day1.pushed, day1.render()
     day0_version = tiny_pipeline.summary.pushed_version
 
     # Serving stays on day 0's version; models.config points at the model.

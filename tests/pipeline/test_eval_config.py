@@ -11,6 +11,7 @@ import pytest
 import tensorflow_model_analysis as tfma
 
 from config.settings import BINARY_TASKS, SLICE_FEATURES, GateConfig, default_preset, tiny_preset
+from config.validation import validate_config
 from pipeline.eval_config import (
     COLD_USER_SLICE,
     COLD_VIDEO_SLICE,
@@ -123,3 +124,16 @@ def test_both_evaluators_score_all_of_the_next_day(preset, tmp_path):
     pusher = nodes["RankerPusher"]
     assert pusher.exec_properties["gated_by_baseline"] == int(gates_baseline(config.gates))
     assert "BaselineTrainer" in nodes and "Tuner" not in nodes
+
+
+def test_without_the_baseline_neither_the_simple_model_nor_its_evaluator_is_in_the_dag(tmp_path):
+    from pipeline.pipeline import create_pipeline
+
+    config = tiny_preset()
+    config = config.replace(baseline=dataclasses.replace(config.baseline, enabled=False))
+    dag = create_pipeline(validate_config(config), str(tmp_path / "root"), str(tmp_path / "serving"))
+    nodes = {node.id: node for node in dag.components}
+    assert "BaselineTrainer" not in nodes and "BaselineEvaluator" not in nodes
+    assert {"Trainer", "Evaluator", "StabilityGate"} <= set(nodes)
+    pusher = nodes["RankerPusher"]
+    assert pusher.exec_properties["gated_by_baseline"] == 0 and "baseline_blessing" not in pusher.inputs

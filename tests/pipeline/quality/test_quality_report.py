@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def sources(tiny_pipeline):
-    """The shared run's first pipeline run (test_e2e may add a refused one on the same root later)."""
+    """The shared run's pipeline run (its only one: later days run on copies of its store)."""
     return next(r for r in read_sources(tiny_pipeline.paths.metadata_path) if r.complete)
 
 
