@@ -14,7 +14,8 @@ weights, no wide part, no dropout), `cond` (conditional_tasks), `dN` (dropout), 
 embedding L2), `hAxB` (hidden units), `eN` (embedding dim), `sN` (train steps), `lrN`, `elrN`, `seedN`, `adamN`
 (Adam at rate N), `rw` (rare tasks up-weighted: like 3, share 6, dismiss 2, watch time 0.2, survey 0.5) and
 `core` (no ids, generated features or high-cardinality categoricals), `linear` (no hidden layers), `wide` (wide &
-deep: `model.wide`), `wl2N` (its L2), `cwN` (click's task weight); `simple` is the pipeline's simple model (models/baseline.py).
+deep: `model.wide`), `wl2N` (its L2), `cwN` (click's task weight), `tuned` (the Tuner's best trial, from
+`--hyperparameters`: its best_hyperparameters.txt); `simple` is the pipeline's simple model (models/baseline.py).
 """
 
 from __future__ import annotations
@@ -39,14 +40,21 @@ from experiments.data import feature_set, prepare_data  # noqa: E402
 from models import features as F  # noqa: E402
 from models.baseline import build_baseline, compile_baseline  # noqa: E402
 from models.calibration import fit_platt  # noqa: E402
+from models.hyperparameters import apply_hyperparameters  # noqa: E402
 from models.ranker import build_ranker, compile_ranker, split_labels  # noqa: E402
 from models.trainer import build_optimizer  # noqa: E402
 
 RARE_UP = DEFAULT_TASK_WEIGHTS
 
 
-def variant(config: PipelineConfig, name: str) -> tuple[PipelineConfig, bool]:
+def variant(config: PipelineConfig, name: str, hyperparameters: str | None = None) -> tuple[PipelineConfig, bool]:
     """The config of variant `name` and whether it keeps only the core features."""
+    if "tuned" in name.split("_"):
+        if not hyperparameters:
+            raise SystemExit("the variant part 'tuned' needs --hyperparameters")
+        with open(hyperparameters) as f:
+            config = apply_hyperparameters(config, f.read())
+        name = "_".join(part for part in name.split("_") if part != "tuned") or "base"
     model: dict = {}
     train: dict = {}
     parts = [] if name in ("base", "simple") else name.split("_")
@@ -113,6 +121,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=2, help="days generated; the last is scored")
     parser.add_argument("--world-seed", type=int, default=None)
     parser.add_argument("--variants", default="base")
+    parser.add_argument("--hyperparameters", default=None, help="a Tuner's best_hyperparameters.txt (variant 'tuned')")
     args = parser.parse_args()
     config = get_preset(args.preset)
     world = dataclasses.replace(config.world, num_days=args.days)
@@ -148,7 +157,7 @@ def main() -> None:
     feats, labels = split_labels({k: tf.constant(v) for k, v in train_cols.items()})
     eval_feats, _ = split_labels({k: tf.constant(v) for k, v in lab.eval_day.items()})
     for name in args.variants.split(","):
-        cfg, core = variant(config, name)
+        cfg, core = variant(config, name, args.hyperparameters)
         fs = features
         if core:
             fs = dataclasses.replace(
