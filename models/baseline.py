@@ -27,7 +27,7 @@ import tensorflow_transform as tft
 from config.settings import TASKS, BaselineConfig, PipelineConfig
 from models import features as F
 from models.inputs import make_dataset
-from models.ranker import categorical_sizes, linear_logits, losses, model_inputs
+from models.ranker import categorical_sizes, linear_logits, losses, model_inputs, task_column
 from models.serving import export_serving_model
 from models.trainer import vocab_sizes
 
@@ -46,9 +46,7 @@ def build_baseline(
     inputs, indices, stacked = model_inputs(features)
     bias = tf.keras.initializers.Constant([3.0 if task == "survey_rating" else 0.0 for task in TASKS])
     logits = linear_logits(features, sizes, indices, stacked, config.l2, bias=bias)
-    outputs = {
-        task: tf.keras.layers.Lambda(lambda z, i=i: z[:, i : i + 1], name=task)(logits) for i, task in enumerate(TASKS)
-    }
+    outputs = {task: task_column(logits, task, task) for task in TASKS}
     return tf.keras.Model(inputs=inputs, outputs=outputs, name="linear_baseline")
 
 

@@ -46,6 +46,10 @@ class Platt:
     def identity(self) -> bool:
         return self.slope == 1.0 and self.intercept == 0.0
 
+    def probability(self, logits: np.ndarray) -> np.ndarray:
+        """σ(slope · logits + intercept), what the served model outputs for these logits (numpy)."""
+        return 1.0 / (1.0 + np.exp(-(self.slope * np.asarray(logits, dtype=np.float64) + self.intercept)))
+
 
 def fit_platt(logits: np.ndarray, labels: np.ndarray) -> Platt:
     """The maximum-likelihood (slope, intercept) of labels ~ Bernoulli(σ(slope · logits + intercept)), by Newton's

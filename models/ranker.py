@@ -102,6 +102,12 @@ def linear_logits(
     return tf.keras.layers.Add(name=f"{prefix}linear")(terms)
 
 
+def task_column(logits: tf.Tensor, task: str, name: str) -> tf.Tensor:
+    """The [B, 1] column of `task` in a [B, len(TASKS)] tensor of per-task logits (layer `name`)."""
+    i = TASKS.index(task)
+    return tf.keras.layers.Lambda(lambda z: z[:, i : i + 1], name=name)(logits)
+
+
 def build_ranker(
     config: ModelConfig, vocab_sizes: dict[str, int], features: F.FeatureSet = F.CORE_FEATURES
 ) -> tf.keras.Model:
@@ -140,15 +146,14 @@ def build_ranker(
 
     wide = linear_logits(features, sizes, indices, dense, config.wide_l2, prefix="wide_") if config.wide else None
     heads = {}
-    for i, task in enumerate(TASKS):
+    for task in TASKS:
         h = _mlp(task_inputs[task], config.tower_units, f"{task}_tower")
         bias = 3.0 if task == "survey_rating" else 0.0  # start regression heads near the label scale
         name = f"{task}_head" if config.conditional_tasks or wide is not None else task
         heads[task] = tf.keras.layers.Dense(1, name=name, bias_initializer=tf.keras.initializers.Constant(bias))(h)
         if wide is not None:
-            column = tf.keras.layers.Lambda(lambda z, i=i: z[:, i : i + 1], name=f"{task}_wide")(wide)
             out_name = f"{task}_wide_deep" if config.conditional_tasks else task
-            heads[task] = tf.keras.layers.Add(name=out_name)([heads[task], column])
+            heads[task] = tf.keras.layers.Add(name=out_name)([heads[task], task_column(wide, task, f"{task}_wide")])
     outputs = chain_on_click(heads) if config.conditional_tasks else heads
     return tf.keras.Model(inputs=inputs, outputs=outputs, name="multitask_ranker")
 

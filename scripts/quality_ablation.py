@@ -4,8 +4,8 @@ Generates the preset's world for days 0 .. N-1 (default 2), analyses the trainin
 `preprocessing_fn` (the lab's data path, experiments/data.py), trains each ranker variant on 80 % of the training
 days (the pipeline's train split share) and scores all of day N-1, beside scikit-learn's logistic regression on
 the same transformed features. Prints one JSON line per model: AUC and calibration (mean predicted / observed - 1)
-per binary task (`<task>_cal_platt`: after Platt scaling fitted on the training days' 20 % holdout, as the
-Trainer calibrates), and watch time's RMSE.
+per binary task (`<task>_cal_platt`: after Platt scaling fitted on the training days' 20 % holdout;
+`<task>_cal_platt_all`: fitted on all of the training days, as the Trainer calibrates), and watch time's RMSE.
 
     python scripts/quality_ablation.py --out /tmp/ablation --variants base,cond,d0.3,l2e1e-4,h64x32,seed1
 
@@ -44,8 +44,6 @@ from models.hyperparameters import apply_hyperparameters  # noqa: E402
 from models.ranker import build_ranker, compile_ranker, split_labels  # noqa: E402
 from models.trainer import build_optimizer  # noqa: E402
 
-RARE_UP = DEFAULT_TASK_WEIGHTS
-
 
 def variant(config: PipelineConfig, name: str, hyperparameters: str | None = None) -> tuple[PipelineConfig, bool]:
     """The config of variant `name` and whether it keeps only the core features."""
@@ -60,7 +58,9 @@ def variant(config: PipelineConfig, name: str, hyperparameters: str | None = Non
     parts = [] if name in ("base", "simple") else name.split("_")
     for part in parts:
         if part == "plain":  # the ranker without the preset's choices: independent heads, equal weights, no wide part
-            model.update(wide=False, conditional_tasks=False, task_weights=dict.fromkeys(RARE_UP, 1.0), dropout=0.0)
+            model.update(
+                wide=False, conditional_tasks=False, task_weights=dict.fromkeys(DEFAULT_TASK_WEIGHTS, 1.0), dropout=0.0
+            )
         elif part == "linear":
             model.update(hidden_units=(), tower_units=())
         elif part == "cond":
@@ -72,7 +72,7 @@ def variant(config: PipelineConfig, name: str, hyperparameters: str | None = Non
         elif part.startswith("wl2"):
             model["wide_l2"] = float(part[3:])
         elif part == "rw":
-            model["task_weights"] = RARE_UP
+            model["task_weights"] = dict(DEFAULT_TASK_WEIGHTS)
         elif part.startswith("l2k"):
             model["kernel_l2"] = float(part[3:])
         elif part.startswith("l2e"):
@@ -178,12 +178,13 @@ def main() -> None:
             compile_ranker(model, build_optimizer(cfg.train), cfg.model)
         started = time.time()
         model.fit(data, epochs=1, steps_per_epoch=cfg.train.train_steps, verbose=0)
+        train_seconds = round(time.time() - started, 1)
         raw = model.predict({k: eval_feats[k] for k in model.input}, batch_size=8192, verbose=0)
         predicted = {t: 1 / (1 + np.exp(-raw[t].reshape(-1))) for t in BINARY_TASKS}
         result = scores(predicted, lab.eval_day)
         held = model.predict({k: holdout_feats[k] for k in model.input}, batch_size=8192, verbose=0)
         seen = model.predict({k: feats[k] for k in model.input}, batch_size=8192, verbose=0)
-        for t in BINARY_TASKS:  # Platt scaling on the training days' holdout (as the Trainer), or on all of them
+        for t in BINARY_TASKS:  # Platt scaling on the training days' holdout, or on all of them (as the Trainer)
             observed = lab.eval_day[F.label_key(t)].mean()
             for suffix, logits, y in (
                 ("platt", held[t], holdout_cols[F.label_key(t)]),
@@ -193,12 +194,11 @@ def main() -> None:
                     np.concatenate([holdout_cols[F.label_key(t)], train_cols[F.label_key(t)]]),
                 ),
             ):
-                platt = fit_platt(logits, y)
-                p = 1 / (1 + np.exp(-(platt.slope * raw[t].reshape(-1) + platt.intercept)))
+                p = fit_platt(logits, y).probability(raw[t].reshape(-1))
                 result[f"{t}_cal_{suffix}"] = round(float(p.mean() / observed - 1), 3)
         watch = lab.eval_day[F.label_key("watch_time")]
         result["watch_rmse"] = round(float(np.sqrt(np.mean((raw["watch_time"].reshape(-1) - watch) ** 2))), 3)
-        result["seconds"] = round(time.time() - started, 1)
+        result["seconds"] = train_seconds
         print(name, json.dumps(result), flush=True)
 
 

@@ -27,8 +27,9 @@ def test_fit_recovers_a_known_map() -> None:
     assert platt.slope == pytest.approx(0.6, abs=0.03)
     assert platt.intercept == pytest.approx(-1.2, abs=0.03)
     assert (platt.examples, platt.positives) == (50_000, int(y.sum()))
-    p = 1.0 / (1.0 + np.exp(-(platt.slope * z + platt.intercept)))
-    assert p.mean() == pytest.approx(y.mean(), rel=1e-6)  # the MLE with an intercept matches the observed rate
+    assert platt.probability(z).mean() == pytest.approx(
+        y.mean(), rel=1e-6
+    )  # the MLE with an intercept matches the observed rate
 
 
 def test_too_few_positives_keep_the_identity() -> None:
