@@ -35,11 +35,15 @@ the best ones.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import tensorflow as tf
 from tfx import v1 as tfx
 from tfx.dsl.input_resolution.canned_resolver_functions import static_range
 from tfx.types import standard_artifacts
+
+if TYPE_CHECKING:
+    import tensorflow_model_analysis as tfma
 
 from components.drift_gate import DriftGate
 from components.evaluator import SIMPLE_MODEL_NODE, Evaluator
@@ -302,23 +306,23 @@ def _release_nodes(
     """Evaluator on the next day's span (TFMA thresholds, change threshold against the served model, slices) and
     BaselineEvaluator (lift over the simple model) -> RankerPusher (publishes the verified version in
     models.config)."""
-    splits = list(config.gates.eval_splits)
-    evaluator = Evaluator(
-        examples=data.next_examples,
-        model=training.trainer.outputs["model"],
-        baseline_model=training.baseline,
-        eval_config=build_eval_config(config.gates),
-        example_splits=splits,
-    ).with_id("Evaluator")
-    baseline_evaluator = None
-    if training.simple_model is not None:
-        baseline_evaluator = Evaluator(
+
+    def against(baseline: tfx.dsl.Channel, eval_config: tfma.EvalConfig, node_id: str) -> Evaluator:
+        """The ranker scored beside `baseline` on every split of span d+1 named in `gates.eval_splits`."""
+        return Evaluator(
             examples=data.next_examples,
             model=training.trainer.outputs["model"],
-            baseline_model=training.simple_model,
-            eval_config=build_baseline_eval_config(config.gates),
-            example_splits=splits,
-        ).with_id("BaselineEvaluator")
+            baseline_model=baseline,
+            eval_config=eval_config,
+            example_splits=list(config.gates.eval_splits),
+        ).with_id(node_id)
+
+    evaluator = against(training.baseline, build_eval_config(config.gates), "Evaluator")
+    baseline_evaluator = None
+    if training.simple_model is not None:
+        baseline_evaluator = against(
+            training.simple_model, build_baseline_eval_config(config.gates), "BaselineEvaluator"
+        )
     baseline_blessing = None
     if baseline_evaluator is not None and gates_baseline(config.gates):
         baseline_blessing = baseline_evaluator.outputs["blessing"]
