@@ -9,6 +9,7 @@ PATCH_MODULES = (
     "compat.beam_data_plane",
     "compat.autograph_keras2",
     "compat.tfx_sdist",
+    "compat.objsize_module_globals",
 )
 
 
