@@ -14,6 +14,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from compat.keras_traces import skip_keras_traces
 from config.settings import BINARY_TASKS, TASKS, ModelConfig
 from models import features as F
 from models.calibration import Platt
@@ -77,4 +78,5 @@ def export_serving_model(
         "serving_default": module.serve.get_concrete_function(),
         "transform_features": module.transform_features.get_concrete_function(),
     }
-    tf.saved_model.save(module, export_dir, signatures=signatures)
+    with skip_keras_traces():  # two signatures and the variables, without Keras's per-layer functions
+        tf.saved_model.save(module, export_dir, signatures=signatures)

@@ -8,7 +8,9 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers.saved_weights import loaded_model_weights
 
+from compat.keras_traces import skip_keras_traces
 from config.settings import ModelConfig, TrainConfig
 from models import features as F
 from models.ranker import build_ranker, compile_ranker
@@ -86,14 +88,15 @@ def base(tmp_path_factory) -> tuple[str, dict[str, np.ndarray], dict[str, np.nda
     module = tf.Module()
     module.model = model
     path = str(tmp_path_factory.mktemp("base"))
-    tf.saved_model.save(module, path)
+    with skip_keras_traces():
+        tf.saved_model.save(module, path)
     os.makedirs(os.path.join(path, "assets"), exist_ok=True)
     for key, tokens in BASE_VOCAB.items():
         with open(os.path.join(path, "assets", F.vocab_name(key)), "wb") as f:
             f.write(b"".join(t + b"\n" for t in tokens))
     # The expected values, read back through TensorFlow's own loader (independent of warm_start's reader).
     loaded = tf.saved_model.load(path)
-    weights = {v.name: v.numpy() for v in loaded.model.variables}
+    weights = loaded_model_weights(loaded.model)
     slots = {optimizer_key(p, v.name): v.numpy() for p, v in trackable_variables(loaded.model.optimizer).items()}
     return path, weights, slots
 

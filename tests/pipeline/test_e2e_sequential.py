@@ -18,6 +18,7 @@ import ml_metadata as mlmd
 import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
+from helpers.saved_weights import loaded_model_weights
 from ml_metadata.proto import metadata_store_pb2
 
 from config.settings import tiny_preset
@@ -94,7 +95,7 @@ def test_two_days_warm_start_eval_on_next_day_and_a_refused_day(tiny_pipeline, t
     # Warm start: the weights before training day 1 are exactly the served day-0 weights (embedding rows moved to
     # the day-1 vocabulary). Recomputed from the pushed SavedModel with TensorFlow's own loader.
     day0_dir = os.path.join(model_dir, day0_version)
-    base = {v.name: v.numpy() for v in tf.saved_model.load(day0_dir).model.variables}
+    base = loaded_model_weights(tf.saved_model.load(day0_dir).model)
     model_run = _outputs(store, "Trainer", "model_run")[-1]
     with open(os.path.join(model_run.uri, WARM_START_FILE)) as f:
         warm = json.load(f)
