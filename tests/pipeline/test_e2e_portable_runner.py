@@ -1,9 +1,9 @@
 """The tiny pipeline through Beam's portable Job API, the API the Flink and Spark runners implement.
 
 The session's shared tiny run (tests/conftest.py's `tiny_pipeline`) is this run: Beam's own local job service
-(`apache_beam.runners.portability.local_job_service_main`) takes the jobs and an external SDK worker pool
-(`apache_beam.runners.worker.worker_pool_main`, starting `python -m ...sdk_worker_main` from the venv's python on
-PATH) runs them (tests/helpers/beam_services.py): every Beam component (LogGen, LogIngest, StatisticsGen x2,
+(`apache_beam.runners.portability.local_job_service_main`) takes the jobs and an external SDK worker pool in
+another process (Beam's `BeamFnExternalWorkerPoolServicer`, its SDK harnesses as threads of that process) runs them
+(tests/helpers/beam_services.py): every Beam component (LogGen, LogIngest, StatisticsGen x2,
 Transform, Evaluator) goes through PortableRunner exactly as with `ranker run --beam-runner portable --job-endpoint
 HOST:PORT --environment-type EXTERNAL --environment-config HOST:PORT`. The run must push a model, and LogIngest's
 examples must equal those the DirectRunner makes of the same logs (the ingest run again on LogGen's output, in
