@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+from helpers.cli_runs import run_paths
 
 from benchmarks import common, pipeline_bench, run_all, scaling_bench, serving_bench, training_bench
 
@@ -268,13 +269,15 @@ def test_find_artifacts_picks_the_newest_execution_of_each_output(tmp_path) -> N
         pipeline_bench.newest_output(str(tmp_path), "Trainer", "model")
 
 
-# -- smoke run on the session's tiny pipeline ---------------------------------------------------------------------
+# -- smoke run on a finished tiny pipeline -------------------------------------------------------------------------
 
 
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_training_and_serving_benchmarks_run_on_a_tiny_pipeline(tiny_pipeline, tmp_path) -> None:
-    root, serving = tiny_pipeline.paths.pipeline_root, tiny_pipeline.paths.serving_root
+def test_training_and_serving_benchmarks_run_on_a_tiny_pipeline(crashed_run, tmp_path) -> None:
+    """On the session's crashed-then-rerun tiny run (tests/helpers/cli_runs.py): a finished run that pushed."""
+    paths = run_paths(crashed_run.root)
+    root, serving = paths.pipeline_root, paths.serving_root
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}
     commands = {
         "training": [

@@ -37,14 +37,20 @@ def run_paths(root: Path) -> LocalPaths:
     return LocalPaths.under(str(root / "pipeline"), str(root / "serving"))
 
 
-def ranker_run(root: Path, log_file: Path, overrides: dict, name: str) -> subprocess.Popen:
-    """`ranker run --preset tiny --config <overrides>` into root/pipeline and root/serving, in its own process group
-    (so that it and its children can be killed at once); output to `log_file`."""
+def run_arguments(root: Path, overrides: dict, name: str) -> list[str]:
+    """`ranker`'s arguments for `run --preset tiny --config <overrides>` into root/pipeline and root/serving (the
+    overrides written to root/<name>.json)."""
     config = root / f"{name}.json"
     config.write_text(json.dumps(overrides))
-    argv = [sys.executable, "-m", "ranker", "run", "--preset", "tiny", "--config", str(config)]
     paths = run_paths(root)
-    argv += ["--pipeline-root", paths.pipeline_root, "--serving-root", paths.serving_root]
+    roots = ["--pipeline-root", paths.pipeline_root, "--serving-root", paths.serving_root]
+    return ["run", "--preset", "tiny", "--config", str(config), *roots]
+
+
+def ranker_run(root: Path, log_file: Path, overrides: dict, name: str) -> subprocess.Popen:
+    """`ranker run` (run_arguments) in its own process group (so that it and its children can be killed at once);
+    output to `log_file`."""
+    argv = [sys.executable, "-m", "ranker", *run_arguments(root, overrides, name)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
     with open(log_file, "wb") as log:
         return subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

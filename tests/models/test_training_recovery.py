@@ -17,21 +17,17 @@ import json
 import math
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from helpers import cli_runs
-from helpers.cli_runs import OVERRIDES, finish
+from helpers.cli_runs import OVERRIDES
 
 from config.settings import ConfigError, PipelineConfig, PoisonConfig, RecoveryConfig, TrainConfig
 from config.validation import validate_config
 from models.recovery import PoisonCallback
 from models.stability import TrainingReport, online_spike
-
-REPO = Path(__file__).resolve().parent.parent.parent
-
+from ranker import cli
 
 # --------------------------------------------------------------------------------------------------- fast
 
@@ -87,9 +83,18 @@ def test_recovery_record_round_trips_through_the_report(tmp_path):
 # --------------------------------------------------------------------------------------------------- end to end
 
 
-def ranker_run(root: Path, overrides: dict, name: str) -> str:
-    log_file = root / f"{name}.log"
-    return finish(cli_runs.ranker_run(root, log_file, overrides, name), log_file, timeout_s=1800)
+def ranker(argv: list[str], capsys) -> str:
+    """`ranker ARGV` in this process (the CLI's own entry point, without a second TensorFlow import); its stdout,
+    after checking that it returned 0."""
+    capsys.readouterr()
+    code = cli.main(argv)
+    out = capsys.readouterr()
+    assert code == 0, out.out[-3000:] + out.err[-3000:]
+    return out.out
+
+
+def ranker_run(root: Path, overrides: dict, name: str, capsys) -> str:
+    return ranker(cli_runs.run_arguments(root, overrides, name), capsys)
 
 
 def newest(pattern: str) -> str:
@@ -112,7 +117,7 @@ RECOVERY = {"enabled": True, "lr_factor": 0.5, "max_recoveries": 1}
 
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_chance_is_refused_poison_is_recovered_and_pushed_repeated_poison_gives_up(crashed_run, tmp_path):
+def test_chance_is_refused_poison_is_recovered_and_pushed_repeated_poison_gives_up(crashed_run, tmp_path, capsys):
     root = tmp_path
     # The session's crashed run is on the same world with the same Beam settings: from a copy of its store, the data
     # components (LogGen ... Transform) come from the cache; everything these runs write goes under `root`.
@@ -121,7 +126,7 @@ def test_chance_is_refused_poison_is_recovered_and_pushed_repeated_poison_gives_
     shutil.copyfile(crashed_run.metadata_path, paths.metadata_path)
     # 1. The reference case: click AUC 0.501 at the end, which the chance rule refuses.
     naive = {"optimizer": "adagrad", "optimizer_params": {}, "learning_rate": 8.0, "seed": 7}
-    ranker_run(root, {**OVERRIDES, "train": naive}, "chance")
+    ranker_run(root, {**OVERRIDES, "train": naive}, "chance", capsys)
     report = TrainingReport.load(newest(str(root / "pipeline/Trainer/model_run/*/training_report.json")))
     assert report.divergence["criterion"] == "auc_at_chance", report.divergence["reason"]
     verdict = gate_verdict(root)
@@ -129,7 +134,8 @@ def test_chance_is_refused_poison_is_recovered_and_pushed_repeated_poison_gives_
     assert versions(root) == []
 
     # 2. One poisoned update before step 45: the window 41-50 spikes, the state of step 40 comes back.
-    ranker_run(root, {**OVERRIDES, "train": {"recovery": RECOVERY, "poison": {"step": 45, "scale": 30.0}}}, "heal")
+    heal = {"recovery": RECOVERY, "poison": {"step": 45, "scale": 30.0}}
+    ranker_run(root, {**OVERRIDES, "train": heal}, "heal", capsys)
     report = TrainingReport.load(newest(str(root / "pipeline/Trainer/model_run/*/training_report.json")))
     events = report.recovery["events"]
     assert len(events) == 1, report.recovery
@@ -146,7 +152,7 @@ def test_chance_is_refused_poison_is_recovered_and_pushed_repeated_poison_gives_
 
     # 3. The same poison every window: one recovery, then the second spike stops training; nothing is pushed.
     poison = {"step": 45, "every": 10, "scale": 30.0}
-    ranker_run(root, {**OVERRIDES, "train": {"recovery": RECOVERY, "poison": poison}}, "give-up")
+    ranker_run(root, {**OVERRIDES, "train": {"recovery": RECOVERY, "poison": poison}}, "give-up", capsys)
     report = TrainingReport.load(newest(str(root / "pipeline/Trainer/model_run/*/training_report.json")))
     assert report.recovery_gave_up and len(report.recovery["events"]) == 1, report.recovery
     assert report.stopped_early and "recovery gave up" in report.stop_reason
@@ -156,8 +162,6 @@ def test_chance_is_refused_poison_is_recovered_and_pushed_repeated_poison_gives_
     assert len(versions(root)) == 1  # still only the healed model
 
     # 4. `ranker history` shows both runs' recoveries.
-    argv = [sys.executable, "-m", "ranker", "history", "--pipeline-root", str(root / "pipeline")]
-    history = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert history.returncode == 0, history.stderr[-3000:]
-    assert "recoveries" in history.stdout
-    assert "recovery 1: " in history.stdout and "recovery gave up" in history.stdout, history.stdout
+    history = ranker(["history", "--pipeline-root", str(root / "pipeline")], capsys)
+    assert "recoveries" in history
+    assert "recovery 1: " in history and "recovery gave up" in history, history
