@@ -333,6 +333,7 @@ def validate_transform(transform: TransformConfig) -> None:
     # 0 OOV buckets would map unseen ids to -1, outside every embedding table.
     require_int(transform.id_oov_buckets, "transform.id_oov_buckets")
     require_int(transform.categorical_oov_buckets, "transform.categorical_oov_buckets")
+    require_bool(transform.tf_compat_v1, "transform.tf_compat_v1")
 
 
 def validate_model(model: ModelConfig) -> None:

@@ -84,7 +84,7 @@ def _analyze(examples: list[bytes], world: WorldConfig, transform: TransformConf
     with (
         tempfile.TemporaryDirectory() as tmp,
         beam.Pipeline(options=options) as pipeline,
-        tft_beam.Context(temp_dir=tmp, force_tf_compat_v1=False, desired_batch_size=one_batch),
+        tft_beam.Context(temp_dir=tmp, force_tf_compat_v1=transform.tf_compat_v1, desired_batch_size=one_batch),
     ):
         raw = (
             pipeline
@@ -108,11 +108,12 @@ def _transform(
     from logformat.tf_schema import world_schema
 
     output = tft.TFTransformOutput(transform_dir)
+    layer = output.transform_features_layer()  # eager, for a TF1 (transform.tf_compat_v1) or a TF2 transform graph
     spec = schema_utils.schema_as_feature_spec(world_schema(world)).feature_spec
     parts: list[dict[str, np.ndarray]] = []
     for start in range(0, len(examples), chunk):
         parsed = tf.io.parse_example(tf.constant(examples[start : start + chunk]), spec)
-        out = output.transform_raw_features(parsed, drop_unused_features=True)
+        out = layer(parsed)
         parts.append(
             {k: np.asarray(v).reshape(len(examples[start : start + chunk]), -1).squeeze(-1) for k, v in out.items()}
         )

@@ -137,7 +137,9 @@ class LabPreset:
 
     name: str
     world: WorldConfig
-    transform: TransformConfig = field(default_factory=lambda: TransformConfig(id_vocab_size=4_000))
+    # TF2 tracing: the committed results in docs/results were prepared that way (the TF1 path agrees within float32
+    # rounding, not bit for bit).
+    transform: TransformConfig = field(default_factory=lambda: TransformConfig(id_vocab_size=4_000, tf_compat_v1=False))
     embedding_dim: int = 8
     width: int = 64
     batch_size: int = 256

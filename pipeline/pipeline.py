@@ -241,6 +241,7 @@ def _training_nodes(
         preprocessing_fn="models.preprocessing.preprocessing_fn",
         custom_config=config.sections_json(TRANSFORM_SECTIONS),
         disable_statistics=True,  # its pre/post-transform statistics and anomalies: nothing reads them (~4 s)
+        force_tf_compat_v1=config.transform.tf_compat_v1,
     )
     for gate in (*validation.gates, data.ingest):
         transform.add_upstream_node(gate)

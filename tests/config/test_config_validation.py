@@ -79,6 +79,7 @@ RULES: list[tuple[dict[str, Any], str, str]] = [
     ({"transform": {"id_vocab_size": 0}}, "transform.id_vocab_size", ">= 1"),
     ({"transform": {"id_oov_buckets": 0}}, "transform.id_oov_buckets", ">= 1"),
     ({"transform": {"categorical_oov_buckets": -2}}, "transform.categorical_oov_buckets", ">= 1"),
+    ({"transform": {"tf_compat_v1": "yes"}}, "transform.tf_compat_v1", "true or false"),
     ({"model": {"architecture": "transformer"}}, "model.architecture", "mmoe"),
     ({"model": {"embedding_dim": 0}}, "model.embedding_dim", ">= 1"),
     ({"model": {"hidden_units": []}}, "model.hidden_units", "non-empty"),
