@@ -14,8 +14,11 @@ weights, no wide part, no dropout), `cond` (conditional_tasks), `dN` (dropout), 
 embedding L2), `hAxB` (hidden units), `eN` (embedding dim), `sN` (train steps), `lrN`, `elrN`, `seedN`, `adamN`
 (Adam at rate N), `rw` (rare tasks up-weighted: like 3, share 6, dismiss 2, watch time 0.2, survey 0.5) and
 `core` (no ids, generated features or high-cardinality categoricals), `linear` (no hidden layers), `wide` (wide &
-deep: `model.wide`), `wl2N` (its L2), `cwN` (click's task weight), `tuned` (the Tuner's best trial, from
-`--hyperparameters`: its best_hyperparameters.txt); `simple` is the pipeline's simple model (models/baseline.py).
+deep: `model.wide`), `wl2N` (its L2), `cwN` (click's task weight), `wsimple` (the wide part starts from the
+simple model's trained weights: the click and survey columns only with chained heads; `wfreeze` also freezes it),
+`tuned` (the Tuner's best
+trial, from `--hyperparameters`: its best_hyperparameters.txt); `simple` is the pipeline's simple model
+(models/baseline.py).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import tensorflow as tf  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
-from config.settings import BINARY_TASKS, DEFAULT_TASK_WEIGHTS, PipelineConfig, get_preset  # noqa: E402
+from config.settings import BINARY_TASKS, DEFAULT_TASK_WEIGHTS, TASKS, PipelineConfig, get_preset  # noqa: E402
 from experiments.data import feature_set, prepare_data  # noqa: E402
 from models import features as F  # noqa: E402
 from models.baseline import build_baseline, compile_baseline  # noqa: E402
@@ -57,6 +60,8 @@ def variant(config: PipelineConfig, name: str, hyperparameters: str | None = Non
     train: dict = {}
     parts = [] if name in ("base", "simple") else name.split("_")
     for part in parts:
+        if part in ("wsimple", "wfreeze"):  # handled where the model is built (the wide part from the simple model)
+            continue
         if part == "plain":  # the ranker without the preset's choices: independent heads, equal weights, no wide part
             model.update(
                 wide=False, conditional_tasks=False, task_weights=dict.fromkeys(DEFAULT_TASK_WEIGHTS, 1.0), dropout=0.0
@@ -103,6 +108,16 @@ def variant(config: PipelineConfig, name: str, hyperparameters: str | None = Non
         ),
         "core" in parts,
     )
+
+
+def copy_linear_weights(simple: tf.keras.Model, ranker: tf.keras.Model, chained: bool) -> None:
+    """The simple model's per-value and dense weights into the ranker's wide part (layers `wide_<name>`); with chained
+    heads only the columns of the tasks that are not conditional on the click (click, survey rating)."""
+    keep = np.array([not chained or task in ("click", "survey_rating") for task in TASKS], dtype=np.float32)
+    for layer in simple.layers:
+        if layer.name.endswith("_weights"):
+            target = ranker.get_layer(f"wide_{layer.name}")
+            target.set_weights([w * keep for w in layer.get_weights()])
 
 
 def scores(predicted: dict[str, np.ndarray], day: dict[str, np.ndarray]) -> dict[str, float]:
@@ -174,7 +189,17 @@ def main() -> None:
         if name == "simple":
             model = compile_baseline(build_baseline(cfg.baseline, lab.vocab_sizes, fs), cfg.baseline)
         else:
+            start = None
+            if "wsimple" in name.split("_"):  # train the simple model first; its weights start the wide part
+                start = compile_baseline(build_baseline(cfg.baseline, lab.vocab_sizes, fs), cfg.baseline)
+                start.fit(data, epochs=1, steps_per_epoch=cfg.baseline.train_steps, verbose=0)
+                tf.keras.utils.set_random_seed(cfg.train.seed)
             model = build_ranker(cfg.model, lab.vocab_sizes, fs)
+            if start is not None:
+                copy_linear_weights(start, model, cfg.model.conditional_tasks)
+                for layer in model.layers:  # `wfreeze`: the deep part learns the residual of a fixed linear part
+                    if layer.name.startswith("wide_") and "wfreeze" in name.split("_"):
+                        layer.trainable = False
             compile_ranker(model, build_optimizer(cfg.train), cfg.model)
         started = time.time()
         model.fit(data, epochs=1, steps_per_epoch=cfg.train.train_steps, verbose=0)
