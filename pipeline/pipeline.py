@@ -260,28 +260,30 @@ def _training_nodes(
             eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=config.tuning.eval_steps),
             custom_config=config.sections_json(TUNER_SECTIONS),
         )
-    trainer = tfx.components.Trainer(
-        run_fn="models.trainer.run_fn",
-        examples=transform.outputs["transformed_examples"],
-        transform_graph=transform.outputs["transform_graph"],
-        schema=validation.schema,
-        base_model=baseline.outputs["model"],
-        hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
-        train_args=train_args,
-        eval_args=eval_args,
-        custom_config=config.sections_json(TRAINER_SECTIONS),
-    ).with_id(TRAINER_ID)
-    simple = None
-    if config.baseline.enabled:
-        simple = tfx.components.Trainer(
-            run_fn="models.baseline.run_fn",
+
+    def trainer_node(run_fn: str, sections: tuple[str, ...], node_id: str, **inputs) -> tfx.components.Trainer:
+        """A Trainer on Transform's output with the run's train and eval args, reading `sections` of the config."""
+        return tfx.components.Trainer(
+            run_fn=run_fn,
             examples=transform.outputs["transformed_examples"],
             transform_graph=transform.outputs["transform_graph"],
             schema=validation.schema,
             train_args=train_args,
             eval_args=eval_args,
-            custom_config=config.sections_json(BASELINE_SECTIONS),
-        ).with_id(BASELINE_TRAINER_ID)
+            custom_config=config.sections_json(sections),
+            **inputs,
+        ).with_id(node_id)
+
+    trainer = trainer_node(
+        "models.trainer.run_fn",
+        TRAINER_SECTIONS,
+        TRAINER_ID,
+        base_model=baseline.outputs["model"],
+        hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
+    )
+    simple = None
+    if config.baseline.enabled:
+        simple = trainer_node("models.baseline.run_fn", BASELINE_SECTIONS, BASELINE_TRAINER_ID)
     stability_gate = StabilityGate(
         model_run=trainer.outputs["model_run"], model=trainer.outputs["model"], stability=config.stability
     )

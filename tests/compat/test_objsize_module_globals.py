@@ -24,10 +24,11 @@ def values() -> list[object]:
     ]
 
 
-def original_sizes(monkeypatch) -> list[int]:
+def original_size(value: object, monkeypatch) -> int:
+    """The deep size objsize's own walk gives `value`."""
     with monkeypatch.context() as m:
         m.setattr(traverse.TraversalContext, "_update_exclude_set", memo.ORIGINAL)
-        return [statecache.get_deep_size(v) for v in values()]
+        return statecache.get_deep_size(value)
 
 
 def test_installed_by_install_patches():
@@ -36,7 +37,7 @@ def test_installed_by_install_patches():
 
 def test_the_same_sizes_as_objsizes_own_walk(monkeypatch):
     memo.install()
-    assert [statecache.get_deep_size(v) for v in values()] == original_sizes(monkeypatch)
+    assert [statecache.get_deep_size(v) for v in values()] == [original_size(v, monkeypatch) for v in values()]
 
 
 def test_a_module_loaded_later_is_excluded_as_the_walk_would(monkeypatch):
@@ -47,14 +48,8 @@ def test_a_module_loaded_later_is_excluded_as_the_walk_would(monkeypatch):
     holder = {"globals": vars(module)}
     monkeypatch.setitem(sys.modules, module.__name__, module)
     assert id(vars(module)) in memo.module_globals_ids()
-    assert statecache.get_deep_size(holder) == original_sizes_of(holder, monkeypatch)
+    assert statecache.get_deep_size(holder) == original_size(holder, monkeypatch)
     monkeypatch.delitem(sys.modules, module.__name__)
     assert id(vars(module)) not in memo.module_globals_ids()  # removed: measured again like any other dictionary
-    assert statecache.get_deep_size(holder) == original_sizes_of(holder, monkeypatch)
+    assert statecache.get_deep_size(holder) == original_size(holder, monkeypatch)
     assert statecache.get_deep_size(holder) > 8 * 1000  # the payload counts once the module is gone
-
-
-def original_sizes_of(value: object, monkeypatch) -> int:
-    with monkeypatch.context() as m:
-        m.setattr(traverse.TraversalContext, "_update_exclude_set", memo.ORIGINAL)
-        return statecache.get_deep_size(value)
