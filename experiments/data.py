@@ -64,6 +64,7 @@ def _day_examples(world: WorldConfig, day: int) -> list[bytes]:
 def _analyze(examples: list[bytes], world: WorldConfig, transform: TransformConfig, out_dir: str) -> None:
     """Runs the preprocessing_fn's analyzers with tf.Transform's Beam impl and writes the transform graph."""
     import apache_beam as beam
+    import tensorflow as tf
     import tensorflow_transform as tft
     import tensorflow_transform.beam as tft_beam
     from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
@@ -71,30 +72,38 @@ def _analyze(examples: list[bytes], world: WorldConfig, transform: TransformConf
 
     from compat.install import install_patches
     from logformat.tf_schema import world_schema
-    from models.preprocessing import build_preprocessing_fn
 
-    source = tfxio.TFExampleBeamRecord(
-        physical_format="inmem", telemetry_descriptors=["lab"], schema=world_schema(world)
-    )
     options = beam.options.pipeline_options.PipelineOptions(
         ["--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"]
     )
     install_patches()  # Beam's per-bundle DoFn introspection, once per class (compat/beam_dofn_specs.py)
     one_batch = max(1, len(examples))  # fixed batch boundaries: the same float sums on every run (module docstring)
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        beam.Pipeline(options=options) as pipeline,
-        tft_beam.Context(temp_dir=tmp, force_tf_compat_v1=transform.tf_compat_v1, desired_batch_size=one_batch),
-    ):
-        raw = (
-            pipeline
-            | "Examples" >> beam.Create(examples, reshuffle=False)
-            | "Decode" >> source.BeamSource(batch_size=one_batch)
-        )
-        transform_fn = (raw, source.TensorAdapterConfig()) | tft_beam.AnalyzeDataset(build_preprocessing_fn(transform))
-        _ = transform_fn | tft_beam.WriteTransformFn(out_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        # The examples reach Beam through a file: `beam.Create` would pickle and bz2-compress all of them into the
+        # pipeline (~12 s for the quick preset's 18,000).
+        records = os.path.join(tmp, "examples.tfrecord")
+        with tf.io.TFRecordWriter(records) as writer:
+            for example in examples:
+                writer.write(example)
+        source = tfxio.TFExampleRecord(records, telemetry_descriptors=["lab"], schema=world_schema(world))
+        with (
+            beam.Pipeline(options=options) as pipeline,
+            tft_beam.Context(temp_dir=tmp, force_tf_compat_v1=transform.tf_compat_v1, desired_batch_size=one_batch),
+        ):
+            _write_transform_fn(pipeline, source, one_batch, transform, out_dir)
     raw_metadata = dataset_metadata.DatasetMetadata(world_schema(world))
     metadata_io.write_metadata(raw_metadata, os.path.join(out_dir, tft.TFTransformOutput.RAW_METADATA_DIR))
+
+
+def _write_transform_fn(pipeline, source, one_batch: int, transform: TransformConfig, out_dir: str) -> None:
+    """Analyses `source`'s examples as one record batch and writes the transform graph to `out_dir`."""
+    import tensorflow_transform.beam as tft_beam
+
+    from models.preprocessing import build_preprocessing_fn
+
+    raw = pipeline | "Decode" >> source.BeamSource(batch_size=one_batch)
+    transform_fn = (raw, source.TensorAdapterConfig()) | tft_beam.AnalyzeDataset(build_preprocessing_fn(transform))
+    _ = transform_fn | tft_beam.WriteTransformFn(out_dir)
 
 
 def _transform(
