@@ -57,7 +57,7 @@ def transformed(tmp_path_factory):
     metadata = dataset_metadata.DatasetMetadata(build_schema())
     config = TransformConfig(id_vocab_size=2, id_oov_buckets=3)
     temp = str(tmp_path_factory.mktemp("tft"))
-    with tft_beam.Context(temp_dir=temp):
+    with tft_beam.Context(temp_dir=temp, force_tf_compat_v1=True):  # the pipeline's graph path
         (out, _), transform_fn = (records, metadata) | tft_beam.AnalyzeAndTransformDataset(
             build_preprocessing_fn(config)
         )
