@@ -10,6 +10,7 @@ PATCH_MODULES = (
     "compat.autograph_keras2",
     "compat.tfx_sdist",
     "compat.objsize_module_globals",
+    "compat.beam_options_views",
 )
 
 
