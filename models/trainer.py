@@ -265,7 +265,8 @@ def train_and_export(
         *([healer] if healer else []),
         *([recovery.PoisonCallback(train.poison, window)] if train.poison.step > 0 else []),
         telemetry,
-        tf.keras.callbacks.TensorBoard(log_dir=model_run_dir, update_freq="epoch"),
+        # Scalars per window; not the train function's graph, whose serialization costs ~1.7 s per run.
+        tf.keras.callbacks.TensorBoard(log_dir=model_run_dir, update_freq="epoch", write_graph=False),
         *callbacks,
         *checkpointing.backup_callbacks(resumption, trajectory, strategy.extended.should_checkpoint),
     ]
