@@ -1,0 +1,117 @@
+"""What TFMA costs per example and per model, on a finished run's own models and next-day examples.
+
+The pipeline's BaselineEvaluator and Evaluator are TFX's Evaluator: TFMA over every example of day d + 1. This
+script runs the same TFMA analysis outside TFX (`tfma.run_model_analysis`, the BaselineEvaluator's metrics without
+its thresholds) on the newest run under `--pipeline-root`: the ranker alone, then the ranker and the simple model,
+and, for contrast, the same examples through the ranker's own `serving_default` signature in batches. It prints one
+Markdown table:
+
+    python scripts/tfma_cost.py --pipeline-root runs/default
+
+TFMA's cost grows with examples x models (its metrics and unbatching run per example in Python); the signature's
+cost is the model's arithmetic alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks.pipeline_bench import newest_output  # noqa: E402
+from config.settings import GateConfig  # noqa: E402
+from pipeline.eval_config import build_baseline_eval_config  # noqa: E402
+
+SERVING = "Format-Serving"
+
+
+def _eval_config(names: list[str]):
+    """The BaselineEvaluator's EvalConfig for models `names` (the last is the baseline when there are two), with no
+    thresholds: this measures cost, not verdicts."""
+    import tensorflow_model_analysis as tfma
+
+    config = build_baseline_eval_config(GateConfig())
+    template = config.model_specs[0]
+    specs = []
+    for i, name in enumerate(names):
+        spec = tfma.ModelSpec()
+        spec.CopyFrom(template)
+        spec.name = name
+        spec.is_baseline = len(names) > 1 and i == len(names) - 1
+        specs.append(spec)
+    del config.model_specs[:]
+    config.model_specs.extend(specs)
+    for metrics_spec in config.metrics_specs:
+        for metric in metrics_spec.metrics:
+            del metric.per_slice_thresholds[:]
+    return config
+
+
+def tfma_seconds(models: dict[str, str], examples: str) -> float:
+    """Wall seconds of one TFMA analysis of `models` ({name: SavedModel dir}) over the files `examples`."""
+    import tensorflow_model_analysis as tfma
+
+    config = _eval_config(list(models))
+    shared = [
+        tfma.default_eval_shared_model(path, model_name=name, eval_config=config) for name, path in models.items()
+    ]
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        tfma.run_model_analysis(
+            eval_shared_model=shared if len(shared) > 1 else shared[0],
+            eval_config=config,
+            data_location=examples,
+            output_path=out,
+            file_format="tfrecords",
+        )
+        return time.perf_counter() - started
+
+
+def signature_seconds(model: str, examples: str, batch: int = 4096) -> tuple[float, int]:
+    """(wall seconds, examples) of the model's `serving_default` over every example of `examples`, in batches."""
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(model).signatures["serving_default"]
+    files = sorted(glob.glob(examples))
+    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(batch)
+    serve(examples=next(iter(dataset)))  # loading and the first call's tracing are not the per-example cost
+    started, count = time.perf_counter(), 0
+    for records in dataset:
+        serve(examples=records)
+        count += int(records.shape[0])
+    return time.perf_counter() - started, count
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pipeline-root", default="runs/default")
+    args = parser.parse_args(argv)
+
+    from compat.install import install_patches
+
+    install_patches()  # as the pipeline's Beam components run
+    root = os.path.abspath(args.pipeline_root)
+    ranker = os.path.join(newest_output(root, "Trainer", "model"), SERVING)
+    simple = os.path.join(newest_output(root, "BaselineTrainer", "model"), SERVING)
+    examples = os.path.join(newest_output(root, "NextDayLogIngest", "examples"), "Split-*", "*.gz")
+    seconds, count = signature_seconds(ranker, examples)
+    rows = [("the ranker's `serving_default`, batches of 4,096", 1, seconds)]
+    rows.append(("TFMA: the ranker", 1, tfma_seconds({"candidate": ranker}, examples)))
+    rows.append(
+        ("TFMA: the ranker and the simple model", 2, tfma_seconds({"candidate": ranker, "simple": simple}, examples))
+    )
+    print(f"{count:,} examples of day d + 1 ({examples})\n")
+    print("| what | models | seconds | ms per example per model |")
+    print("|---|---|---|---|")
+    for what, models, spent in rows:
+        print(f"| {what} | {models} | {spent:.1f} | {1000 * spent / count / models:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
