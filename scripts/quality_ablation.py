@@ -19,6 +19,9 @@ simple model's trained weights: the click and survey columns only with chained h
 `tuned` (the Tuner's best
 trial, from `--hyperparameters`: its best_hyperparameters.txt); `simple` is the pipeline's simple model
 (models/baseline.py).
+
+`--blend A,B` also scores a stacked model of two of the variants: per binary task, a logistic regression on their
+two logits fitted on the training days' 20 % holdout (the stacker sees no example the variants trained on).
 """
 
 from __future__ import annotations
@@ -137,6 +140,7 @@ def main() -> None:
     parser.add_argument("--world-seed", type=int, default=None)
     parser.add_argument("--variants", default="base")
     parser.add_argument("--hyperparameters", default=None, help="a Tuner's best_hyperparameters.txt (variant 'tuned')")
+    parser.add_argument("--blend", default=None, help="two variants A,B: a stacker on their logits (docstring)")
     args = parser.parse_args()
     config = get_preset(args.preset)
     world = dataclasses.replace(config.world, num_days=args.days)
@@ -171,6 +175,7 @@ def main() -> None:
     holdout_feats, _ = split_labels({k: tf.constant(v) for k, v in holdout_cols.items()})
     feats, labels = split_labels({k: tf.constant(v) for k, v in train_cols.items()})
     eval_feats, _ = split_labels({k: tf.constant(v) for k, v in lab.eval_day.items()})
+    variant_logits: dict[str, tuple[dict, dict]] = {}  # variant -> (holdout logits, day N-1 logits), for --blend
     for name in args.variants.split(","):
         cfg, core = variant(config, name, args.hyperparameters)
         fs = features
@@ -225,6 +230,16 @@ def main() -> None:
         result["watch_rmse"] = round(float(np.sqrt(np.mean((raw["watch_time"].reshape(-1) - watch) ** 2))), 3)
         result["seconds"] = train_seconds
         print(name, json.dumps(result), flush=True)
+        variant_logits[name] = (held, raw)
+    if args.blend:
+        first, second = args.blend.split(",")
+        blended = {}
+        for task in BINARY_TASKS:
+            stack = [np.stack([variant_logits[v][i][task].reshape(-1) for v in (first, second)], 1) for i in (0, 1)]
+            stacker = LogisticRegression(C=1.0).fit(stack[0], holdout_cols[F.label_key(task)])
+            blended[task] = stacker.predict_proba(stack[1])[:, 1]
+            print(f"blend {task} weights {first} {stacker.coef_[0][0]:.3f} {second} {stacker.coef_[0][1]:.3f}")
+        print(f"blend_{first}_{second}", json.dumps(scores(blended, lab.eval_day)), flush=True)
 
 
 if __name__ == "__main__":
