@@ -16,9 +16,8 @@ embedding L2), `hAxB` (hidden units), `eN` (embedding dim), `sN` (train steps), 
 `core` (no ids, generated features or high-cardinality categoricals), `linear` (no hidden layers), `wide` (wide &
 deep: `model.wide`), `wl2N` (its L2), `cwN` (click's task weight), `wsimple` (the wide part starts from the
 simple model's trained weights: the click and survey columns only with chained heads; `wfreeze` also freezes it),
-`tuned` (the Tuner's best
-trial, from `--hyperparameters`: its best_hyperparameters.txt); `simple` is the pipeline's simple model
-(models/baseline.py).
+`tuned` (the Tuner's best trial, from `--hyperparameters`: its best_hyperparameters.txt); `simple` is the
+pipeline's simple model (models/baseline.py).
 
 `--blend A,B` also scores a stacked model of two of the variants: per binary task, a logistic regression on their
 two logits fitted on the training days' 20 % holdout (the stacker sees no example the variants trained on).
@@ -194,8 +193,9 @@ def main() -> None:
         if name == "simple":
             model = compile_baseline(build_baseline(cfg.baseline, lab.vocab_sizes, fs), cfg.baseline)
         else:
+            edits = name.split("_")
             start = None
-            if "wsimple" in name.split("_"):  # train the simple model first; its weights start the wide part
+            if "wsimple" in edits:  # train the simple model first; its weights start the wide part
                 start = compile_baseline(build_baseline(cfg.baseline, lab.vocab_sizes, fs), cfg.baseline)
                 start.fit(data, epochs=1, steps_per_epoch=cfg.baseline.train_steps, verbose=0)
                 tf.keras.utils.set_random_seed(cfg.train.seed)
@@ -203,7 +203,7 @@ def main() -> None:
             if start is not None:
                 copy_linear_weights(start, model, cfg.model.conditional_tasks)
                 for layer in model.layers:  # `wfreeze`: the deep part learns the residual of a fixed linear part
-                    if layer.name.startswith("wide_") and "wfreeze" in name.split("_"):
+                    if layer.name.startswith("wide_") and "wfreeze" in edits:
                         layer.trainable = False
             compile_ranker(model, build_optimizer(cfg.train), cfg.model)
         started = time.time()

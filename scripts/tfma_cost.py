@@ -3,8 +3,8 @@
 The pipeline's BaselineEvaluator and Evaluator are TFX's Evaluator: TFMA over every example of day d + 1. This
 script runs the same TFMA analysis outside TFX (`tfma.run_model_analysis`, the BaselineEvaluator's metrics without
 its thresholds) on the newest run under `--pipeline-root`: the ranker alone, then the ranker and the simple model,
-and, for contrast, the same examples through the ranker's own `serving_default` signature in batches. It prints one
-Markdown table:
+and, for contrast, the same examples through the ranker's own `serving_default` signature in batches (the quality
+report's scorer). It prints one Markdown table:
 
     python scripts/tfma_cost.py --pipeline-root runs/default
 
@@ -15,7 +15,6 @@ cost is the model's arithmetic alone.
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import sys
 import tempfile
@@ -27,8 +26,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.pipeline_bench import newest_output  # noqa: E402
 from config.settings import GateConfig  # noqa: E402
 from pipeline.eval_config import build_baseline_eval_config  # noqa: E402
-
-SERVING = "Format-Serving"
+from pipeline.quality.examples import read_examples  # noqa: E402
+from pipeline.quality.scoring import SCORE_BATCH, SavedModelScorer, serving_dir  # noqa: E402
 
 
 def _eval_config(names: list[str]):
@@ -73,19 +72,13 @@ def tfma_seconds(models: dict[str, str], examples: str) -> float:
         return time.perf_counter() - started
 
 
-def signature_seconds(model: str, examples: str, batch: int = 4096) -> tuple[float, int]:
-    """(wall seconds, examples) of the model's `serving_default` over every example of `examples`, in batches."""
-    import tensorflow as tf
-
-    serve = tf.saved_model.load(model).signatures["serving_default"]
-    files = sorted(glob.glob(examples))
-    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(batch)
-    serve(examples=next(iter(dataset)))  # loading and the first call's tracing are not the per-example cost
-    started, count = time.perf_counter(), 0
-    for records in dataset:
-        serve(examples=records)
-        count += int(records.shape[0])
-    return time.perf_counter() - started, count
+def signature_seconds(model_uri: str, serialized: list[bytes]) -> float:
+    """Wall seconds of the model's `serving_default` over `serialized`, in the quality report's batches."""
+    scorer = SavedModelScorer(model_uri)
+    scorer.score(serialized[:SCORE_BATCH])  # loading and the first call's tracing are not the per-example cost
+    started = time.perf_counter()
+    scorer.score(serialized)
+    return time.perf_counter() - started
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -97,11 +90,13 @@ def main(argv: list[str] | None = None) -> None:
 
     install_patches()  # as the pipeline's Beam components run
     root = os.path.abspath(args.pipeline_root)
-    ranker = os.path.join(newest_output(root, "Trainer", "model"), SERVING)
-    simple = os.path.join(newest_output(root, "BaselineTrainer", "model"), SERVING)
-    examples = os.path.join(newest_output(root, "NextDayLogIngest", "examples"), "Split-*", "*.gz")
-    seconds, count = signature_seconds(ranker, examples)
-    rows = [("the ranker's `serving_default`, batches of 4,096", 1, seconds)]
+    ranker = serving_dir(newest_output(root, "Trainer", "model"))
+    simple = serving_dir(newest_output(root, "BaselineTrainer", "model"))
+    examples_uri = newest_output(root, "NextDayLogIngest", "examples")
+    examples = os.path.join(examples_uri, "Split-*", "*")  # every split, as pipeline.quality.examples reads them
+    serialized = read_examples(examples_uri).serialized
+    count = len(serialized)
+    rows = [(f"the ranker's `serving_default`, batches of {SCORE_BATCH:,}", 1, signature_seconds(ranker, serialized))]
     rows.append(("TFMA: the ranker", 1, tfma_seconds({"candidate": ranker}, examples)))
     rows.append(
         ("TFMA: the ranker and the simple model", 2, tfma_seconds({"candidate": ranker, "simple": simple}, examples))
