@@ -157,6 +157,9 @@ class ModelConfig:
     # weights. The deep part then learns what the linear model cannot.
     wide: bool = False
     wide_l2: float = 1e-4
+    # Start the wide part from the simple model's trained weights (models/wide_start.py; the Trainer then runs after
+    # the BaselineTrainer). Needs `wide` and `baseline.enabled`; a warm-started day continues from the served ranker.
+    wide_from_simple: bool = False
     # Platt scaling (models/calibration.py): after training, the Trainer fits σ(a·logit + b) per binary task on the
     # training span and serves the calibrated probabilities (AUC unchanged).
     calibrate: bool = True
@@ -291,8 +294,9 @@ class GateConfig:
     # Change threshold against the baseline (latest blessed model): AUC may not drop by more than this.
     max_auc_drop: float = 0.02
     # The ranker's AUC minus the simple model's, on each gated task, must be at least this (None: measured only).
-    # On the default preset the ranker trails the simple model on click (docs/quality/README.md): the gate refuses
-    # it and `make run` pushes nothing. `{"gates": {"min_lift_over_baseline": null}}` measures without gating.
+    # On the default preset the ranker is within 0.0011 of the simple model on click and dismiss, not above it
+    # (docs/quality/README.md): the gate refuses it and `make run` pushes nothing.
+    # `{"gates": {"min_lift_over_baseline": null}}` measures without gating.
     min_lift_over_baseline: float | None = 0.0
     # The splits of span d + 1 the Evaluators score: all of it is unseen by the model trained on span d.
     eval_splits: tuple[str, ...] = ("train", "eval")
@@ -561,10 +565,10 @@ def tiny_preset() -> PipelineConfig:
     )
 
 
-# The default preset's ranker (docs/quality/README.md has the ablation that chose it and the command): wide & deep,
-# like/share/dismiss chained on the click, the rare tasks' losses up-weighted and watch time's squared error
-# down-weighted (it is ~2.5 of a ~3.4 unweighted loss), dropout 0.3 on the shared layers; Platt scaling (on by
-# default) restores the calibration that the weights and dropout move.
+# The default preset's ranker (docs/quality/README.md has the ablation that chose it and the command): wide & deep
+# with the wide part started from the simple model, like/share/dismiss chained on the click, the rare tasks' losses
+# up-weighted and watch time's squared error down-weighted (it is ~2.5 of a ~3.4 unweighted loss), dropout 0.3 on
+# the shared layers; Platt scaling (on by default) restores the calibration that the weights and dropout move.
 DEFAULT_TASK_WEIGHTS: dict[str, float] = {
     "click": 1.0,
     "like": 3.0,
@@ -577,7 +581,13 @@ DEFAULT_TASK_WEIGHTS: dict[str, float] = {
 
 def default_preset() -> PipelineConfig:
     """The `make run` preset: a realistic but CPU-sized run."""
-    model = ModelConfig(wide=True, conditional_tasks=True, task_weights=dict(DEFAULT_TASK_WEIGHTS), dropout=0.3)
+    model = ModelConfig(
+        wide=True,
+        wide_from_simple=True,
+        conditional_tasks=True,
+        task_weights=dict(DEFAULT_TASK_WEIGHTS),
+        dropout=0.3,
+    )
     return PipelineConfig(model=model)
 
 

@@ -22,7 +22,8 @@ Rules (tests/config/test_config_validation.py has one case per rule):
   tasks with an AUC in [0.5, 1]; `gates.max_rmse` regression tasks with a bound > 0.
 * gates: `gates.min_lift_over_baseline` and `gates.max_slice_auc_drop` are None or AUC differences in
   [-0.5, 0.5]; `gates.eval_splits` name splits; `gates.slice_features` name categorical features; `baseline` and
-  `tuning` rates, counts and steps are positive; a lift is gated only with `baseline.enabled`.
+  `tuning` rates, counts and steps are positive; a lift is gated only with `baseline.enabled`, and
+  `model.wide_from_simple` needs `model.wide` and `baseline.enabled`.
 * orderings: `stability.spike_ratio > recovery_ratio >= 1`, `0 < auc_tolerance < auc_learned_margin <= 0.5`;
   `world.num_videos >= world.num_topics`; `train.log_every_steps <= train.train_steps`; shocks fit the world.
 * drift and sequential training: thresholds > 0, acknowledgements read FEATURE@DAY, `sequential.window_days >= 1`.
@@ -354,6 +355,12 @@ def validate_model(model: ModelConfig) -> None:
     require_nonnegative_number(model.wide_l2, "model.wide_l2")
     require_bool(model.conditional_tasks, "model.conditional_tasks")
     require_bool(model.wide, "model.wide")
+    require_bool(model.wide_from_simple, "model.wide_from_simple")
+    require(
+        model.wide or not model.wide_from_simple,
+        "model.wide_from_simple",
+        "needs model.wide: only the wide part has the simple model's layers",
+    )
     require_bool(model.calibrate, "model.calibrate")
     if model.architecture == "mmoe":
         require_int(model.num_experts, "model.num_experts")
@@ -589,6 +596,11 @@ def validate_config(config: PipelineConfig) -> PipelineConfig:
         config.baseline.enabled or config.gates.min_lift_over_baseline is None,
         "gates.min_lift_over_baseline",
         "must be None (not gated) when baseline.enabled is false: there is no simple model to beat",
+    )
+    require(
+        config.baseline.enabled or not config.model.wide_from_simple,
+        "model.wide_from_simple",
+        "needs baseline.enabled: the wide part starts from the BaselineTrainer's model",
     )
     validate_tuning(config.tuning)
     validate_train(config.train)

@@ -1,4 +1,5 @@
-"""TFX Trainer entry point: `Trainer(run_fn='models.trainer.run_fn')`.
+"""TFX Trainer entry point: `RankerTrainer(run_fn='models.trainer.run_fn')` (components/ranker_trainer.py: TFX's
+Trainer with the simple model as an optional input, from which the wide part starts: models/wide_start.py).
 
 Trains the multitask ranker with the configured rule (Clippy by default) on non-embedding variables and
 Adagrad on embeddings, records the loss/AUC trajectory every `log_every_steps` steps, runs the shared
@@ -28,7 +29,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from config.settings import BINARY_TASKS, TASKS, PipelineConfig, TrainConfig
-from models import calibration, checkpointing, distribution, optimizers, recovery, warm_start
+from models import calibration, checkpointing, distribution, optimizers, recovery, warm_start, wide_start
 from models import features as F
 from models.hyperparameters import apply_hyperparameters
 from models.inputs import make_dataset
@@ -183,6 +184,7 @@ def train_and_export(
     callbacks: Sequence[tf.keras.callbacks.Callback] = (),
     base_model: str | None = None,
     eval_files: list[str] | None = None,
+    simple_model: str | None = None,
 ) -> TrainingReport:
     """Trains, writes the training report and TensorBoard logs into `model_run_dir`, exports the model.
 
@@ -190,7 +192,9 @@ def train_and_export(
     `callbacks` are extra Keras callbacks (tests use one to interrupt training). `base_model` (the served model's
     SavedModel) is continued from when `sequential.warm_start` is on (models/warm_start.py). With `model.calibrate`
     and `eval_files` (the training span's eval split), the exported binary outputs are Platt-scaled on the whole
-    training span, `train_files` and `eval_files` (models/calibration.py).
+    training span, `train_files` and `eval_files` (models/calibration.py). `simple_model` (the BaselineTrainer's
+    SavedModel, with `model.wide_from_simple`) starts the wide part when the model is not warm-started
+    (models/wide_start.py).
     """
     train = config.train
     # First: MultiWorkerMirroredStrategy configures collective ops, which must precede other TF work.
@@ -232,6 +236,12 @@ def train_and_export(
             )
             warm.save(os.path.join(model_run_dir, warm_start.WARM_START_FILE))
             log.info("warm start from %s (%d iterations)", base_model, warm.base_iterations or 0)
+        elif simple_model and config.model.wide_from_simple:
+            chained = config.model.conditional_tasks
+            weights = wide_start.linear_weights_of_saved_model(simple_model)
+            layers = wide_start.start_wide_part(model, weights, chained)
+            wide_start.save_wide_start(model_run_dir, simple_model, layers, chained)
+            log.info("wide part started from the simple model %s (%d layers)", simple_model, len(layers))
     if strategy is tf.distribute.get_strategy():  # single device: trace the train step once, not twice
         build_state(model, dataset.element_spec)
 
@@ -310,7 +320,9 @@ def train_and_export(
 
 def run_fn(fn_args) -> None:
     """TFX Trainer hook. `custom_config=PipelineConfig.sections_json(TRAINER_SECTIONS)`."""
-    config = PipelineConfig.from_sections_json(fn_args.custom_config)
+    sections = dict(fn_args.custom_config)
+    simple_model = sections.pop(wide_start.SIMPLE_MODEL_KEY, None)  # set by components/ranker_trainer.py
+    config = PipelineConfig.from_sections_json(sections)
     if getattr(fn_args, "hyperparameters", None):  # the Tuner's best trial (tuning.enabled; models/tuning.py)
         config = apply_hyperparameters(config, fn_args.hyperparameters)
     base_model = fn_args.base_model
@@ -324,4 +336,5 @@ def run_fn(fn_args) -> None:
         model_run_dir=fn_args.model_run_dir,
         base_model=base_model,
         eval_files=fn_args.eval_files,
+        simple_model=simple_model,
     )

@@ -29,7 +29,9 @@ BaselineEvaluator scores the ranker against it on span d+1, and unless `gates.mi
 pusher needs its blessing too (`baseline.enabled` false leaves both out of the DAG). Both Evaluators score every
 split of span d+1 (`gates.eval_splits`): the model of day d has seen none of it. With `tuning.enabled` TFX's Tuner
 searches the ranker's hyperparameters (models/tuning.py) on the same Transform output and the Trainer trains with
-the best ones.
+the best ones. With `model.wide_from_simple` the Trainer (components/ranker_trainer.py: TFX's Trainer with a
+`simple_model` input) runs after the BaselineTrainer and starts the ranker's wide part from the simple model's
+weights (models/wide_start.py).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from components.evaluator import SIMPLE_MODEL_NODE, Evaluator
 from components.log_generator import LogGen
 from components.log_ingest import LogIngest
 from components.pusher import RankerPusher
+from components.ranker_trainer import RankerTrainer
 from components.schema_gen import CuratedSchemaGen
 from components.served_model import ServedModel
 from components.span_resolver import SpanStrategy
@@ -91,7 +94,7 @@ class ValidationNodes:
 @dataclass(frozen=True)
 class TrainingNodes:
     nodes: list
-    trainer: tfx.components.Trainer
+    trainer: RankerTrainer
     stability_gate: StabilityGate
     baseline: tfx.dsl.Channel
     simple_model: tfx.dsl.Channel | None  # the BaselineTrainer's model (None: `baseline.enabled` false)
@@ -261,9 +264,9 @@ def _training_nodes(
             custom_config=config.sections_json(TUNER_SECTIONS),
         )
 
-    def trainer_node(run_fn: str, sections: tuple[str, ...], node_id: str, **inputs) -> tfx.components.Trainer:
+    def trainer_node(component, run_fn: str, sections: tuple[str, ...], node_id: str, **inputs):
         """A Trainer on Transform's output with the run's train and eval args, reading `sections` of the config."""
-        return tfx.components.Trainer(
+        return component(
             run_fn=run_fn,
             examples=transform.outputs["transformed_examples"],
             transform_graph=transform.outputs["transform_graph"],
@@ -274,16 +277,19 @@ def _training_nodes(
             **inputs,
         ).with_id(node_id)
 
+    simple = None
+    if config.baseline.enabled:
+        simple = trainer_node(tfx.components.Trainer, "models.baseline.run_fn", BASELINE_SECTIONS, BASELINE_TRAINER_ID)
     trainer = trainer_node(
+        RankerTrainer,
         "models.trainer.run_fn",
         TRAINER_SECTIONS,
         TRAINER_ID,
         base_model=baseline.outputs["model"],
         hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
+        # The wide part's start (models/wide_start.py): the BaselineTrainer runs first.
+        simple_model=simple.outputs["model"] if simple is not None and config.model.wide_from_simple else None,
     )
-    simple = None
-    if config.baseline.enabled:
-        simple = trainer_node("models.baseline.run_fn", BASELINE_SECTIONS, BASELINE_TRAINER_ID)
     stability_gate = StabilityGate(
         model_run=trainer.outputs["model_run"], model=trainer.outputs["model"], stability=config.stability
     )
@@ -291,10 +297,10 @@ def _training_nodes(
         nodes=[
             transform,
             *([tuner] if tuner else []),
+            *([simple] if simple is not None else []),
             trainer,
             stability_gate,
             baseline,
-            *([simple] if simple is not None else []),
         ],
         trainer=trainer,
         stability_gate=stability_gate,

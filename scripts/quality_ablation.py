@@ -15,7 +15,8 @@ embedding L2), `hAxB` (hidden units), `eN` (embedding dim), `sN` (train steps), 
 (Adam at rate N), `rw` (rare tasks up-weighted: like 3, share 6, dismiss 2, watch time 0.2, survey 0.5) and
 `core` (no ids, generated features or high-cardinality categoricals), `linear` (no hidden layers), `wide` (wide &
 deep: `model.wide`), `wl2N` (its L2), `cwN` (click's task weight), `wsimple` (the wide part starts from the
-simple model's trained weights: the click and survey columns only with chained heads; `wfreeze` also freezes it),
+simple model's trained weights as the Trainer starts it, models/wide_start.py; `wmask`: with chained heads only the
+click and survey columns, not dismiss; `wfreeze` also freezes it),
 `tuned` (the Tuner's best trial, from `--hyperparameters`: its best_hyperparameters.txt); `simple` is the
 pipeline's simple model (models/baseline.py).
 
@@ -40,7 +41,7 @@ import tensorflow as tf  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
-from config.settings import BINARY_TASKS, DEFAULT_TASK_WEIGHTS, TASKS, PipelineConfig, get_preset  # noqa: E402
+from config.settings import BINARY_TASKS, DEFAULT_TASK_WEIGHTS, PipelineConfig, get_preset  # noqa: E402
 from experiments.data import feature_set, prepare_data  # noqa: E402
 from models import features as F  # noqa: E402
 from models.baseline import build_baseline, compile_baseline  # noqa: E402
@@ -48,6 +49,7 @@ from models.calibration import fit_platt  # noqa: E402
 from models.hyperparameters import apply_hyperparameters  # noqa: E402
 from models.ranker import build_ranker, compile_ranker, split_labels  # noqa: E402
 from models.trainer import build_optimizer  # noqa: E402
+from models.wide_start import linear_weights_of_model, start_wide_part  # noqa: E402
 
 
 def variant(config: PipelineConfig, name: str, hyperparameters: str | None = None) -> tuple[PipelineConfig, bool]:
@@ -62,7 +64,7 @@ def variant(config: PipelineConfig, name: str, hyperparameters: str | None = Non
     train: dict = {}
     parts = [] if name in ("base", "simple") else name.split("_")
     for part in parts:
-        if part in ("wsimple", "wfreeze"):  # handled where the model is built (the wide part from the simple model)
+        if part in ("wsimple", "wfreeze", "wmask"):  # handled where the model is built (the wide part)
             continue
         if part == "plain":  # the ranker without the preset's choices: independent heads, equal weights, no wide part
             model.update(
@@ -110,16 +112,6 @@ def variant(config: PipelineConfig, name: str, hyperparameters: str | None = Non
         ),
         "core" in parts,
     )
-
-
-def copy_linear_weights(simple: tf.keras.Model, ranker: tf.keras.Model, chained: bool) -> None:
-    """The simple model's per-value and dense weights into the ranker's wide part (layers `wide_<name>`); with chained
-    heads only the columns of the tasks that are not conditional on the click (click, survey rating)."""
-    keep = np.array([not chained or task in ("click", "survey_rating") for task in TASKS], dtype=np.float32)
-    for layer in simple.layers:
-        if layer.name.endswith("_weights"):
-            target = ranker.get_layer(f"wide_{layer.name}")
-            target.set_weights([w * keep for w in layer.get_weights()])
 
 
 def scores(predicted: dict[str, np.ndarray], day: dict[str, np.ndarray]) -> dict[str, float]:
@@ -201,7 +193,9 @@ def main() -> None:
                 tf.keras.utils.set_random_seed(cfg.train.seed)
             model = build_ranker(cfg.model, lab.vocab_sizes, fs)
             if start is not None:
-                copy_linear_weights(start, model, cfg.model.conditional_tasks)
+                weights = linear_weights_of_model(start)
+                copied = ("click", "survey_rating") if "wmask" in edits else None
+                start_wide_part(model, weights, cfg.model.conditional_tasks, copied)
                 for layer in model.layers:  # `wfreeze`: the deep part learns the residual of a fixed linear part
                     if layer.name.startswith("wide_") and "wfreeze" in edits:
                         layer.trainable = False

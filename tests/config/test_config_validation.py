@@ -147,6 +147,13 @@ RULES: list[tuple[dict[str, Any], str, str]] = [
         "gates.min_lift_over_baseline",
         "baseline.enabled is false",
     ),
+    ({"model": {"wide_from_simple": 1}}, "model.wide_from_simple", "true or false"),
+    ({"model": {"wide": False, "wide_from_simple": True}}, "model.wide_from_simple", "needs model.wide"),
+    (
+        {"baseline": {"enabled": False}, "model": {"wide": True, "wide_from_simple": True}},
+        "model.wide_from_simple",
+        "needs baseline.enabled",
+    ),
     ({"tuning": {"enabled": 1}}, "tuning.enabled", "true or false"),
     ({"tuning": {"max_trials": 0}}, "tuning.max_trials", ">= 1"),
     ({"tuning": {"train_steps": 2.5}}, "tuning.train_steps", "integer"),

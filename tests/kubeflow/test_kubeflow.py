@@ -21,7 +21,7 @@ from helpers.serving_flags import expected_server_flags
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from config.settings import BeamConfig, ConfigError, tiny_preset
+from config.settings import BeamConfig, ConfigError, default_preset, tiny_preset
 from kubeflow.runner import compile_kubeflow, validate_pipeline_name
 from serving import server as model_server
 
@@ -306,6 +306,21 @@ def test_the_tuner_compiles_as_a_container_task_feeding_the_trainer(tmp_path, co
     assert "container" in executors(job)["Tuner_executor"]
     hyperparameters = tasks["Trainer"]["inputs"]["artifacts"]["hyperparameters"]["taskOutputArtifact"]
     assert hyperparameters == {"outputArtifactKey": "best_hyperparameters", "producerTask": "Tuner"}
+
+
+def test_the_trainer_compiles_with_the_simple_model_as_an_input_when_its_wide_part_starts_from_it(tmp_path, compiled):
+    tiny_trainer = compiled[2]["pipelineSpec"]["root"]["dag"]["tasks"]["Trainer"]
+    assert "simple_model" not in tiny_trainer["inputs"]["artifacts"]  # the tiny preset has no wide part
+    config = default_preset().replace(beam=BeamConfig(runner="DataflowRunner", extra_args=BEAM_EXTRA))
+    assert config.model.wide_from_simple
+    result = compile_kubeflow(config, IMAGE, PIPELINE_ROOT, str(tmp_path / "pipeline.json"))
+    job = json.loads(Path(result.job_file).read_text())
+    trainer = job["pipelineSpec"]["root"]["dag"]["tasks"]["Trainer"]
+    simple = trainer["inputs"]["artifacts"]["simple_model"]["taskOutputArtifact"]
+    assert simple == {"outputArtifactKey": "model", "producerTask": "BaselineTrainer"}
+    assert "BaselineTrainer" in trainer["dependentTasks"]
+    command = " ".join(executors(job)["Trainer_executor"]["container"]["args"])
+    assert "components.ranker_trainer.Executor" in command
 
 
 def test_the_v2_container_entrypoint_gives_executors_a_temp_path(tmp_path):
