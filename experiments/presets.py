@@ -181,6 +181,12 @@ class LabPreset:
     feature_shock_day: int | None = None
     #: Record, every step, how many coordinates of the top shared kernel's update carry 90 % of its squared norm.
     record_concentration: bool = False
+    #: Step-placed feature shocks (the mechanism probe): (variant, step) pairs. A run of that variant has the first
+    #: generated feature multiplied by `feature_shock_factor` after normalisation in every batch from that step
+    #: (0-based optimizer iteration) to the end of training: a logging change that stays.
+    step_shocks: tuple[tuple[str, int], ...] = ()
+    #: Record the training loss of every step (`curves["step_loss"]`), not only the window means.
+    record_step_loss: bool = False
 
 
 def quick_preset() -> LabPreset:
@@ -269,7 +275,47 @@ def width_preset() -> LabPreset:
     )
 
 
-PRESETS = {"quick": quick_preset, "full": full_preset, "frontier": frontier_preset, "width": width_preset}
+#: The mechanism probe (experiments/probe.py): the calibrated "1x" of the `full` sweep (docs/results/calibration.json),
+#: naive Adagrad at these multipliers of it, on the size whose naive failures come late (Small: onset at step 260 on
+#: 2 of 3 seeds at 1x in `full`, Large at 80-120, Large+DCN at 20-60).
+PROBE_BASE_LR = 0.8
+PROBE_MULTIPLIERS: tuple[float, ...] = (1.0, 0.5)
+PROBE_SIZE = "small"
+#: Shock placements (0-based steps): both well after the 80-step warm-up; "early" 120 steps after it ends, "late"
+#: 400 steps after it (the Adagrad accumulators then sum 2.4x as many steps of squared gradients). "no_shock" is
+#: the placebo: the same runs without a shock, read at both placements.
+PROBE_SHOCKS: tuple[tuple[str, int], ...] = (("shock_early", 200), ("shock_late", 480))
+PROBE_PLACEBO = "no_shock"
+
+
+def probe_preset() -> LabPreset:
+    """`full`'s world without its own shock, 8 training days (640 steps of 128), Small, naive Adagrad at 1x and
+    0.5x, 3 seeds, a x100 feature shock at step 200 or 480 (or none), per-step loss and telemetry of every layer."""
+    return LabPreset(
+        name="probe",
+        world=lab_world(impressions_per_day=6_000, num_days=9, num_extra_dense=16, shock_day=None),
+        width=32,
+        batch_size=128,
+        passes_per_day=2,
+        sizes=(PROBE_SIZE,),
+        methods=("adagrad",),
+        seeds=(0, 1, 2),
+        table_multipliers=PROBE_MULTIPLIERS,
+        frontier_multipliers=(),
+        ablation_seeds=(),
+        recovery_runs=False,
+        step_shocks=PROBE_SHOCKS,
+        record_step_loss=True,
+    )
+
+
+PRESETS = {
+    "quick": quick_preset,
+    "full": full_preset,
+    "frontier": frontier_preset,
+    "width": width_preset,
+    "probe": probe_preset,
+}
 
 
 def get_lab_preset(name: str) -> LabPreset:

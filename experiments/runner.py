@@ -143,6 +143,24 @@ def shock_feature(data: LabData, preset: LabPreset, features: Any) -> tuple[LabD
     return dataclasses.replace(data, train_days=days), column
 
 
+def shock_rows(column: np.ndarray, factor: float, first_row: int) -> np.ndarray:
+    """A copy of one input column multiplied by `factor` from `first_row` on (a step-placed shock of the stream)."""
+    out = column.copy()
+    out[first_row:] = (out[first_row:] * factor).astype(column.dtype)
+    return out
+
+
+def step_losses(running_means: list[float]) -> list[float]:
+    """Per-step losses from Keras's batch logs, which hold the running mean of the epoch so far:
+    loss_b = (b+1)·m_b − b·m_{b−1} for the b-th batch (0-based) of an epoch (exact up to float32 rounding of m)."""
+    out, previous = [], 0.0
+    for b, mean in enumerate(running_means):
+        total = (b + 1) * float(mean)
+        out.append(total - previous if math.isfinite(total) else float(mean))
+        previous = total
+    return out
+
+
 def update_concentration(delta: np.ndarray) -> dict[str, float]:
     """How few coordinates carry an update: n90 (the fewest coordinates holding 90 % of ‖Δ‖²), their fraction of all
     coordinates, and the share of ‖Δ‖² in the single largest coordinate."""
@@ -187,6 +205,14 @@ def train_run(spec: RunSpec, data: LabData, preset: LabPreset, base_lr: float) -
     eval_rows = {k: v[: preset.eval_examples] for k, v in data.eval_day.items()}
     eval_x, eval_y = _split(eval_rows)
     eval_x = {k: v for k, v in eval_x.items() if k in inputs}
+    shock_step = dict(preset.step_shocks).get(spec.variant)
+    if shock_step is not None and features.signed_log_dense:
+        from models import features as F
+
+        shocked_column = F.transformed_name(features.signed_log_dense[0])
+        train_x[shocked_column] = shock_rows(
+            train_x[shocked_column], preset.feature_shock_factor, shock_step * preset.batch_size
+        )
     dataset = (
         tf.data.Dataset.from_tensor_slices((train_x, train_y)).batch(preset.batch_size, drop_remainder=True).prefetch(2)
     )
@@ -225,8 +251,28 @@ def train_run(spec: RunSpec, data: LabData, preset: LabPreset, base_lr: float) -
             concentration.append({"step": self.step, **update_concentration(now - self.prev)})
             self.prev = now
 
+    step_loss: list[float] = []
+
+    class StepLoss(tf.keras.callbacks.Callback):
+        """The loss of every step (`step_losses` of each window's running means); index i = optimizer iteration i."""
+
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            self.means: list[float] = []
+
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            self.means.append(float((logs or {}).get("loss", math.nan)))
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            step_loss.extend(step_losses(self.means))
+            self.means = []
+
+        def on_train_end(self, logs: dict | None = None) -> None:
+            step_loss.extend(step_losses(getattr(self, "means", [])))  # a window cut short by a non-finite loss
+
     # Only the unclipped run needs it (the width experiment's onset is that run's).
     extra: list[Any] = [Concentration()] if preset.record_concentration and spec.method == "adagrad" else []
+    if preset.record_step_loss:
+        extra.append(StepLoss())
     healer = None
     if spec.variant == "recovery":  # train.recovery in the lab (models/recovery.py), the Trainer's defaults
         from config.settings import RecoveryConfig
@@ -289,6 +335,8 @@ def train_run(spec: RunSpec, data: LabData, preset: LabPreset, base_lr: float) -
         "concentration": concentration,
         "recovery": healer.record() if healer else None,
         "shocked_column": shocked_column,
+        "shock_step": shock_step,
+        "step_loss": step_loss,
         "cpu_s": round(time.process_time() - cpu_started, 2),  # every thread of this worker: the run's CPU cost
     }
     if healer is not None:

@@ -356,9 +356,10 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument(
         "--preset",
         default="quick",
-        choices=["quick", "full", "frontier", "width", "gate-audit"],
+        choices=["quick", "full", "frontier", "width", "probe", "gate-audit"],
         help="lab preset (experiments/presets; frontier: full plus the uncensored frontier scan, run it into full's "
-        "--out; width: experiments/width.py; gate-audit: the StabilityGate on held-out worlds, "
+        "--out; width: experiments/width.py; probe: the Figure 4 mechanism probe, experiments/probe.py; "
+        "gate-audit: the StabilityGate on held-out worlds, "
         "experiments/gate_audit.py)",
     )
     sweep.add_argument("--out", required=True, help="directory for data cache, results.csv, curves and summary.md")
@@ -376,6 +377,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         from experiments.width import run_width_sweep
 
         return run_width_sweep(args.out, workers=args.workers)
+    if args.preset == "probe":
+        from experiments.probe import run_probe_sweep
+
+        return run_probe_sweep(args.out, workers=args.workers)
     from experiments.sweep import run_sweep
 
     return run_sweep(args.preset, args.out, workers=args.workers)
