@@ -17,7 +17,7 @@ and the median over rounds is reported, so that slow drifts in the machine's loa
 2. ``optimizer_only``: ``apply_gradients`` alone with fixed gradients on the same variables, which isolates the
    optimizer's own cost that the train step dilutes.
 3. ``embedding``: a training step with one embedding table of 10⁴ vs 10⁶ rows (sparse gradients) under the paper's
-   split (Clippy on dense layers, Adagrad on the table). Target: 10⁶ rows ≤ 1.2× 10⁴ rows. tf-keras's Adam on the
+   split (Clippy on dense layers, Adagrad on the table). Target: 10⁶ rows ≤ 1.1× 10⁴ rows. tf-keras's Adam on the
    table, whose sparse update decays every row, is measured as a control that the benchmark can see O(table) costs.
 """
 
@@ -45,7 +45,7 @@ from benchmarks.common import time_summary as _summary
 from models.optimizers import make_optimizer, split_optimizer
 
 LEARNING_RATE = 0.05
-TARGETS = {"clippy_vs_adagrad": 1.10, "clippy_vs_tfrs": 1.0, "table_1e6_vs_1e4": 1.2}
+TARGETS = {"clippy_vs_adagrad": 1.10, "clippy_vs_tfrs": 1.0, "table_1e6_vs_1e4": 1.1}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,7 +5,7 @@ schedules, dense/sparse reads and writes, the per-variable factor σ_t from a :m
 TFRS-style exported clipping factors and the telemetry of :mod:`~models.optimizers.telemetry`). Subclasses only say
 how the direction r_t is computed: :class:`ScaledAdagrad` here, ``ScaledAdam`` in :mod:`models.optimizers.clippy_adam`.
 The final write is one fused ``w ← w − (η_t σ_t) r_t`` (``ResourceApplyGradientDescent``) for dense gradients and a
-``scatter_sub`` of the touched rows for sparse ones.
+``scatter_update`` of the touched rows, computed here, for sparse ones.
 
 Adagrad, paper Eq. 1 and 5 (Tang et al., KDD 2023, arXiv:2302.09178, Section 4):
 
@@ -22,7 +22,7 @@ Adagrad, paper Eq. 1 and 5 (Tang et al., KDD 2023, arXiv:2302.09178, Section 4):
   the default accumulates the raw gradient, which is the paper's Eq. 5.
 
 Sparse gradients (``tf.IndexedSlices``, de-duplicated by the Keras base class) read, compute on and write only the
-touched rows (``tf.gather`` / ``scatter_*``), so a step costs O(touched rows), not O(table).
+touched rows (``tf.gather`` / ``scatter_update``), so a step costs O(touched rows), not O(table).
 """
 
 from __future__ import annotations
@@ -58,7 +58,13 @@ def check_learning_rate(learning_rate: Any) -> LearningRate:
 
 
 class Rows:
-    """Reads and writes a whole variable (dense gradient) or only the rows a sparse gradient touches."""
+    """Reads and writes a whole variable (dense gradient) or only the rows a sparse gradient touches.
+
+    Sparse writes are `scatter_update`s of rows computed here (gather, add, write back), never TensorFlow's
+    `scatter_add` / `scatter_sub`: on CPU those two kernels cost more the more rows the table has (+24 % for the same
+    8k rows of a 10⁶-row table as of a 10⁴-row one), `scatter_update` and `gather` do not. The result is the same
+    float arithmetic (one addition per element; the indices are unique, de-duplicated by the Keras base class).
+    """
 
     def __init__(self, indices: tf.Tensor | None = None) -> None:
         self.indices = indices
@@ -68,16 +74,20 @@ class Rows:
             return tf.convert_to_tensor(variable)
         return tf.gather(variable, self.indices)
 
-    def add(self, variable: tf.Variable, values: tf.Tensor) -> None:
+    def add(self, variable: tf.Variable, values: tf.Tensor) -> tf.Tensor:
+        """variable += values on the rows; returns the rows' new values."""
         if self.indices is None:
             variable.assign_add(values)
-        else:
-            variable.scatter_add(tf.IndexedSlices(values, self.indices))
+            return tf.convert_to_tensor(variable)
+        updated = tf.gather(variable, self.indices) + values
+        variable.scatter_update(tf.IndexedSlices(updated, self.indices))
+        return updated
 
     def descend(self, variable: tf.Variable, direction: tf.Tensor, alpha: tf.Tensor) -> None:
         """w ← w − α r, with α a scalar or a tensor broadcastable to r (AGC's per-unit factors)."""
         if self.indices is not None:
-            variable.scatter_sub(tf.IndexedSlices(direction * alpha, self.indices))
+            updated = tf.gather(variable, self.indices) - direction * alpha
+            variable.scatter_update(tf.IndexedSlices(updated, self.indices))
         elif alpha.shape.rank == 0 and hasattr(variable, "handle"):
             # One fused pass instead of a multiplication followed by assign_sub.
             tf.raw_ops.ResourceApplyGradientDescent(var=variable.handle, alpha=alpha, delta=direction)
@@ -303,8 +313,9 @@ class ScaledAdagrad(ScaledUpdateOptimizer):
         if clip_first:  # σ from g and w only (validated in __init__): "clip the gradient, then Adagrad".
             sigma = self.rule.scale(ctx)
         if self.use_standard_accumulator_update:
-            rows.add(accumulator, tf.square(grad if sigma is None else grad * sigma))
-        accumulated = rows.read(accumulator)
+            accumulated = rows.add(accumulator, tf.square(grad if sigma is None else grad * sigma))
+        else:
+            accumulated = rows.read(accumulator)
         ctx.precondition = tf.math.rsqrt((accumulated + self.epsilon) if self.epsilon else accumulated)
         if self.initial_accumulator_value or self.epsilon:
             ctx.direction = grad * ctx.precondition
