@@ -10,6 +10,7 @@ judged by the shared detector `models.stability.detect_divergence`. The dense va
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import time
@@ -35,15 +36,21 @@ class RunSpec:
     stage: str = "grid"
     variant: str = "clean"
     telemetry_every: int = 0  # 0: one telemetry sample per window
+    sigmas: tuple[tuple[str, float], ...] = ()  # frozen_sigma's per-variable σ (too many for the run id: hashed)
 
     @property
     def run_id(self) -> str:
         params = "-".join(f"{k}={v:g}" for k, v in self.params) or "default"
         probe = f".t{self.telemetry_every}" if self.telemetry_every else ""
-        return f"{self.variant}.{self.method}.{self.size}.x{self.lr_multiplier:g}.s{self.seed}.{params}{probe}"
+        frozen = f".sigmas{hashlib.sha256(repr(self.sigmas).encode()).hexdigest()[:8]}" if self.sigmas else ""
+        return f"{self.variant}.{self.method}.{self.size}.x{self.lr_multiplier:g}.s{self.seed}.{params}{probe}{frozen}"
 
     def params_dict(self) -> dict[str, float]:
         return dict(self.params)
+
+    def optimizer_params(self) -> dict[str, Any]:
+        """make_optimizer's parameters: `params`, and `sigmas` as a mapping when given."""
+        return self.params_dict() | ({"sigmas": dict(self.sigmas)} if self.sigmas else {})
 
 
 @dataclass
@@ -194,7 +201,7 @@ def train_run(spec: RunSpec, data: LabData, preset: LabPreset, base_lr: float) -
     lr = base_lr * spec.lr_multiplier
     warmup = {"warmup_steps": preset.warmup_steps} if preset.warmup_steps and spec.variant != "no_warmup" else {}
     optimizer = optimizers.make_paper_optimizer(
-        spec.method, lr, preset.embedding_learning_rate, **spec.params_dict(), **warmup
+        spec.method, lr, preset.embedding_learning_rate, **spec.optimizer_params(), **warmup
     )
     compile_ranker(model, optimizer, config)
 

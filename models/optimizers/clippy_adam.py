@@ -91,6 +91,7 @@ class ScaledAdam(ScaledUpdateOptimizer):
             direction=(m_t * correction) / (tf.sqrt(v_t) + self.epsilon),
             learning_rate=lr,
             read_weights=lambda: rows.read(variable),
+            variable_name=self._telemetry_names[index],
         )
         self._apply_scaled_update(ctx, self.rule.scale(ctx), rows, variable, index)
 

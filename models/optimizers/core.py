@@ -307,7 +307,13 @@ class ScaledAdagrad(ScaledUpdateOptimizer):
     def _update(self, grad: tf.Tensor, rows: Rows, variable: tf.Variable, index: int) -> None:
         accumulator = self._accumulators[index]
         lr = tf.cast(self.learning_rate, variable.dtype)
-        ctx = UpdateContext(grad=grad, direction=None, learning_rate=lr, read_weights=lambda: rows.read(variable))
+        ctx = UpdateContext(
+            grad=grad,
+            direction=None,
+            learning_rate=lr,
+            read_weights=lambda: rows.read(variable),
+            variable_name=self._telemetry_names[index],
+        )
         sigma = None
         clip_first = self.clip_accumulator_update and self.use_standard_accumulator_update
         if clip_first:  # σ from g and w only (validated in __init__): "clip the gradient, then Adagrad".

@@ -12,7 +12,11 @@ clippy         ClippyAdagrad                               variable_relative_thr
 clippy_adam    ClippyAdam                                  beta_1, beta_2, variable_relative_threshold,
                                                            absolute_threshold
 adam           ScaledAdam, naive rule                      beta_1, beta_2
+frozen_sigma   ScaledAdagrad, FrozenSigmaRule              sigmas ({variable-name pattern: σ}), default_sigma
 =============  ==========================================  =========================================================
+
+``frozen_sigma`` is a lab control (Adagrad at a constant per-variable rate), built here like the others but not in
+config/vocabulary.py's table of the Trainer's optimizers: its ``sigmas`` is a mapping, not a scalar the config checks.
 
 Common parameters: Adagrad family ``initial_accumulator_value``, ``epsilon``, ``use_standard_accumulator_update``,
 ``clip_accumulator_update``; Adam family ``epsilon``; all ``export_clipping_factors`` and ``warmup_steps`` (wraps the
@@ -32,7 +36,7 @@ from models.optimizers.clippy_adagrad import ClippyAdagrad
 from models.optimizers.clippy_adam import ClippyAdam, ScaledAdam
 from models.optimizers.composite import split_optimizer
 from models.optimizers.core import LearningRate, ScaledAdagrad, check_learning_rate
-from models.optimizers.rules import AdaptiveGradientClipRule, GradientClipRule, LambRule
+from models.optimizers.rules import AdaptiveGradientClipRule, FrozenSigmaRule, GradientClipRule, LambRule
 from models.optimizers.schedules import LinearWarmup
 
 
@@ -60,15 +64,30 @@ _BUILDERS: dict[str, Callable[..., Any]] = {
 assert tuple(_BUILDERS) == OPTIMIZER_NAMES  # one builder per optimizer of config/vocabulary.py's table
 
 
+def _frozen_sigma(learning_rate: LearningRate, params: dict[str, Any]) -> tf.keras.optimizers.Optimizer:
+    rule = FrozenSigmaRule(params.pop("sigmas", {}), params.pop("default_sigma", 1.0))
+    return ScaledAdagrad(learning_rate, rule=rule, name="FrozenSigmaAdagrad", **params)
+
+
+#: Lab controls: built by ``make_optimizer`` through the same core, not offered to the Trainer's config.
+LAB_BUILDERS: dict[str, Callable[..., Any]] = {"frozen_sigma": _frozen_sigma}
+LAB_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "frozen_sigma": ("sigmas", "default_sigma", *OPTIMIZER_PARAMETERS["adagrad"]),
+}
+
+
 def optimizer_parameters(name: str) -> tuple[str, ...]:
     """The keyword parameters ``make_optimizer(name, ...)`` accepts besides ``learning_rate``."""
+    if name in LAB_PARAMETERS:
+        return LAB_PARAMETERS[name]
     if name not in _BUILDERS:
-        raise ValueError(f"Unknown optimizer {name!r}; known optimizers: {list(OPTIMIZER_NAMES)}.")
+        raise ValueError(f"Unknown optimizer {name!r}; known optimizers: {[*OPTIMIZER_NAMES, *LAB_BUILDERS]}.")
     return tuple(OPTIMIZER_PARAMETERS[name])
 
 
 def make_optimizer(name: str, learning_rate: LearningRate, **params: Any) -> tf.keras.optimizers.Optimizer:
-    """Builds the optimizer ``name`` (one of :data:`OPTIMIZER_NAMES`) with ``learning_rate`` and ``params``.
+    """Builds the optimizer ``name`` (one of :data:`OPTIMIZER_NAMES` or :data:`LAB_BUILDERS`) with ``learning_rate``
+    and ``params``.
 
     ``learning_rate`` is a positive float or a Keras ``LearningRateSchedule``; ``warmup_steps=T`` wraps it in
     ``LinearWarmup(learning_rate, T)``.
@@ -86,7 +105,7 @@ def make_optimizer(name: str, learning_rate: LearningRate, **params: Any) -> tf.
     if "warmup_steps" in params:
         learning_rate = LinearWarmup(learning_rate, params.pop("warmup_steps"))
     try:
-        return _BUILDERS[name](learning_rate, params)
+        return {**_BUILDERS, **LAB_BUILDERS}[name](learning_rate, params)
     except TypeError as error:  # e.g. a string where a number belongs, caught inside Keras
         raise ValueError(f"Invalid parameters for optimizer {name!r}: {error}") from error
 

@@ -17,6 +17,7 @@ gc             min(1, λ / ‖g_t‖₂)                                        
 agc            min(1, λ · max(‖w_t‖₂, ε) / ‖g_t‖₂), per output unit      (Brock et al. 2021; paper Eq. 3)
 lamb           μ · ‖w_t‖₂ / ‖r_t‖₂, 1 when either norm is 0             (You et al. 2020 with φ(x) = x)
 clippy         min(1, min_j (λ_rel|w_j| + λ_acc G_j^{-1/2} + λ_abs) / (η_t |r_j|))   (paper Algorithm 1, line 8)
+frozen         σ_v, a constant per variable v for the whole run, 1 unless given        (a control, not the paper's)
 =============  =====================================================================================================
 
 The optimizer hands every rule the update direction r_t and η_t, so the rules work for any direction (Adagrad's
@@ -35,10 +36,11 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import fnmatch
 import functools
 import math
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeAlias
 
 import tensorflow as tf
@@ -75,6 +77,8 @@ class UpdateContext:
       learning_rate: η_t as a scalar tensor of the variable's dtype.
       precondition: (G + ε)^{-1/2} element-wise for Adagrad-family optimizers, ``None`` for others.
       weights: w_t (or the touched rows), read lazily on first use so rules that do not need it cost nothing.
+      variable_name: the variable's name without the ``:0`` suffix (as the telemetry records it), ``None`` when the
+        caller does not know it.
     """
 
     def __init__(
@@ -84,11 +88,13 @@ class UpdateContext:
         learning_rate: tf.Tensor,
         read_weights: Callable[[], tf.Tensor],
         precondition: tf.Tensor | None = None,
+        variable_name: str | None = None,
     ) -> None:
         self.grad = grad
         self.direction = direction
         self.learning_rate = learning_rate
         self.precondition = precondition
+        self.variable_name = variable_name
         self._read_weights = read_weights
 
     @functools.cached_property
@@ -323,8 +329,47 @@ class ClippyRule(ScalingRule):
         return clipping_factor(tf.abs(ctx.direction), bound, ctx.learning_rate, bound_is_positive, bound_scale)
 
 
+@dataclasses.dataclass(frozen=True)
+class FrozenSigmaRule(ScalingRule):
+    """σ_v fixed for the whole run, per variable: "Adagrad with a frozen rate", a control for Clippy's σ_t.
+
+    ``sigmas`` maps variable-name patterns (``fnmatch``, e.g. ``"shared_dense_1/kernel"`` or ``"click*"``) to σ; the
+    first pattern matching the variable's name wins, in the mapping's order, and ``default`` holds elsewhere. Every σ
+    must be finite and > 0. With σ ≡ 1 this is naive Adagrad bitwise (σ = 1 skips the multiplication).
+    """
+
+    sigmas: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    default: float = 1.0
+    name: ClassVar[str] = "frozen"
+    uses_update: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.sigmas, Mapping) or not all(isinstance(key, str) for key in self.sigmas):
+            raise ValueError(f"sigmas must map variable-name patterns to numbers, got {self.sigmas!r}.")
+        checked = {key: check_number(f"sigmas[{key!r}]", value, strict=True) for key, value in self.sigmas.items()}
+        object.__setattr__(self, "sigmas", checked)
+        object.__setattr__(self, "default", check_number("default", self.default, strict=True))
+
+    def sigma_of(self, variable_name: str) -> float:
+        """σ of the variable called ``variable_name``."""
+        return next(
+            (sigma for pattern, sigma in self.sigmas.items() if fnmatch.fnmatchcase(variable_name, pattern)),
+            self.default,
+        )
+
+    def scale(self, ctx: UpdateContext) -> tf.Tensor | None:
+        if ctx.variable_name is None:
+            raise ValueError("FrozenSigmaRule needs the variable's name.")
+        sigma = self.sigma_of(ctx.variable_name)
+        return None if sigma == 1.0 else tf.constant(sigma, ctx.learning_rate.dtype)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"sigmas": dict(self.sigmas), "default": self.default}
+
+
 RULES: dict[str, type[ScalingRule]] = {
-    rule.name: rule for rule in (NaiveRule, GradientClipRule, AdaptiveGradientClipRule, LambRule, ClippyRule)
+    rule.name: rule
+    for rule in (NaiveRule, GradientClipRule, AdaptiveGradientClipRule, LambRule, ClippyRule, FrozenSigmaRule)
 }
 
 
