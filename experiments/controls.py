@@ -49,7 +49,7 @@ import numpy as np
 
 from experiments import results as R
 from experiments import tables as T
-from experiments.figures import layer_series
+from experiments.figures import effective_step
 from experiments.presets import SIZES, get_lab_preset
 from experiments.rejudge import failed, paired_interval
 from experiments.runner import RunSpec
@@ -80,22 +80,9 @@ FROZEN_FRONTIER_MULTIPLIERS: tuple[float, ...] = (8.0, 64.0)
 FRONTIER_STAGE = "control_frozen_frontier"
 
 
-def median_step(curves: dict[str, Any]) -> dict[str, float]:
-    """Per variable of the telemetry: the median over training of σ_t·η_t (η_t with the run's linear warm-up)."""
-    lr, warmup = float(curves["learning_rate"]), float(curves.get("warmup_steps") or 0)
-    out = {}
-    for var in dict.fromkeys(r["variable"] for r in curves.get("telemetry", [])):
-        steps, sigma = layer_series(curves, var, "sigma")
-        eta = lr * (np.minimum(1.0, (steps + 1.0) / warmup) if warmup else np.ones_like(steps))
-        ok = np.isfinite(sigma)
-        if ok.any():
-            out[var] = float(np.median(sigma[ok] * eta[ok]))
-    return out
-
-
 def frozen_sigmas(curves_by_seed: Sequence[dict[str, Any]]) -> dict[str, float]:
     """σ_v = median over the runs (seeds) of median σ·η on v, over η; 6 significant digits, the telemetry's order."""
-    steps = [median_step(c) for c in curves_by_seed]
+    steps = [effective_step(c, kernels_only=False) for c in curves_by_seed]
     names = [v for v in steps[0] if all(v in s for s in steps)] if steps else []
     out = {}
     for var in names:

@@ -35,7 +35,8 @@ def _plt():
     return plt
 
 
-def _num(x: Any) -> float:
+def as_float(x: Any) -> float:
+    """A curve's recorded value as a float; NaN for what is not a number (None, "nan" written as text)."""
     try:
         return float(x)
     except (TypeError, ValueError):
@@ -44,7 +45,27 @@ def _num(x: Any) -> float:
 
 def layer_series(curves: dict[str, Any], variable: str, field: str) -> tuple[np.ndarray, np.ndarray]:
     recs = [r for r in curves.get("telemetry", []) if r["variable"] == variable]
-    return np.array([r["step"] for r in recs], float), np.array([_num(r[field]) for r in recs], float)
+    return np.array([r["step"] for r in recs], float), np.array([as_float(r[field]) for r in recs], float)
+
+
+def eta_series(curves: dict[str, Any], steps: np.ndarray) -> np.ndarray:
+    """η_t at `steps`: the run's learning rate with its linear warm-up."""
+    lr, warmup = float(curves["learning_rate"]), float(curves.get("warmup_steps") or 0)
+    return lr * (np.minimum(1.0, (steps + 1.0) / warmup) if warmup else np.ones_like(steps))
+
+
+def effective_step(curves: dict[str, Any], kernels_only: bool = True) -> dict[str, float]:
+    """Per variable of the telemetry (dense kernels only with `kernels_only`), in the telemetry's order: the median
+    over training of σ_t·η_t, the step the method really takes per unit of r."""
+    out = {}
+    for var in dict.fromkeys(r["variable"] for r in curves.get("telemetry", [])):
+        if kernels_only and "kernel" not in var:
+            continue
+        steps, sigma = layer_series(curves, var, "sigma")
+        ok = np.isfinite(sigma)
+        if ok.any():
+            out[var] = float(np.median(sigma[ok] * eta_series(curves, steps)[ok]))
+    return out
 
 
 def kernel_variables(curves: dict[str, Any]) -> list[str]:
@@ -66,9 +87,7 @@ def implied_sigmas(curves: dict[str, Any], variable: str) -> dict[str, tuple[np.
     steps, g = layer_series(curves, variable, "grad_norm")
     _, gw = layer_series(curves, variable, "grad_to_weight")
     _, rw = layer_series(curves, variable, "update_to_weight_inf")
-    lr = float(curves["learning_rate"])
-    warmup = float(curves.get("warmup_steps") or 0)
-    eta = lr * (np.minimum(1.0, (steps + 1.0) / warmup) if warmup else np.ones_like(steps))
+    eta = eta_series(curves, steps)
     with np.errstate(divide="ignore", invalid="ignore"):
         return {
             "gc": (steps, np.minimum(1.0, FIG4_THRESHOLDS["gc"] / g)),
@@ -83,12 +102,12 @@ def figure4(curves: dict[str, Any], path: str) -> None:
     onset = curves.get("divergence", {}).get("onset_step")
     fig, axes = plt.subplots(5, 1, figsize=(8, 12), sharex=True)
     steps = np.array(curves["steps"], float)
-    loss = np.array([_num(x) for x in curves["loss"]])
+    loss = np.array([as_float(x) for x in curves["loss"]])
     axes[0].plot(steps, loss, color="black", label="train loss (window mean)")
     ax2 = axes[0].twinx()
     ax2.plot(
         steps,
-        [_num(x) for x in curves["train_auc"].get("click", [])],
+        [as_float(x) for x in curves["train_auc"].get("click", [])],
         color="tab:red",
         lw=0.8,
         alpha=0.5,
@@ -97,7 +116,7 @@ def figure4(curves: dict[str, Any], path: str) -> None:
     evals = curves.get("eval", [])
     ax2.plot(
         [e["step"] for e in evals],
-        [_num(e.get("auc_click")) for e in evals],
+        [as_float(e.get("auc_click")) for e in evals],
         "o-",
         color="tab:red",
         label="eval click AUC (day N)",
@@ -150,7 +169,7 @@ def figure5(
                 if not curves or not curves.get("eval"):
                     continue
                 s = [e["step"] for e in curves["eval"]]
-                a = [_num(e.get("auc_click")) for e in curves["eval"]]
+                a = [as_float(e.get("auc_click")) for e in curves["eval"]]
                 tag = " (diverged)" if curves.get("divergence", {}).get("fully_diverged") else ""
                 ax.plot(s, a, marker=".", color=COLORS[method], label=T.LABELS[method] + tag)
             ax.set_title(f"{T.SIZE_LABELS[size]}, {mult:g}x LR")

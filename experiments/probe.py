@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from experiments import results as R
+from experiments.figures import as_float, layer_series
 from experiments.presets import PROBE_BASE_LR, PROBE_PLACEBO, LabPreset, probe_preset
 from experiments.runner import RunSpec
 from experiments.sweep import Progress, Sweep
@@ -105,13 +106,6 @@ def budget_estimate(preset: LabPreset, steps_per_run: int, seconds_per_step: flo
 # The rule
 
 
-def _num(x: Any) -> float:
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def _median(values: np.ndarray) -> float:
     finite = values[np.isfinite(values)]
     return float(np.median(finite)) if len(finite) else math.nan
@@ -120,17 +114,12 @@ def _median(values: np.ndarray) -> float:
 def find_onset(loss: Sequence[float], shock: int) -> tuple[int | None, float]:
     """(onset step or None, baseline loss): the first t >= shock with a non-finite loss or one above
     ONSET_FACTOR x the median loss of [shock - BASELINE_STEPS, shock - 1]."""
-    values = np.array([_num(x) for x in loss], float)
+    values = np.array([as_float(x) for x in loss], float)
     baseline = _median(values[max(0, shock - BASELINE_STEPS) : shock])
     for t in range(shock, len(values)):
         if not math.isfinite(values[t]) or values[t] > ONSET_FACTOR * baseline:
             return t, baseline
     return None, baseline
-
-
-def series(curves: dict[str, Any], variable: str, stat: str) -> tuple[np.ndarray, np.ndarray]:
-    recs = [r for r in curves.get("telemetry", []) if r["variable"] == variable]
-    return np.array([r["step"] for r in recs], float), np.array([_num(r[stat]) for r in recs], float)
 
 
 def rise(steps: np.ndarray, values: np.ndarray, shock: int, onset: int) -> tuple[float, float, float]:
@@ -210,9 +199,9 @@ def read_run(curves: dict[str, Any], placement: str, shock: int, run_id: str = "
         "shock": shock,
         "first_layer": first_hit_layer(curves),
     }
-    loss = [_num(x) for x in curves.get("step_loss", [])]
+    loss = [as_float(x) for x in curves.get("step_loss", [])]
     detector = curves.get("divergence") or {}
-    early_onset = detector.get("fully_diverged") and _num(detector.get("onset_step")) < shock
+    early_onset = detector.get("fully_diverged") and as_float(detector.get("onset_step")) < shock
     if any(not math.isfinite(x) for x in loss[:shock]) or early_onset or len(loss) <= shock:
         return RunReading(status="diverged_before_shock", **common)
     onset, baseline = find_onset(loss, shock)
@@ -222,7 +211,7 @@ def read_run(curves: dict[str, Any], placement: str, shock: int, run_id: str = "
     for var in dense_kernels(curves):
         entry: dict[str, float] = {}
         for stat in FIELDS:
-            steps, values = series(curves, var, stat)
+            steps, values = layer_series(curves, var, stat)
             entry[stat], entry[f"{stat}_peak"], entry[f"{stat}_base"] = rise(steps, values, shock, onset)
         layers[var] = entry
     return RunReading(status="onset", onset=onset, baseline_loss=baseline, layers=layers, **common)
@@ -498,7 +487,7 @@ def reading_lines(readings: Sequence[RunReading], preset: LabPreset) -> list[str
 def timing_markdown(results_dir: str, rows: Sequence[dict[str, Any]]) -> str:
     sessions = read_sessions(results_dir)
     wall = sum(s["wall_s"] for s in sessions)
-    run_wall = sum(_num(r.get("wall_s")) for r in rows)
+    run_wall = sum(as_float(r.get("wall_s")) for r in rows)
     parts = "; ".join(
         "{:.0f} s: {} runs trained by {} workers, data {:.0f} s".format(
             s["wall_s"], s["runs_trained"], s["workers"], s["data_s"]
@@ -605,7 +594,7 @@ def probe_figure(results_dir: str, readings: Sequence[RunReading], preset: LabPr
             continue
         curves = R.read_curves(results_dir, rep.run_id) or {}
         lo, hi = rep.shock - 60, max(rep.shock + 100, (rep.onset or 0) + 30)
-        loss = np.array([_num(x) for x in curves.get("step_loss", [])], float)
+        loss = np.array([as_float(x) for x in curves.get("step_loss", [])], float)
         t = np.arange(len(loss))
         keep = (t >= lo) & (t <= hi)
         axes[0].plot(t[keep], loss[keep], color="black", lw=0.8)
@@ -614,7 +603,7 @@ def probe_figure(results_dir: str, readings: Sequence[RunReading], preset: LabPr
         kernels = [k for k in dense_kernels(curves) if "shared_dense_" in k]
         for ax, stat in zip(axes[1:], ("grad_norm", "update_to_weight_inf")):
             for var, style in zip((kernels[0], kernels[-1]) if kernels else (), ("-", "--")):
-                s, v = series(curves, var, stat)
+                s, v = layer_series(curves, var, stat)
                 keep = (s >= lo) & (s <= hi)
                 ax.plot(s[keep], v[keep], style, lw=0.8, label=_short(var))
             ax.set_ylabel(FIELDS[stat])

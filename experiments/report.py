@@ -22,7 +22,6 @@ from experiments import claims as C
 from experiments import figures as Fg
 from experiments import results as R
 from experiments import tables as T
-from experiments import width as W
 from experiments.presets import LabPreset, get_lab_preset
 from experiments.summary import calibration_text, table2_markdown
 
@@ -94,7 +93,7 @@ def _effective_step_markdown(results_dir: str, rows: list[dict]) -> str:
         tops, alls = [], []
         for r in same:
             curves = R.read_curves(results_dir, r["run_id"]) or {}
-            eff = W.effective_step(curves)
+            eff = Fg.effective_step(curves)
             top = Fg.top_shared_kernel(curves)
             if top in eff:
                 tops.append(eff[top])

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from experiments import results as R
+from experiments.figures import as_float, effective_step, layer_series
 from experiments.presets import WIDTH_BASE_LR, WIDTH_METHODS, WIDTH_VARIANTS, WIDTHS, LabPreset, width_preset
 from experiments.runner import RunSpec
 from experiments.sweep import Progress, Sweep
@@ -86,38 +87,10 @@ def run_width_sweep(out_dir: str, workers: int | None = None) -> int:
 # Analysis
 
 
-def _num(x: Any) -> float:
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def _series(curves: dict[str, Any], variable: str, field: str) -> tuple[np.ndarray, np.ndarray]:
-    recs = [r for r in curves.get("telemetry", []) if r["variable"] == variable]
-    return np.array([r["step"] for r in recs], float), np.array([_num(r[field]) for r in recs], float)
-
-
 def _top_kernel(curves: dict[str, Any]) -> str | None:
     names = {r["variable"] for r in curves.get("telemetry", []) if "shared_dense_" in r["variable"]}
     kernels = sorted(n for n in names if "kernel" in n)
     return kernels[-1] if kernels else None
-
-
-def _eta(curves: dict[str, Any], steps: np.ndarray) -> np.ndarray:
-    lr, warmup = float(curves["learning_rate"]), float(curves.get("warmup_steps") or 0)
-    return lr * (np.minimum(1.0, (steps + 1.0) / warmup) if warmup else np.ones_like(steps))
-
-
-def effective_step(curves: dict[str, Any]) -> dict[str, float]:
-    """Per dense kernel: median over training of σ_t·η_t (the step the method really takes per unit of r)."""
-    out = {}
-    for var in sorted({r["variable"] for r in curves.get("telemetry", []) if "kernel" in r["variable"]}):
-        steps, sigma = _series(curves, var, "sigma")
-        ok = np.isfinite(sigma)
-        if ok.any():
-            out[var] = float(np.median(sigma[ok] * _eta(curves, steps)[ok]))
-    return out
 
 
 def onset_numbers(unclipped: dict[str, Any], window: int = 10) -> dict[str, float] | None:
@@ -130,7 +103,7 @@ def onset_numbers(unclipped: dict[str, Any], window: int = 10) -> dict[str, floa
     onset = float(onset)
     out: dict[str, float] = {"onset_step": onset}
     for field in ("grad_norm", "grad_to_weight", "update_to_weight_inf"):
-        s, v = _series(unclipped, var, field)
+        s, v = layer_series(unclipped, var, field)
         before = v[(s < onset - window) & np.isfinite(v)]
         around = v[(np.abs(s - onset) <= window) & np.isfinite(v)]
         if len(before) and len(around):
@@ -139,8 +112,8 @@ def onset_numbers(unclipped: dict[str, Any], window: int = 10) -> dict[str, floa
     conc = unclipped.get("concentration") or []
     if conc:
         s = np.array([c["step"] for c in conc], float)
-        n90 = np.array([_num(c["n90"]) for c in conc], float)
-        frac = np.array([_num(c["frac90"]) for c in conc], float)
+        n90 = np.array([as_float(c["n90"]) for c in conc], float)
+        frac = np.array([as_float(c["frac90"]) for c in conc], float)
         peak = out.get("grad_norm_peak_step", onset)
         at = np.abs(s - peak) <= 1
         before = (s < onset - window) & np.isfinite(n90)
@@ -157,7 +130,7 @@ def sigma_around(curves: dict[str, Any], onset: float, window: int = 10) -> tupl
     var = _top_kernel(curves)
     if var is None:
         return math.nan, math.nan
-    s, sig = _series(curves, var, "sigma")
+    s, sig = layer_series(curves, var, "sigma")
     around = sig[(np.abs(s - onset) <= window) & np.isfinite(sig)]
     before = sig[(s < onset - window) & np.isfinite(sig)]
     return (

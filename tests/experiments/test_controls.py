@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from experiments import controls as C
+from experiments.figures import effective_step
 from experiments.presets import SIZES
 
 
@@ -89,9 +90,9 @@ def _curves(lr: float, sigmas: dict[str, list[float]], warmup: int = 0) -> dict:
 
 def test_frozen_sigma_is_the_median_over_seeds_of_the_median_step_over_eta():
     curves = _curves(2.0, {"k": [0.1, 0.2, 0.9], "b": [1.0, 1.0, 1.0]})
-    assert C.median_step(curves) == {"k": 2.0 * 0.2, "b": 2.0}
+    assert effective_step(curves, kernels_only=False) == {"k": 2.0 * 0.2, "b": 2.0}
     warm = _curves(2.0, {"k": [1.0, 1.0, 1.0]}, warmup=20)  # η_t = 2 (t + 1) / 20 for t < 20
-    assert C.median_step(warm) == {"k": 2.0 * 11 / 20}
+    assert effective_step(warm, kernels_only=False) == {"k": 2.0 * 11 / 20}
     seeds = [_curves(2.0, {"k": [s, s, s], "b": [1.0] * 3}) for s in (0.1, 0.4, 0.3)]
     assert C.frozen_sigmas(seeds) == {"k": 0.3, "b": 1.0}
 

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from experiments import tables as T
+from experiments.figures import effective_step
 from experiments.presets import WIDTH_METHODS, WIDTHS, get_lab_preset, model_config
 from experiments.runner import update_concentration
-from experiments.width import effective_step, onset_numbers, width_specs
+from experiments.width import onset_numbers, width_specs
 
 
 def test_update_concentration_counts_the_coordinates_that_carry_an_update():
