@@ -51,7 +51,7 @@ from experiments import results as R
 from experiments.figures import as_float, layer_series
 from experiments.presets import PROBE_BASE_LR, PROBE_PLACEBO, LabPreset, probe_preset
 from experiments.runner import RunSpec
-from experiments.sweep import Progress, Sweep
+from experiments.sweep import Sweep
 from models.stability import write_text
 
 #: The rule's constants (see the module docstring); fixed before the runs.
@@ -266,20 +266,8 @@ class ProbeSweep(Sweep):
         return len(probe_specs(self.preset))
 
     def run(self) -> dict[str, float]:
-        from experiments.data import prepare_data
-
-        os.makedirs(self.out_dir, exist_ok=True)
         started = time.time()
-        self.progress = Progress(total=self.planned_total(), log=self.log, started=started)
-        prepare_data(self.out_dir, self.preset.world, self.preset.transform, log=self.log)
-        data_s = time.time() - started
-        self.log(f"data ready ({data_s:.0f}s); planned runs: {self.progress.total}")
-        base_lrs = {"adagrad": PROBE_BASE_LR, "adam": PROBE_BASE_LR}
-        try:
-            self._run(probe_specs(self.preset), base_lrs, self.results_path)
-        finally:
-            if self._pool is not None:
-                self._pool.shutdown(cancel_futures=True)
+        base_lrs, data_s = self.run_at_fixed_rate(probe_specs(self.preset), PROBE_BASE_LR)
         record_session(self.out_dir, time.time() - started, data_s, self.progress.finished_here, self.workers)
         write_probe_report(self.out_dir, self.out_dir, self.preset)
         self.log(f"probe finished in {(time.time() - started) / 60:.1f} min")

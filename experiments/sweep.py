@@ -171,6 +171,25 @@ class Sweep:
             )
         return self._pool
 
+    def run_at_fixed_rate(self, specs: Sequence[RunSpec], base_lr: float) -> tuple[dict[str, float], float]:
+        """An experiment without the calibration stage: prepares the data, then trains `specs` (resuming) with
+        `base_lr` as every family's 1x. Returns the base learning rates and the data preparation's seconds."""
+        from experiments.data import prepare_data
+
+        os.makedirs(self.out_dir, exist_ok=True)
+        started = time.time()
+        self.progress.started = started
+        prepare_data(self.out_dir, self.preset.world, self.preset.transform, log=self.log)
+        data_s = time.time() - started
+        self.log(f"data ready ({data_s:.0f}s); planned runs: {self.progress.total}")
+        base_lrs = {"adagrad": base_lr, "adam": base_lr}
+        try:
+            self._run(specs, base_lrs, self.results_path)
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(cancel_futures=True)
+        return base_lrs, data_s
+
     def run(self) -> dict[str, float]:
         """All stages; returns the calibrated base learning rate of each family. Writes summary.md at the end."""
         from experiments.data import prepare_data

@@ -35,7 +35,7 @@ from experiments import results as R
 from experiments.figures import as_float, effective_step, layer_series
 from experiments.presets import WIDTH_BASE_LR, WIDTH_METHODS, WIDTH_VARIANTS, WIDTHS, LabPreset, width_preset
 from experiments.runner import RunSpec
-from experiments.sweep import Progress, Sweep
+from experiments.sweep import Sweep
 
 WIDTH_FILE, WIDTH_CSV, WIDTH_PNG = "width.md", "width.csv", "width.png"
 
@@ -59,19 +59,8 @@ class WidthSweep(Sweep):
         return len(width_specs(self.preset))
 
     def run(self) -> dict[str, float]:
-        from experiments.data import prepare_data
-
-        os.makedirs(self.out_dir, exist_ok=True)
         started = time.time()
-        self.progress = Progress(total=self.planned_total(), log=self.log, started=started)
-        prepare_data(self.out_dir, self.preset.world, self.preset.transform, log=self.log)
-        self.log(f"data ready ({time.time() - started:.0f}s); planned runs: {self.progress.total}")
-        base_lrs = {"adagrad": WIDTH_BASE_LR, "adam": WIDTH_BASE_LR}
-        try:
-            self._run(width_specs(self.preset), base_lrs, self.results_path)
-        finally:
-            if self._pool is not None:
-                self._pool.shutdown(cancel_futures=True)
+        base_lrs, _ = self.run_at_fixed_rate(width_specs(self.preset), WIDTH_BASE_LR)
         write_width_report(self.out_dir, self.out_dir)
         self.log(f"width sweep finished in {(time.time() - started) / 60:.1f} min")
         return base_lrs
