@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from config.settings import BINARY_TASKS, TASKS
+from models.stability import write_text
 
 WIDE_PREFIX = "wide_"
 WIDE_START_FILE = "wide_start.json"
@@ -135,6 +136,4 @@ def save_wide_start(model_run_dir: str, simple_model: str, layers: list[str], ch
         "layers": layers,
         "tasks": [task for task, keep in zip(TASKS, column_mask(chained)) if keep],
     }
-    tf.io.gfile.makedirs(model_run_dir)
-    with tf.io.gfile.GFile(os.path.join(model_run_dir, WIDE_START_FILE), "w") as f:
-        f.write(json.dumps(record, indent=1, sort_keys=True))
+    write_text(os.path.join(model_run_dir, WIDE_START_FILE), json.dumps(record, indent=1, sort_keys=True))

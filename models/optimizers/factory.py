@@ -71,6 +71,7 @@ def _frozen_sigma(learning_rate: LearningRate, params: dict[str, Any]) -> tf.ker
 
 #: Lab controls: built by ``make_optimizer`` through the same core, not offered to the Trainer's config.
 LAB_BUILDERS: dict[str, Callable[..., Any]] = {"frozen_sigma": _frozen_sigma}
+_ALL_BUILDERS: dict[str, Callable[..., Any]] = {**_BUILDERS, **LAB_BUILDERS}
 LAB_PARAMETERS: dict[str, tuple[str, ...]] = {
     "frozen_sigma": ("sigmas", "default_sigma", *OPTIMIZER_PARAMETERS["adagrad"]),
 }
@@ -105,7 +106,7 @@ def make_optimizer(name: str, learning_rate: LearningRate, **params: Any) -> tf.
     if "warmup_steps" in params:
         learning_rate = LinearWarmup(learning_rate, params.pop("warmup_steps"))
     try:
-        return {**_BUILDERS, **LAB_BUILDERS}[name](learning_rate, params)
+        return _ALL_BUILDERS[name](learning_rate, params)
     except TypeError as error:  # e.g. a string where a number belongs, caught inside Keras
         raise ValueError(f"Invalid parameters for optimizer {name!r}: {error}") from error
 
