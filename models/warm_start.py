@@ -8,13 +8,13 @@ without loading its functions (`read_saved_variables`: the SavedModel's object g
 checkpoint holds the values), which is fast even for a SavedModel carrying the whole Transform graph.
 
 Vocabularies move between days (new videos and users, others drop out of the top-k, frequency order changes), so an
-embedding row means a different id in the two models. Embedding tables and their optimizer slots are therefore
-remapped by token: with `V_b`, `V_n` the base and new vocabularies (the SavedModel's `assets/vocab_<feature>` and the
-new Transform output), new row `i < |V_n|` takes base row `j` where `V_b[j] = V_n[i]`; the `oov` hash-bucket rows
-after the vocabulary map to the same buckets (`|V_n| + b <- |V_b| + b`); rows of tokens new on this day keep their
-fresh initial values (and fresh accumulators). Every other variable must have the same name and shape in both models,
-or warm start fails with `WarmStartError` (an architecture change cannot be continued: start a new pipeline root or set
-`sequential.warm_start` to false).
+embedding row means a different id in the two models. Embedding tables, the wide part's per-value weight tables
+(`model.wide`) and their optimizer slots are therefore remapped by token: with `V_b`, `V_n` the base and new
+vocabularies (the SavedModel's `assets/vocab_<feature>` and the new Transform output), new row `i < |V_n|` takes
+base row `j` where `V_b[j] = V_n[i]`; the `oov` hash-bucket rows after the vocabulary map to the same buckets
+(`|V_n| + b <- |V_b| + b`); rows of tokens new on this day keep their fresh initial values (and fresh accumulators).
+Every other variable must have the same name and shape in both models, or warm start fails with `WarmStartError` (an
+architecture change cannot be continued: start a new pipeline root or set `sequential.warm_start` to false).
 
 `warm_start.json` (written beside the training report) records what was copied and a SHA-256 fingerprint of each
 carried value (whole tensor; for an embedding, its kept rows in sorted-token order), which tests recompute from the
@@ -77,6 +77,12 @@ class RowMap:
 def embedding_variable_name(feature: str) -> str:
     """The Keras variable name of a feature's embedding table (models/ranker.py names the layer)."""
     return f"{feature}_embedding/embeddings:0"
+
+
+def wide_variable_name(feature: str) -> str:
+    """The Keras variable name of the wide part's per-value weights of a feature (models/ranker.py `linear_logits`
+    with the prefix `wide_`): a table with one row per vocabulary entry, like the embedding."""
+    return f"wide_{feature}_weights/embeddings:0"
 
 
 def read_vocabulary(path: str) -> list[bytes]:
@@ -202,11 +208,12 @@ def read_saved_variables(saved_model_dir: str) -> dict[str, SavedVariable]:
 
 
 def _embedding_feature(variable_name: str, row_maps: Mapping[str, RowMap]) -> str | None:
-    """The vocabulary feature whose embedding `variable_name` is (or is a slot of), else None."""
+    """The vocabulary feature whose table (its embedding or its wide per-value weights) `variable_name` is (or is a
+    slot of), else None."""
     for feature in row_maps:
-        table = embedding_variable_name(feature)
-        if variable_name == table or variable_name.endswith("/" + table):
-            return feature
+        for table in (embedding_variable_name(feature), wide_variable_name(feature)):
+            if variable_name == table or variable_name.endswith("/" + table):
+                return feature
     return None
 
 

@@ -3,6 +3,7 @@ embedding rows (and their Adagrad accumulators) moved to where each token sits i
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -24,6 +25,7 @@ from models.warm_start import (
     row_map,
     trackable_variables,
     warm_start,
+    wide_variable_name,
 )
 
 # The base fixture trains, saves and reloads a ranker (40 s on a quiet machine): the slow tier.
@@ -49,10 +51,12 @@ NEW_VOCAB = _vocabularies(
 OOV_BUCKETS = dict.fromkeys(F.CORE_FEATURES.vocab_features, OOV)
 
 
-def _model(vocab: dict[str, list[bytes]], seed: int, train: TrainConfig = TRAIN) -> tf.keras.Model:
+def _model(
+    vocab: dict[str, list[bytes]], seed: int, train: TrainConfig = TRAIN, config: ModelConfig = MODEL
+) -> tf.keras.Model:
     tf.keras.utils.set_random_seed(seed)
-    model = build_ranker(MODEL, {k: len(v) + OOV for k, v in vocab.items()})
-    return compile_ranker(model, build_optimizer(train), MODEL)
+    model = build_ranker(config, {k: len(v) + OOV for k, v in vocab.items()})
+    return compile_ranker(model, build_optimizer(train), config)
 
 
 def _batch(size: int, seed: int) -> dict[str, np.ndarray]:
@@ -80,20 +84,25 @@ def _fit(model: tf.keras.Model, steps: int, seed: int) -> None:
     model.fit(dataset, epochs=1, verbose=0)
 
 
-@pytest.fixture(scope="module")
-def base(tmp_path_factory) -> tuple[str, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """A trained 'day d' model saved as the serving export does (the Keras model under `.model`), with vocabularies."""
-    model = _model(BASE_VOCAB, seed=1)
-    _fit(model, steps=3, seed=1)
+def _save(model: tf.keras.Model, path: str) -> str:
+    """`model` saved as the serving export does (the Keras model under `.model`), with BASE_VOCAB as its assets."""
     module = tf.Module()
     module.model = model
-    path = str(tmp_path_factory.mktemp("base"))
     with skip_keras_traces():
         tf.saved_model.save(module, path)
     os.makedirs(os.path.join(path, "assets"), exist_ok=True)
     for key, tokens in BASE_VOCAB.items():
         with open(os.path.join(path, "assets", F.vocab_name(key)), "wb") as f:
             f.write(b"".join(t + b"\n" for t in tokens))
+    return path
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory) -> tuple[str, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """A trained 'day d' model saved as the serving export does (the Keras model under `.model`), with vocabularies."""
+    model = _model(BASE_VOCAB, seed=1)
+    _fit(model, steps=3, seed=1)
+    path = _save(model, str(tmp_path_factory.mktemp("base")))
     # The expected values, read back through TensorFlow's own loader (independent of warm_start's reader).
     loaded = tf.saved_model.load(path)
     weights = loaded_model_weights(loaded.model)
@@ -182,3 +191,25 @@ def test_an_architecture_change_cannot_be_continued(base):
     compile_ranker(wider, build_optimizer(TRAIN), MODEL)
     with pytest.raises(WarmStartError, match="shared_dense_0/kernel"):
         warm_start(wider, base_dir, NEW_VOCAB, OOV_BUCKETS)
+
+
+def test_the_wide_parts_per_value_weights_move_with_their_tokens(tmp_path):
+    # A wide ranker's per-value weight tables have a row per vocabulary entry, like the embeddings: a new day's
+    # vocabulary (here one token longer and reordered) moves their rows by token instead of refusing the shape.
+    wide = dataclasses.replace(MODEL, wide=True)
+    model = _model(BASE_VOCAB, seed=1, config=wide)
+    _fit(model, steps=3, seed=1)
+    base_dir = _save(model, str(tmp_path / "base"))
+    base_vars = loaded_model_weights(tf.saved_model.load(base_dir).model)
+    grown = {k: [*v, f"{k}-new-c".encode()] for k, v in NEW_VOCAB.items()}
+    new = _model(grown, seed=2, config=wide)
+    report = warm_start(new, base_dir, grown, OOV_BUCKETS)
+    values = {v.name: v.numpy() for v in new.variables}
+    for feature in grown:
+        name = wide_variable_name(feature)
+        rows = row_map(BASE_VOCAB[feature], grown[feature], OOV)
+        assert values[name].shape[0] == base_vars[name].shape[0] + 1
+        np.testing.assert_array_equal(values[name][rows.new_rows], base_vars[name][rows.base_rows], err_msg=name)
+        assert report.remapped[name] == {"kept": 4, "new": 3, "dropped": 2}
+        assert np.any(base_vars[name][rows.base_rows] != 0), name  # trained rows, not the zero start
+    assert report.optimizer_remapped == 2 * len(grown)  # the embedding's and the wide table's accumulators
