@@ -3,7 +3,7 @@ against a single-process loop doing the same work.
 
     .venv/bin/python -m benchmarks.generation_bench [--preset default] [--impressions 1000000] [--shards 8]
         [--modes generate,single,in_memory,multi_processing] [--ingest-modes in_memory,multi_threading]
-        [--malformed-rate R] [--out docs/benchmarks]
+        [--malformed-rate R] [--out docs/benchmarks] [--logs DIR] [--keep DIR]
 
 Generation: every mode writes the same (day, shard) gzipped JSON-lines files (`generation.shard.write_shard`,
 the code LogGen's Beam DoFn runs); the Beam runs are checked byte for byte against the single-process files.
@@ -16,7 +16,11 @@ same set of examples (sorted SHA-256 digests of the serialized examples; of thei
 the bytes differ), the same counts.json and the same quarantined lines. A tiny ingest runs first, untimed, so that
 one-time imports are not charged to the first mode.
 
-Records per second = lines / wall seconds, pipeline start-up included. Writes `generation.json` and `generation.md`
+Records per second = lines / wall seconds, pipeline start-up included; the ingest rows also give CPU seconds (user +
+system of this process and its children: for `in_memory`, what the whole ingest costs on one core). `--logs DIR`
+ingests the log files under DIR (a RawLogs folder, `day=*/logs-*`) instead of generating them; `--keep DIR` keeps
+each ingest mode's examples and quarantine in DIR/<mode>, and logs generated for the ingest in DIR/logs/for-ingest
+(to ingest the same files with another checkout and compare the outputs). Writes `generation.json` and `generation.md`
 into --out. The machine is shared: the load average before and after each mode is recorded.
 """
 
@@ -29,6 +33,7 @@ import hashlib
 import json
 import os
 import platform
+import resource
 import shutil
 import struct
 import sys
@@ -62,6 +67,12 @@ INGEST_WHAT = {
 
 def _load() -> float:
     return round(os.getloadavg()[0], 2)
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of its finished children."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _file_digests(root: str) -> dict[str, str]:
@@ -151,14 +162,16 @@ def run_ingest_mode(mode: str, config: Any, logs_dir: str, out_dir: str) -> dict
 
     examples, quarantine = os.path.join(out_dir, "examples"), os.path.join(out_dir, "quarantine")
     load_before = _load()
-    started = time.perf_counter()
+    cpu, started = _cpu_seconds(), time.perf_counter()
     counts = run_ingest(config, logs_dir, examples, quarantine, BEAM_MODES[mode])
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
     return {
         "mode": mode,
         "seconds": round(seconds, 2),
         "records": counts["total"],
         "records_per_s": round(counts["total"] / seconds),
+        "cpu_seconds": round(cpu, 2),
+        "records_per_cpu_s": round(counts["total"] / cpu),
         "good": counts["good"],
         "quarantined": counts["quarantined"],
         "examples_gzip_bytes": _gzip_bytes(examples),
@@ -176,7 +189,8 @@ def _warm_up(config: Any, day: int, scratch: str) -> None:
     world = World(dataclasses.replace(config.world, impressions_per_day=WARM_UP_IMPRESSIONS, num_shards=1))
     logs = os.path.join(scratch, "warm-up", "logs")
     write_shard(world, day, 0, logs)
-    run_ingest(config, logs, *(os.path.join(scratch, "warm-up", d) for d in ("ex", "q")), BEAM_MODES["in_memory"])
+    examples, quarantine = (os.path.join(scratch, "warm-up", d) for d in ("ex", "q"))
+    run_ingest(config, logs, examples, quarantine, BEAM_MODES["in_memory"])
     shutil.rmtree(os.path.join(scratch, "warm-up"), ignore_errors=True)
 
 
@@ -222,6 +236,19 @@ def _rows(results: list[dict[str, Any]], what: dict[str, str], base: str = "sing
     return lines
 
 
+def _ingest_rows(results: list[dict[str, Any]]) -> list[str]:
+    base = next((r for r in results if r["mode"] == "in_memory"), None)
+    lines = []
+    for r in results:
+        ratio = f"{r['records_per_s'] / base['records_per_s']:.2f}x" if base else "-"
+        cpu = f"{r['cpu_seconds']:.1f} | {r['records_per_cpu_s']:,}" if "cpu_seconds" in r else "- | -"
+        lines.append(
+            f"| {r['mode']} | {INGEST_WHAT.get(r['mode'], r['mode'])} | {r['seconds']:.1f} | {r['records_per_s']:,} | "
+            f"{ratio} | {cpu} | {r['load_average_before']:.1f} / {r['load_average_after']:.1f} |"
+        )
+    return lines
+
+
 def markdown(result: dict[str, Any]) -> str:
     header = "| mode | what | seconds | records/s | vs single process | load avg before/after |"
     lines = [
@@ -251,9 +278,9 @@ def markdown(result: dict[str, Any]) -> str:
             f"{ingest['records']:,} lines ({ingest['good']:,} examples, {ingest['quarantined']:,} quarantined), "
             "after an untimed warm-up ingest.",
             "",
-            header.replace("vs single process", "vs in_memory"),
-            "|---|---|---:|---:|---:|---|",
-            *_rows(ingest["results"], INGEST_WHAT, base="in_memory"),
+            header.replace("vs single process", "vs in_memory").replace(" | load", " | CPU s | records/CPU-s | load"),
+            "|---|---|---:|---:|---:|---:|---:|---|",
+            *_ingest_rows(ingest["results"]),
             "",
             f"Every mode gave the same examples, counts.json and quarantine: {compared['identical']} (examples equal "
             f"as {compared['examples_equal_as']}).",
@@ -281,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", default="generate,single,in_memory,multi_processing", help="generation modes")
     parser.add_argument("--ingest-modes", default="in_memory,multi_threading", help="'' for none")
     parser.add_argument("--out", default=os.path.join("docs", "benchmarks"))
+    parser.add_argument("--logs", default=None, help="ingest these RawLogs instead of generating them")
+    parser.add_argument("--keep", default=None, help="keep each ingest mode's outputs in KEEP/<mode>")
     args = parser.parse_args(argv)
     modes = _modes(args.modes, GENERATION_MODES, "--modes")
     ingest_modes = _modes(args.ingest_modes, INGEST_MODES, "--ingest-modes")
@@ -316,14 +345,18 @@ def main(argv: list[str] | None = None) -> int:
         reference = digests.get("single")
         identical = all(files == reference for files in digests.values()) if reference else None
         if ingest_modes:
+            if args.logs is not None:
+                logs_dir = args.logs
             if logs_dir is None:
-                logs_dir = os.path.join(scratch, "logs", "for-ingest")
+                logs_dir = os.path.join(args.keep or scratch, "logs", "for-ingest")
+                shutil.rmtree(logs_dir, ignore_errors=True)
                 generator = World(config.world)
                 for shard in range(world.num_shards):
                     write_shard(generator, args.day, shard, logs_dir)
             _warm_up(config, args.day, scratch)
             for mode in ingest_modes:
-                ingest_dirs[mode] = os.path.join(scratch, "ingest", mode)
+                ingest_dirs[mode] = os.path.join(args.keep or os.path.join(scratch, "ingest"), mode)
+                shutil.rmtree(ingest_dirs[mode], ignore_errors=True)
                 row = run_ingest_mode(mode, config, logs_dir, ingest_dirs[mode])
                 print(json.dumps(row), flush=True)
                 ingest_results.append(row)

@@ -2,14 +2,16 @@
 columnar stages of `logformat.columnar.judge_lines` (screen the plain lines, Arrow JSON parse, vectorized checks,
 encode tf.Examples), frame + gzip the output.
 
-    nice -n 10 .venv/bin/python -m benchmarks.ingest_profile --records 50000 [--cprofile 25]
+    nice -n 10 .venv/bin/python -m benchmarks.ingest_profile --records 50000 [--cprofile 25] [--gzip-levels 2,3,6]
 
 The corpus is the `default` world's (51 fields per record), written as one gzipped file. Each stage is timed over the
 whole corpus with time.process_time (CPU seconds of this process, so other load on the machine matters less), in
 batches of the ingest's BATCH_SIZE. `judge_lines` is also timed as a whole (what the ingest's DoFn calls), and so is
 the per-line reference (`check_line` + `record_to_example`) the columnar path stands in for. Prints one JSON object:
 per-stage microseconds per record, and the implied single-core records/s of read + judge_lines + write.
-`--cprofile N` also prints the N functions with the most own time over judge_lines.
+`--cprofile N` also prints the N functions with the most own time over judge_lines. `--gzip-levels 2,3,6` also
+frames and gzips the examples at each of those levels, the levels in turn for --gzip-rounds rounds: CPU us per record
+(median over the rounds) and gzipped bytes per record, the price of each level against the others.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=50_000)
     parser.add_argument("--cprofile", type=int, default=0, help="print the top N functions by own time")
+    parser.add_argument("--gzip-levels", default="", help="e.g. 2,3,6: time the examples' gzip at each level")
+    parser.add_argument("--gzip-rounds", type=int, default=5)
     args = parser.parse_args(argv)
 
     from config.settings import get_preset
@@ -76,16 +80,18 @@ def main(argv: list[str] | None = None) -> int:
         def reference() -> None:
             for line in raw:
                 record, _ = log_parser.check_line(line, ingest)
+                assert record is not None  # the corpus has no malformed lines
                 log_parser.record_to_example(record).SerializeToString(deterministic=True)
 
         timed("per-line reference: check_line + record_to_example", reference)
 
-        def write():
-            compressor = zlib.compressobj(EXAMPLES_GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        def write(level: int = EXAMPLES_GZIP_LEVEL) -> int:
+            compressor = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
             sink = io.BytesIO()
             for batch in encoded:
                 sink.write(compressor.compress(tfrecord_bytes(batch)))
             sink.write(compressor.flush())
+            return sink.tell()
 
         timed("frame + gzip examples", write)
         n = len(raw)
@@ -101,6 +107,24 @@ def main(argv: list[str] | None = None) -> int:
             ),
             "command": " ".join(["python -m benchmarks.ingest_profile", *(sys.argv[1:] if argv is None else argv)]),
         }
+        levels = [int(level) for level in args.gzip_levels.split(",") if level.strip()]
+        if levels:
+            seconds: dict[int, list[float]] = {level: [] for level in levels}
+            sizes: dict[int, int] = {}
+            for _ in range(args.gzip_rounds):
+                for level in levels:
+                    started = time.process_time()
+                    sizes[level] = write(level)
+                    seconds[level].append(time.process_time() - started)
+            framed = sum(len(tfrecord_bytes(batch)) for batch in encoded)
+            report["frame_gzip_by_level"] = {
+                str(level): {
+                    "us_per_record": round(sorted(seconds[level])[len(seconds[level]) // 2] / n * 1e6, 2),
+                    "gzip_bytes_per_record": round(sizes[level] / n, 1),
+                    "framed_bytes_per_record": round(framed / n, 1),
+                }
+                for level in levels
+            }
         print(json.dumps(report, indent=2))
         if args.cprofile:
             profile = cProfile.Profile()
