@@ -7,25 +7,26 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.metrics.metric import Metrics
 
 from config.settings import IngestConfig
 from ingest.accounting import ACCOUNTING_NAMESPACE, EXAMPLES_KEPT_PREFIX, RECORDS_READ_PREFIX
 from ingest.errors import IngestError
 from ingest.layout import SPLITS
-from ingest.sink import tfrecord_bytes
+from ingest.sink import FRAME_BYTES, tfrecord_bytes
 from logformat.columnar import judge_lines
 from logformat.fingerprint import fingerprint64
 from logformat.line_reader import READ_ERRORS, read_log_lines
 from logformat.parser import REASONS
 
 SPLIT_BUCKETS = 10_000
-BATCH_SIZE = 1_024  # lines parsed and encoded together (and examples written together)
+BATCH_SIZE = 4_096  # lines judged and encoded together (and about as many examples written together)
 BATCH_BYTES = 8 << 20  # a batch of lines also ends once it holds this many bytes
 DEDUP_BUCKETS = 64  # keys of the duplicate check's GroupByKey (each id falls in exactly one)
 # Quarantine reasons decided by the ingest rather than by the line parser.
@@ -58,6 +59,21 @@ def dedup_bucket(impression_id: str) -> int:
     return fingerprint64(impression_id) % DEDUP_BUCKETS
 
 
+def fingerprints(impression_ids: Sequence[str]) -> np.ndarray:
+    """`fingerprint64` of each id, as uint64: the split and the dedup bucket of a batch of records in vectors."""
+    return np.fromiter(map(fingerprint64, impression_ids), dtype=np.uint64, count=len(impression_ids))
+
+
+def eval_mask(fingerprints: np.ndarray, eval_fraction: float) -> np.ndarray:
+    """Which of the records with these fingerprints go to 'eval' (`split_of`, a batch at a time)."""
+    return fingerprints % np.uint64(SPLIT_BUCKETS) < np.uint64(round(eval_fraction * SPLIT_BUCKETS))
+
+
+def dedup_buckets(fingerprints: np.ndarray) -> np.ndarray:
+    """`dedup_bucket` of the records with these fingerprints, a batch at a time."""
+    return (fingerprints % np.uint64(DEDUP_BUCKETS)).astype(np.int64)
+
+
 def quarantine_record(
     line: bytes,
     reason: str,
@@ -87,16 +103,17 @@ def quarantine_record(
     return json.dumps(record)
 
 
-# A line on its way through the pipeline: (source, line number, first max_line_bytes + 1 bytes, full length).
-Line = tuple[str, int, bytes, int]
-# Valid records of one file and one dedup bucket on their way to the duplicate check, packed (few Python objects, as
-# the in-memory runner holds every grouped value): (source, impression ids, line numbers, the serialized tf.Examples
-# concatenated, their lengths).
-Packed = tuple[str, list[str], list[int], bytes, list[int]]
+# Lines of one file on their way through the pipeline: (source, line numbers, each line's first max_line_bytes + 1
+# bytes, each line's full length).
+Batch = tuple[str, list[int], list[bytes], list[int]]
+# Valid records of one batch and one dedup bucket on their way to the duplicate check, packed (few Python objects, as
+# the in-memory runner holds every grouped value): (source, impression ids, line numbers, the examples framed as in a
+# TFRecord file and concatenated, the length of each framed example, one byte per record: 1 for eval, 0 for train).
+Packed = tuple[str, list[str], list[int], bytes, list[int], bytes]
 
 
 class _ReadFileFn(beam.DoFn):
-    """A log file path -> lists of its lines (bounded, numbered; up to BATCH_SIZE lines or BATCH_BYTES bytes), and
+    """A log file path -> Batches of its lines (bounded, numbered; up to BATCH_SIZE lines or BATCH_BYTES bytes), and
     one 'file_issue' quarantine record when the file is empty or unreadable (lines read before a damaged part are
     kept)."""
 
@@ -104,9 +121,13 @@ class _ReadFileFn(beam.DoFn):
         self._ingest = ingest
         self._logs_uri = logs_uri
 
-    def process(self, path: str) -> Iterator[list[Line] | beam.pvalue.TaggedOutput]:
+    def process(self, path: str) -> Iterator[Batch | beam.pvalue.TaggedOutput]:
         source = source_name(self._logs_uri, path)
-        count, batch, size, corrupt = 0, [], 0, 0
+        count, corrupt = 0, 0
+        numbers: list[int] = []
+        lines: list[bytes] = []
+        sizes: list[int] = []
+        size = 0
         max_bytes = self._ingest.max_line_bytes
         try:
             for number, line, line_bytes, intact in read_log_lines(path, max_bytes):
@@ -116,20 +137,22 @@ class _ReadFileFn(beam.DoFn):
                     record = quarantine_record(line, CORRUPT_MEMBER_REASON, source, max_bytes, number, line_bytes)
                     yield beam.pvalue.TaggedOutput("file_issue", record)
                     continue
-                batch.append((source, number, line, line_bytes))
+                numbers.append(number)
+                lines.append(line)
+                sizes.append(line_bytes)
                 size += len(line)
-                if len(batch) >= BATCH_SIZE or size >= BATCH_BYTES:
-                    yield batch
-                    batch, size = [], 0
+                if len(lines) >= BATCH_SIZE or size >= BATCH_BYTES:
+                    yield source, numbers, lines, sizes
+                    numbers, lines, sizes, size = [], [], [], 0
         except READ_ERRORS as err:
             log.warning("LogIngest: %s is unreadable after %d lines: %s", source, count, err)
-            if batch:
-                yield batch
+            if lines:
+                yield source, numbers, lines, sizes
             yield self._issue(UNREADABLE_FILE_REASON, source, count, f"{type(err).__name__} after line {count}")
             count += 1  # the file-level record
         else:
-            if batch:
-                yield batch
+            if lines:
+                yield source, numbers, lines, sizes
             if count == 0:
                 yield self._issue(EMPTY_FILE_REASON, source, 0, "")
                 count = 1
@@ -143,46 +166,67 @@ class _ReadFileFn(beam.DoFn):
 
 
 class _ParseBatchFn(beam.DoFn):
-    """A batch of lines -> (dedup bucket, Packed records) on 'valid' (one per bucket and file present),
-    quarantine records on 'quarantine', and one dict of counts per batch on 'counts'.
+    """A Batch -> (dedup bucket, Packed records) on 'valid' (one per bucket present), quarantine records on
+    'quarantine', and one dict of counts per batch on 'counts'.
 
     The batch is judged as columns (`logformat.columnar.judge_lines`: the per-line parser's verdict for every line,
-    the lines it cannot read as columns judged one by one). The lines of valid records are not passed on: the rare
-    duplicate is read again from its file (_QuarantineDuplicatesFn).
+    the lines it cannot read as columns judged one by one). Each valid record's fingerprint gives its bucket and split
+    (vectors over the batch); its example is framed here, once. The lines of valid records are not passed on: the
+    rare duplicate is read again from its file (_QuarantineDuplicatesFn).
     """
 
     def __init__(self, ingest: IngestConfig):
         self._ingest = ingest
 
-    def process(self, batch: Sequence[Line]) -> Iterator[beam.pvalue.TaggedOutput]:
+    def process(self, batch: Batch) -> Iterator[beam.pvalue.TaggedOutput]:
+        source, numbers, lines, sizes = batch
         counts: Counter[str] = Counter()
-        groups: defaultdict[tuple[int, str], list[tuple[str, int, bytes]]] = defaultdict(list)
-        verdicts = judge_lines([line[2] for line in batch], self._ingest)
-        for line, (reason, impression_id, serialized) in zip(batch, verdicts):
-            if reason is not None or impression_id is None or serialized is None:
-                yield self._quarantine(line, reason or "internal_error", counts)
+        valid: list[int] = []
+        examples: list[bytes] = []
+        ids: list[str] = []
+        for i, (reason, impression_id, serialized) in enumerate(judge_lines(lines, self._ingest)):
+            if reason is None and impression_id is not None and serialized is not None:
+                valid.append(i)
+                ids.append(impression_id)
+                examples.append(serialized)
                 continue
-            groups[dedup_bucket(impression_id), line[0]].append((impression_id, line[1], serialized))
-        for (bucket, source), records in sorted(groups.items()):
-            ids, numbers, examples = (list(column) for column in zip(*records))
-            packed = (source, ids, numbers, b"".join(examples), [len(e) for e in examples])
-            yield beam.pvalue.TaggedOutput("valid", (bucket, packed))
+            yield self._quarantine(source, numbers[i], lines[i], sizes[i], reason or "internal_error", counts)
+        if valid:
+            prints = fingerprints(ids)
+            evals = eval_mask(prints, self._ingest.eval_fraction)
+            buckets = dedup_buckets(prints)
+            order = np.argsort(buckets, kind="stable")  # log order within each bucket
+            ends = np.flatnonzero(np.diff(buckets[order])).tolist()
+            for run in np.split(order, [end + 1 for end in ends]):
+                picked = run.tolist()
+                packed: Packed = (
+                    source,
+                    [ids[j] for j in picked],
+                    [numbers[valid[j]] for j in picked],
+                    tfrecord_bytes([examples[j] for j in picked]),
+                    [len(examples[j]) + FRAME_BYTES for j in picked],
+                    evals[run].astype(np.uint8).tobytes(),
+                )
+                yield beam.pvalue.TaggedOutput("valid", (int(buckets[run[0]]), packed))
         yield beam.pvalue.TaggedOutput("counts", dict(counts))
 
-    def _quarantine(self, line: Line, reason: str, counts: Counter[str]) -> beam.pvalue.TaggedOutput:
+    def _quarantine(
+        self, source: str, number: int, raw: bytes, size: int, reason: str, counts: Counter[str]
+    ) -> beam.pvalue.TaggedOutput:
         counts[f"reason:{reason}"] += 1
-        source, number, raw, size = line
         record = quarantine_record(raw, reason, source, self._ingest.max_line_bytes, number, size)
         return beam.pvalue.TaggedOutput("quarantine", record)
 
 
 class _KeepFirstFn(beam.DoFn):
     """(dedup bucket, the Packed records of that bucket) -> for each impression id, the first record in log order
-    on its split's output (TFRecord-framed, up to BATCH_SIZE examples per element); the others on 'duplicates' as
+    on its split's output (TFRecord-framed, about BATCH_SIZE examples per element); the others on 'duplicates' as
     (source, (line number, "<source>:<line>" of the kept record)); counts on 'counts'.
 
-    Two passes over the grouped values (re-iterable on every runner) instead of sorting them: memory holds one
-    entry per distinct id of the bucket, however many times a hostile log repeats an id.
+    Passes over the grouped values (re-iterable on every runner) instead of sorting them: the ids seen more than once
+    (set operations a pack at a time), the first record of each of those, then the packs' framed examples, a pack's
+    run of one split at a time. Memory holds one entry per distinct id of the bucket, however many times a hostile
+    log repeats an id.
     """
 
     def __init__(self, ingest: IngestConfig):
@@ -190,37 +234,82 @@ class _KeepFirstFn(beam.DoFn):
 
     def process(self, element: tuple[int, Iterable[Packed]]) -> Iterator[Any]:
         _, packs = element
-        first: dict[str, tuple[str, int]] = {}  # impression id -> (source, line number) first in log order
-        for source, ids, numbers, _, _ in packs:
-            for impression_id, number in zip(ids, numbers):
-                seen = first.get(impression_id)
-                if seen is None or (source, number) < seen:
-                    first[impression_id] = (source, number)
+        first = _first_of_repeated(packs)  # repeated impression id -> (source, line number) first in log order
         counts: Counter[str] = Counter()
         kept_per_file: Counter[str] = Counter()
         out: dict[str, list[bytes]] = {split: [] for split in SPLITS}
-        for source, ids, numbers, examples, lengths in packs:
-            end = 0
-            for impression_id, number, length in zip(ids, numbers, lengths):
-                start, end = end, end + length
-                kept = first[impression_id]
-                if (source, number) != kept:
-                    counts[f"reason:{DUPLICATE_REASON}"] += 1
-                    yield beam.pvalue.TaggedOutput("duplicates", (source, (number, f"{kept[0]}:{kept[1]}")))
+        pending: Counter[str] = Counter()  # examples in out[split]
+        for source, ids, numbers, framed, lengths, evals in packs:
+            keep = _keep(source, ids, numbers, first)
+            for i in (i for i, kept in enumerate(keep) if not kept):
+                counts[f"reason:{DUPLICATE_REASON}"] += 1
+                kept_at = first[ids[i]]
+                yield beam.pvalue.TaggedOutput("duplicates", (source, (numbers[i], f"{kept_at[0]}:{kept_at[1]}")))
+            for split, chosen in _by_split(keep, evals).items():
+                if not chosen:
                     continue
-                split = split_of(impression_id, self._ingest.eval_fraction)
-                counts[f"split:{split}"] += 1
-                kept_per_file[source] += 1
-                out[split].append(examples[start:end])
-                if len(out[split]) >= BATCH_SIZE:
-                    yield beam.pvalue.TaggedOutput(split, tfrecord_bytes(out[split]))
-                    out[split] = []
-        for split, kept_examples in out.items():
-            if kept_examples:
-                yield beam.pvalue.TaggedOutput(split, tfrecord_bytes(kept_examples))
+                counts[f"split:{split}"] += len(chosen)
+                kept_per_file[source] += len(chosen)
+                out[split].append(_pick(framed, lengths, chosen))
+                pending[split] += len(chosen)
+                if pending[split] >= BATCH_SIZE:
+                    yield beam.pvalue.TaggedOutput(split, b"".join(out[split]))
+                    out[split], pending[split] = [], 0
+        for split, chunks in out.items():
+            if chunks:
+                yield beam.pvalue.TaggedOutput(split, b"".join(chunks))
         yield beam.pvalue.TaggedOutput("counts", dict(counts))
         for source, kept in kept_per_file.items():
             Metrics.counter(ACCOUNTING_NAMESPACE, EXAMPLES_KEPT_PREFIX + source).inc(kept)
+
+
+def _first_of_repeated(packs: Iterable[Packed]) -> dict[str, tuple[str, int]]:
+    """(source, line number) of the first record in log order of each impression id that has more than one record."""
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for _, ids, *_ in packs:
+        distinct = set(ids)
+        if len(distinct) < len(ids):
+            repeated.update(impression_id for impression_id, n in Counter(ids).items() if n > 1)
+        repeated |= seen & distinct
+        seen |= distinct
+    del seen
+    first: dict[str, tuple[str, int]] = {}
+    if not repeated:
+        return first
+    for source, ids, numbers, *_ in packs:
+        if repeated.isdisjoint(ids):
+            continue
+        for impression_id, number in zip(ids, numbers):
+            if impression_id in repeated:
+                found = first.get(impression_id)
+                if found is None or (source, number) < found:
+                    first[impression_id] = (source, number)
+    return first
+
+
+def _keep(source: str, ids: list[str], numbers: list[int], first: dict[str, tuple[str, int]]) -> list[bool]:
+    """Whether each record of a pack is the first of its id in log order (`first`: of the repeated ids)."""
+    if first.keys().isdisjoint(ids):
+        return [True] * len(ids)
+    return [first.get(i, (source, n)) == (source, n) for i, n in zip(ids, numbers)]
+
+
+def _by_split(keep: list[bool], evals: bytes) -> dict[str, list[int]]:
+    """The indices of the kept records of a pack, per split (`evals`: one byte per record, 1 for eval)."""
+    out: dict[str, list[int]] = {split: [] for split in SPLITS}
+    for i, (kept, is_eval) in enumerate(zip(keep, evals)):
+        if kept:
+            out["eval" if is_eval else "train"].append(i)
+    return out
+
+
+def _pick(framed: bytes, lengths: list[int], chosen: list[int]) -> bytes:
+    """The framed examples `chosen` (indices, ascending) of a pack's concatenation (their `lengths`)."""
+    if len(chosen) == len(lengths):
+        return framed
+    ends = np.cumsum(lengths).tolist()
+    return b"".join([framed[ends[i] - lengths[i] : ends[i]] for i in chosen])
 
 
 class _QuarantineDuplicatesFn(beam.DoFn):

@@ -2,7 +2,7 @@
 
 Beam pipeline::
 
-    Create(<logs>/day=*/logs-*.jsonl*) -> Reshuffle -> ParDo(read each file in batches of <= 1024 lines, each line
+    Create(<logs>/day=*/logs-*.jsonl*) -> Reshuffle -> ParDo(read each file in batches of <= 4096 lines, each line
                                                              bounded to max_line_bytes + 1 bytes)
       --batches-->      ParDo(judge_lines: Arrow table, vectorized checks, examples; per line what it cannot read)
                           --valid-->  (dedup bucket, records) -> GroupByKey -> ParDo(keep the first of each id, split)

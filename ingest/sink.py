@@ -1,8 +1,9 @@
 """The examples' files: records framed as in a TFRecord file, gzipped at EXAMPLES_GZIP_LEVEL by a Beam sink.
 
-Examples are written a batch at a time: `_KeepFirstFn` (ingest/dofns.py) frames up to BATCH_SIZE serialized examples
-into one element with `tfrecord_bytes`, and `_TFRecordListSink` writes those elements into gzipped TFRecord files with
-the format and names of `beam.io.WriteToTFRecord`.
+Examples are written a batch at a time: `_ParseBatchFn` (ingest/dofns.py) frames each batch's serialized examples
+with `tfrecord_bytes`, `_KeepFirstFn` joins about BATCH_SIZE framed examples of a split into one element, and
+`_TFRecordListSink` writes those elements into gzipped TFRecord files with the format and names of
+`beam.io.WriteToTFRecord`.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.tfrecordio import _TFRecordUtil
 
-# Examples: level 6 (zlib's default, Beam's) costs ~28 us per 1.2 kB example, level 3 ~11 us for files ~15 % larger.
-EXAMPLES_GZIP_LEVEL = 3
+# Examples: framing + gzip of a 1.26 kB framed example costs ~13.8 us at level 6 (zlib's default, Beam's), ~7.4 us at
+# level 3, ~6.2 us at level 2, for files 15 % (level 3) and 22 % (level 2) larger than level 6's; docs/benchmarks.md.
+EXAMPLES_GZIP_LEVEL = 2
 
+FRAME_BYTES = 16  # what TFRecord framing adds to a record: its length, the length's crc and the record's crc
 _FRAME_HEADS: dict[int, bytes] = {}  # record length -> its 12-byte TFRecord header (length, masked crc32c)
 _MAX_FRAME_HEADS = 1 << 16
 

@@ -63,7 +63,8 @@ _NUMBER_LIMIT = 2.0**63  # floats from it on go to the per-line path (an int tok
 _MAX_CACHED_LAYOUTS = 64
 _ROW = re.compile(r"in row (\d+)")
 _LAYOUT_TRIES = 8  # plain lines tried for the batch's layout
-_MAX_PARSE_FAILURES = 16  # a batch failing more often (hostile input) is left to the per-line path
+PARSE_ROWS = 1_024  # lines parsed by one call of Arrow's reader (a failure parses again at most that many)
+_MAX_PARSE_FAILURES = 16  # per PARSE_ROWS lines; a batch failing more often (hostile input): per-line path
 
 # A line's verdict: (reason, impression id, serialized example); reason None for an example.
 Verdict = tuple[str | None, str | None, bytes | None]
@@ -157,12 +158,14 @@ def _read(lines: Sequence[bytes], schema: pa.Schema) -> pa.Table:
 
 def _parse(lines: list[bytes], rows: list[int], schema: pa.Schema) -> tuple[list[pa.Table], list[int]]:
     """Tables of the lines Arrow parses, with the row numbers they hold (in order); rows it cannot parse are left
-    out (the per-line path judges them), and so is the rest of a batch after _MAX_PARSE_FAILURES failures (each
-    failure parses again what it had read: hostile input must not cost quadratic time)."""
+    out (the per-line path judges them), and so is the rest of a batch after _MAX_PARSE_FAILURES failures per
+    PARSE_ROWS lines (each failure parses again what it had read: hostile input must not cost quadratic time). The
+    lines are parsed PARSE_ROWS at a time, so a failure costs the same whatever the batch size."""
     tables, kept = [], []
-    pending = [(0, len(rows))]
+    starts = range(0, len(rows), PARSE_ROWS)
+    pending = [(start, min(start + PARSE_ROWS, len(rows))) for start in reversed(starts)]
     failures = 0
-    while pending and failures <= _MAX_PARSE_FAILURES:
+    while pending and failures <= _MAX_PARSE_FAILURES * len(starts):
         start, stop = pending.pop()
         try:
             table = _read([lines[r] for r in rows[start:stop]], schema)

@@ -52,54 +52,87 @@ def _varints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ((groups & np.uint64(0x7F)) | (more.astype(np.uint64) << np.uint64(7))).astype(np.uint8), lengths
 
 
+def _partial(matrix: np.ndarray, lengths: np.ndarray | None) -> np.ndarray | None:
+    """`lengths`, or None when every row uses all of `matrix`'s width (no mask to build for that column)."""
+    if lengths is None or int(lengths.min(initial=matrix.shape[1])) == matrix.shape[1]:
+        return None
+    return lengths
+
+
 class _Segments:
     """The serializations of n records as columns of segments (each column: one segment per record, possibly empty).
 
     Columns are laid side by side in an n x width matrix, each padded to its widest segment; a boolean mask of the
-    bytes in use then packs the matrix row by row into the records' concatenation (numpy's row-major order).
+    bytes in use then packs the matrix row by row into the records' concatenation (numpy's row-major order). The mask
+    is built per column only where segment lengths differ, and per run of columns that share a presence mask (the
+    segments of one feature with missing values) with one assignment to the absent rows.
     """
 
     def __init__(self, n: int):
         self.n = n
-        self._columns: list[tuple[np.ndarray, np.ndarray | None]] = []  # (n x w or 1 x w uint8, lengths or None)
+        # (n x w or 1 x w uint8, lengths or None: all of it, presence or None: every record)
+        self._columns: list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]] = []
 
     def rows(self, matrix: np.ndarray, lengths: np.ndarray | None, present: np.ndarray | None = None) -> None:
         """Row i of `matrix`, its first lengths[i] bytes (all of it: None; nothing where not present[i])."""
-        if present is not None:
-            lengths = np.where(present, matrix.shape[1] if lengths is None else lengths, 0)
-        self._columns.append((matrix, lengths))
+        self._columns.append((matrix, _partial(matrix, lengths), present))
 
     def const(self, data: bytes, present: np.ndarray | None = None) -> None:
         """The same bytes in every record (none where not present[i])."""
         self.rows(np.frombuffer(data, dtype=np.uint8).reshape(1, -1), None, present)
 
-    def blob(self, data: np.ndarray, lengths: np.ndarray) -> None:
-        """Consecutive pieces of `data` (uint8): lengths[i] bytes for record i."""
+    def blob(self, data: np.ndarray, lengths: np.ndarray, present: np.ndarray | None = None) -> None:
+        """Consecutive pieces of `data` (uint8): lengths[i] bytes for record i (0 where not present[i])."""
         used = np.arange(int(lengths.max(initial=0))) < lengths[:, None]
         matrix = np.zeros(used.shape, dtype=np.uint8)
         matrix[used] = data
-        self._columns.append((matrix, lengths))
+        self.rows(matrix, lengths, present)
 
     def varints(self, values: np.ndarray, present: np.ndarray | None = None) -> None:
         matrix, lengths = _varints(values)
         self.rows(matrix, lengths, present)
 
+    def _runs(self) -> list[tuple[int, int, np.ndarray | None]]:
+        """(first column, end column, presence) of each run of consecutive columns that share one presence mask."""
+        runs: list[tuple[int, int, np.ndarray | None]] = []
+        for j, (_, _, present) in enumerate(self._columns):
+            if runs and runs[-1][2] is present:
+                runs[-1] = (runs[-1][0], j + 1, present)
+            else:
+                runs.append((j, j + 1, present))
+        return runs
+
+    def _body_lengths(self, runs: list[tuple[int, int, np.ndarray | None]]) -> np.ndarray:
+        """Each record's length: the segments of its columns, where present."""
+        body = np.zeros(self.n, np.int64)
+        for first, end, present in runs:
+            columns = self._columns[first:end]
+            sizes = np.full(self.n, sum(c.shape[1] for c, lengths, _ in columns if lengths is None), np.int64)
+            for _, lengths, _ in columns:
+                if lengths is not None:
+                    sizes += lengths
+            body += sizes if present is None else np.where(present, sizes, 0)
+        return body
+
     def serialize(self) -> list[bytes]:
         """Each record: 0a <varint length> followed by its segments in column order."""
-        full = np.array([c.shape[1] if lengths is None else 0 for c, lengths in self._columns]).sum()
-        body = full + sum((lengths for _, lengths in self._columns if lengths is not None), np.zeros(self.n, np.int64))
+        runs = self._runs()
+        body = self._body_lengths(runs)
         header, header_lengths = _varints(body)
-        columns = [(np.full((1, 1), 0x0A, dtype=np.uint8), None), (header, header_lengths), *self._columns]
-        width = sum(c.shape[1] for c, _ in columns)
-        packed = np.empty((self.n, width), dtype=np.uint8)
-        used = np.ones((self.n, width), dtype=bool)
-        at = 0
-        for matrix, lengths in columns:
-            w = matrix.shape[1]
-            packed[:, at : at + w] = matrix
+        head = [(np.full((1, 1), 0x0A, dtype=np.uint8), None), (header, _partial(header, header_lengths))]
+        columns = [*head, *((matrix, lengths) for matrix, lengths, _ in self._columns)]
+        starts = np.cumsum([0, *(matrix.shape[1] for matrix, _ in columns)])
+        packed = np.empty((self.n, int(starts[-1])), dtype=np.uint8)
+        used = np.ones(packed.shape, dtype=bool)
+        for (matrix, lengths), at, stop in zip(columns, starts[:-1].tolist(), starts[1:].tolist()):
+            packed[:, at:stop] = matrix
             if lengths is not None:
-                used[:, at : at + w] = np.arange(w) < lengths[:, None]
-            at += w
+                used[:, at:stop] = np.arange(stop - at) < lengths[:, None]
+        for first, end, present in runs:
+            if present is not None:
+                absent = np.flatnonzero(~present)
+                if absent.size:
+                    used[absent, int(starts[first + len(head)]) : int(starts[end + len(head)])] = False
         data = packed[used].tobytes()
         ends = np.cumsum(body + 1 + header_lengths).tolist()
         return [data[a:b] for a, b in zip([0, *ends[:-1]], ends)]
@@ -156,7 +189,7 @@ def _add_feature(segments: _Segments, name: str, values: pa.Array) -> None:
         segments.varints(list_length, present)
         segments.const(b"\x0a", present)
         segments.varints(sizes, present)
-        segments.blob(data, sizes)
+        segments.blob(data, sizes, present)
     else:
         raise TypeError(f"feature {name}: {kind} is not int64, float32 or binary")
 
