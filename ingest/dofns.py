@@ -13,6 +13,7 @@ from typing import Any
 
 import apache_beam as beam
 import numpy as np
+import pyarrow as pa
 from apache_beam.metrics.metric import Metrics
 
 from config.settings import IngestConfig
@@ -29,6 +30,9 @@ SPLIT_BUCKETS = 10_000
 BATCH_SIZE = 4_096  # lines judged and encoded together (and about as many examples written together)
 BATCH_BYTES = 8 << 20  # a batch of lines also ends once it holds this many bytes
 DEDUP_BUCKETS = 64  # keys of the duplicate check's GroupByKey (each id falls in exactly one)
+# The framed examples travel to the duplicate check LZ4-compressed (Arrow's codec): ~4x fewer bytes for the runner to
+# copy through its data plane and GroupByKey, for ~1.4 us per record (docs/benchmarks.md).
+TRANSIT_CODEC = "lz4"
 # Quarantine reasons decided by the ingest rather than by the line parser.
 DUPLICATE_REASON = "duplicate_impression_id"
 EMPTY_FILE_REASON = "empty_file"
@@ -74,6 +78,16 @@ def dedup_buckets(fingerprints: np.ndarray) -> np.ndarray:
     return (fingerprints % np.uint64(DEDUP_BUCKETS)).astype(np.int64)
 
 
+def squeeze(framed: bytes) -> bytes:
+    """A pack's framed examples as they travel to the duplicate check."""
+    return pa.compress(framed, codec=TRANSIT_CODEC, asbytes=True)
+
+
+def unsqueeze(data: bytes, size: int) -> bytes:
+    """The framed examples (`size` bytes) of `squeeze`'s `data`."""
+    return pa.decompress(data, decompressed_size=size, codec=TRANSIT_CODEC, asbytes=True)
+
+
 def quarantine_record(
     line: bytes,
     reason: str,
@@ -108,7 +122,8 @@ def quarantine_record(
 Batch = tuple[str, list[int], list[bytes], list[int]]
 # Valid records of one batch and one dedup bucket on their way to the duplicate check, packed (few Python objects, as
 # the in-memory runner holds every grouped value): (source, impression ids, line numbers, the examples framed as in a
-# TFRecord file and concatenated, the length of each framed example, one byte per record: 1 for eval, 0 for train).
+# TFRecord file, concatenated and `squeeze`d, the length of each framed example, one byte per record: 1 for eval, 0
+# for train).
 Packed = tuple[str, list[str], list[int], bytes, list[int], bytes]
 
 
@@ -171,8 +186,9 @@ class _ParseBatchFn(beam.DoFn):
 
     The batch is judged as columns (`logformat.columnar.judge_lines`: the per-line parser's verdict for every line,
     the lines it cannot read as columns judged one by one). Each valid record's fingerprint gives its bucket and split
-    (vectors over the batch); its example is framed here, once. The lines of valid records are not passed on: the
-    rare duplicate is read again from its file (_QuarantineDuplicatesFn).
+    (vectors over the batch); its example is framed here, once, and squeezed for the trip to the duplicate check. The
+    lines of valid records are not passed on: the rare duplicate is read again from its file
+    (_QuarantineDuplicatesFn).
     """
 
     def __init__(self, ingest: IngestConfig):
@@ -203,7 +219,7 @@ class _ParseBatchFn(beam.DoFn):
                     source,
                     [ids[j] for j in picked],
                     [numbers[valid[j]] for j in picked],
-                    tfrecord_bytes([examples[j] for j in picked]),
+                    squeeze(tfrecord_bytes([examples[j] for j in picked])),
                     [len(examples[j]) + FRAME_BYTES for j in picked],
                     evals[run].astype(np.uint8).tobytes(),
                 )
@@ -239,7 +255,8 @@ class _KeepFirstFn(beam.DoFn):
         kept_per_file: Counter[str] = Counter()
         out: dict[str, list[bytes]] = {split: [] for split in SPLITS}
         pending: Counter[str] = Counter()  # examples in out[split]
-        for source, ids, numbers, framed, lengths, evals in packs:
+        for source, ids, numbers, squeezed, lengths, evals in packs:
+            framed = unsqueeze(squeezed, sum(lengths))
             keep = _keep(source, ids, numbers, first)
             for i in (i for i, kept in enumerate(keep) if not kept):
                 counts[f"reason:{DUPLICATE_REASON}"] += 1

@@ -49,7 +49,7 @@ def framed_records(data: bytes) -> list[bytes]:
 def pack(source: str, ids: list[str], numbers: list[int], evals: list[int]) -> dofns.Packed:
     examples = [f"{source}:{n}".encode() for n in numbers]
     lengths = [len(e) + FRAME_BYTES for e in examples]
-    return source, ids, numbers, tfrecord_bytes(examples), lengths, bytes(evals)
+    return source, ids, numbers, dofns.squeeze(tfrecord_bytes(examples)), lengths, bytes(evals)
 
 
 def keep_first(packs: list[dofns.Packed]) -> dict[str, list]:
@@ -85,7 +85,7 @@ def test_keep_first_passes_whole_packs_without_duplicates_in_elements_of_about_a
     out = keep_first(packs)
     assert out["duplicates"] == [] and out["eval"] == []
     assert [len(chunk) for chunk in out["train"]] == [sum(packs[0][4]) * 2] * 2
-    assert b"".join(out["train"]) == b"".join(p[3] for p in packs)
+    assert b"".join(out["train"]) == b"".join(dofns.unsqueeze(p[3], sum(p[4])) for p in packs)
 
 
 def write_logs(root: str) -> None:
