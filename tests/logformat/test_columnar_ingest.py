@@ -173,6 +173,21 @@ def test_fuzz_damaged_lines_agree_with_the_reference(garbage, seed):
     assert_same_verdicts(lines, sizes=(2,))
 
 
+def test_a_batch_that_fails_to_parse_costs_a_bounded_number_of_reads_per_parse_chunk(monkeypatch):
+    """Every plain line of the batch fails Arrow's parse (a string where an int belongs): the parse gives up after
+    _MAX_PARSE_FAILURES failures per PARSE_ROWS lines, so the reads grow with the batch, not with its square, and
+    every line still gets the reference verdict."""
+    monkeypatch.setattr(columnar, "PARSE_ROWS", 64)
+    lines = [line_of({**r, "click": "x"}) for r in RECORDS]
+    reads = []
+    real_read = columnar._read
+    monkeypatch.setattr(columnar, "_read", lambda rows, schema: reads.append(len(rows)) or real_read(rows, schema))
+    assert judge_lines(lines, INGEST) == [reference(line) for line in lines]
+    chunks = -(-len(lines) // columnar.PARSE_ROWS)
+    assert len(reads) <= chunks * (2 * columnar._MAX_PARSE_FAILURES + 1) + 2
+    assert max(reads) <= columnar.PARSE_ROWS  # a failure parses again at most PARSE_ROWS lines, whatever the batch
+
+
 def test_the_layout_cache_stays_bounded():
     for i in range(columnar._MAX_CACHED_LAYOUTS + 8):
         judge_lines([line_of({**GOOD, f"f_dense_{i % 1000:03d}": 1.0, "user_language": None})], INGEST)
