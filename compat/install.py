@@ -11,6 +11,7 @@ PATCH_MODULES = (
     "compat.tfx_sdist",
     "compat.objsize_module_globals",
     "compat.beam_options_views",
+    "compat.tfma_jackknife_seed",
 )
 
 

@@ -11,20 +11,31 @@ After TFX's executor, a NOT_BLESSED blessing gets a `reason` custom property (wh
 refusal), one clause per failed threshold naming the task, the slice, both models' values and the threshold, e.g.
 `click AUC on the overall slice: the ranker 0.6610 vs the simple model 0.6702 (change -0.0092, required >= +0.0000)`
 (components/evaluation_verdict.py).
+
+When the EvalConfig computes confidence intervals (the BaselineEvaluator with `gates.lift_interval`), each failed
+change threshold is judged on its 95 % interval: TFMA checks only the point estimate. If every failure is a change
+whose interval still reaches its bound, the evaluation does not show the shortfall, and the executor turns the
+blessing into BLESSED (the `BLESSED` file and `blessed` = 1, as TFX writes them) with a `reason` that lists the
+changes it did not count. Any failure the data confirm keeps the model refused. TFMA's jackknife is seeded
+(compat/tfma_jackknife_seed.py): the same models and examples get the same interval, and so the same verdict.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from absl import logging
 from tfx import types
 from tfx.components.evaluator import component as evaluator_component
+from tfx.components.evaluator import constants as evaluator_constants
 from tfx.components.evaluator import executor as evaluator_executor
 from tfx.dsl.components.base import executor_spec
+from tfx.dsl.io import fileio
 from tfx.types import standard_component_specs
 
-from components.evaluation_verdict import refusal_reason
+from compat import tfma_jackknife_seed
+from components.evaluation_verdict import judge_evaluation, pass_note, refusal_reason
 from components.served_model import SERVED_PROPERTY, holds_saved_model
 
 BASELINE_KEY = standard_component_specs.BASELINE_MODEL_KEY
@@ -47,6 +58,7 @@ class Executor(evaluator_executor.Executor):
         exec_properties: dict[str, Any],
     ) -> None:
         inputs = without_empty_baseline(input_dict)
+        tfma_jackknife_seed.install()  # the same intervals, and so the same verdict, for the same models and examples
         super().Do(inputs, output_dict, exec_properties)
         blessings = output_dict.get(standard_component_specs.BLESSING_KEY) or []
         evaluations = output_dict.get(standard_component_specs.EVALUATION_KEY) or []
@@ -54,9 +66,25 @@ class Executor(evaluator_executor.Executor):
             return  # no thresholds: TFX's executor gave no verdict
         if blessings[0].get_int_custom_property("blessed") != 1:
             baselines = inputs.get(BASELINE_KEY) or []
-            reason = refusal_reason(evaluations[0].uri, baseline_label(baselines[0] if baselines else None))
+            judgement = judge_evaluation(evaluations[0].uri, baseline_label(baselines[0] if baselines else None))
+            if judgement.not_shown and not judgement.shown:
+                bless(blessings[0], pass_note(judgement))
+                logging.info("Evaluator: BLESSED on the intervals: %s", pass_note(judgement))
+                return
+            reason = refusal_reason(judgement)
             blessings[0].set_string_custom_property("reason", reason)
             logging.warning("Evaluator: NOT BLESSED: %s", reason)
+
+
+def bless(blessing: types.Artifact, reason: str) -> None:
+    """Turns TFX's NOT_BLESSED `blessing` into BLESSED, with `reason` saying why."""
+    refused = os.path.join(blessing.uri, evaluator_constants.NOT_BLESSED_FILE_NAME)
+    if fileio.exists(refused):
+        fileio.remove(refused)
+    with fileio.open(os.path.join(blessing.uri, evaluator_constants.BLESSED_FILE_NAME), "w") as f:
+        f.write("")
+    blessing.set_int_custom_property("blessed", 1)
+    blessing.set_string_custom_property("reason", reason)
 
 
 def baseline_label(baseline: types.Artifact | None) -> str:

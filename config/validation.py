@@ -21,9 +21,9 @@ Rules (tests/config/test_config_validation.py has one case per rule):
 * task dictionaries: `model.task_weights` / `model.score_weights` name known tasks only; `gates.min_auc` binary
   tasks with an AUC in [0.5, 1]; `gates.max_rmse` regression tasks with a bound > 0.
 * gates: `gates.min_lift_over_baseline` and `gates.max_slice_auc_drop` are None or AUC differences in
-  [-0.5, 0.5]; `gates.eval_splits` name splits; `gates.slice_features` name categorical features; `baseline` and
-  `tuning` rates, counts and steps are positive; a lift is gated only with `baseline.enabled`, and
-  `model.wide_from_simple` needs `model.wide` and `baseline.enabled`.
+  [-0.5, 0.5]; `gates.lift_interval` is a bool; `gates.eval_splits` name splits; `gates.slice_features` name
+  categorical features; `baseline` and `tuning` rates, counts and steps are positive; a lift is gated only with
+  `baseline.enabled`, and `model.wide_from_simple` needs `model.wide` and `baseline.enabled`.
 * orderings: `stability.spike_ratio > recovery_ratio >= 1`, `0 < auc_tolerance < auc_learned_margin <= 0.5`;
   `world.num_videos >= world.num_topics`; `train.log_every_steps <= train.train_steps`; shocks fit the world.
 * drift and sequential training: thresholds > 0, acknowledgements read FEATURE@DAY, `sequential.window_days >= 1`.
@@ -521,6 +521,7 @@ def validate_gates(gates: GateConfig) -> None:
             f"gates.{name}",
             f"must be None (not gated) or an AUC difference in [-0.5, 0.5], got {value!r}",
         )
+    require_bool(gates.lift_interval, "gates.lift_interval")
     require(
         isinstance(gates.eval_splits, tuple) and bool(gates.eval_splits) and set(gates.eval_splits) <= set(SPLITS),
         "gates.eval_splits",

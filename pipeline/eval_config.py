@@ -10,7 +10,8 @@ the served model's.
 `build_baseline_eval_config` (the `BaselineEvaluator`: the ranker against the simple model of models/baseline.py,
 trained on the same span): the same metrics on the whole of span d + 1, and for each task in `min_auc` a change
 threshold: the ranker's AUC minus the simple model's must be at least `min_lift_over_baseline` (none when it is None:
-the lift is then measured only).
+the lift is then measured only). With `lift_interval`, TFMA also computes its jackknife confidence intervals there,
+and the Evaluator's executor (components/evaluator.py) judges each lift on its 95 % interval instead of the point.
 
 Labels are read from the transformed features (`transform_features` signature), so watch time is scored in log1p
 seconds, as trained. The survey RMSE is weighted by `has_survey`, i.e. computed over surveyed impressions only.
@@ -139,10 +140,17 @@ def build_baseline_eval_config(gates: GateConfig) -> tfma.EvalConfig:
         thresholds = {
             task: [_on([OVERALL], _auc_threshold(None, gates.min_lift_over_baseline))] for task in gates.min_auc
         }
+    options = None
+    if thresholds and gates.lift_interval:
+        options = tfma.Options(
+            compute_confidence_intervals={"value": True},
+            confidence_intervals=tfma.ConfidenceIntervalOptions(method=tfma.ConfidenceIntervalOptions.JACKKNIFE),
+        )
     return tfma.EvalConfig(
         model_specs=[model_spec()],
         slicing_specs=[OVERALL],
         metrics_specs=_metrics_specs(gates, thresholds, rmse_bounds=False),  # the Evaluator bounds the RMSE
+        options=options,
     )
 
 

@@ -2,9 +2,10 @@
 
 The pipeline's BaselineEvaluator and Evaluator are TFX's Evaluator: TFMA over every example of day d + 1. This
 script runs the same TFMA analysis outside TFX (`tfma.run_model_analysis`, the BaselineEvaluator's metrics without
-its thresholds) on the newest run under `--pipeline-root`: the ranker alone, then the ranker and the simple model,
-and, for contrast, the same examples through the ranker's own `serving_default` signature in batches (the quality
-report's scorer). It prints one Markdown table:
+its thresholds) on the newest run under `--pipeline-root`: the ranker alone, the ranker and the simple model, the
+same pair with TFMA's jackknife confidence intervals (what `gates.lift_interval` adds), and, for contrast, the
+same examples through the ranker's own `serving_default` signature in batches (the quality report's scorer). It
+prints one Markdown table:
 
     python scripts/tfma_cost.py --pipeline-root runs/default
 
@@ -30,12 +31,15 @@ from pipeline.quality.examples import read_examples  # noqa: E402
 from pipeline.quality.scoring import SCORE_BATCH, SavedModelScorer, serving_dir  # noqa: E402
 
 
-def _eval_config(names: list[str]):
+def _eval_config(names: list[str], intervals: bool = False):
     """The BaselineEvaluator's EvalConfig for models `names` (the last is the baseline when there are two), with no
-    thresholds: this measures cost, not verdicts."""
+    thresholds: this measures cost, not verdicts. `intervals`: with the jackknife options `gates.lift_interval`
+    sets."""
     import tensorflow_model_analysis as tfma
 
-    config = build_baseline_eval_config(GateConfig())
+    config = build_baseline_eval_config(GateConfig(min_lift_over_baseline=0.0, lift_interval=intervals))
+    if not intervals:
+        config.ClearField("options")
     template = config.model_specs[0]
     specs = []
     for i, name in enumerate(names):
@@ -52,16 +56,17 @@ def _eval_config(names: list[str]):
     return config
 
 
-def tfma_seconds(models: dict[str, str], examples: str) -> float:
-    """Wall seconds of one TFMA analysis of `models` ({name: SavedModel dir}) over the files `examples`."""
+def tfma_seconds(models: dict[str, str], examples: str, intervals: bool = False) -> tuple[float, float]:
+    """Wall and CPU seconds of one TFMA analysis of `models` ({name: SavedModel dir}) over the files `examples`
+    (in this process: Beam's in-memory runner)."""
     import tensorflow_model_analysis as tfma
 
-    config = _eval_config(list(models))
+    config = _eval_config(list(models), intervals)
     shared = [
         tfma.default_eval_shared_model(path, model_name=name, eval_config=config) for name, path in models.items()
     ]
     with tempfile.TemporaryDirectory() as out:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         tfma.run_model_analysis(
             eval_shared_model=shared if len(shared) > 1 else shared[0],
             eval_config=config,
@@ -69,16 +74,16 @@ def tfma_seconds(models: dict[str, str], examples: str) -> float:
             output_path=out,
             file_format="tfrecords",
         )
-        return time.perf_counter() - started
+        return time.perf_counter() - started, time.process_time() - cpu
 
 
-def signature_seconds(model_uri: str, serialized: list[bytes]) -> float:
-    """Wall seconds of the model's `serving_default` over `serialized`, in the quality report's batches."""
+def signature_seconds(model_uri: str, serialized: list[bytes]) -> tuple[float, float]:
+    """Wall and CPU seconds of the model's `serving_default` over `serialized`, in the quality report's batches."""
     scorer = SavedModelScorer(model_uri)
     scorer.score(serialized[:SCORE_BATCH])  # loading and the first call's tracing are not the per-example cost
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     scorer.score(serialized)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -98,14 +103,14 @@ def main(argv: list[str] | None = None) -> None:
     count = len(serialized)
     rows = [(f"the ranker's `serving_default`, batches of {SCORE_BATCH:,}", 1, signature_seconds(ranker, serialized))]
     rows.append(("TFMA: the ranker", 1, tfma_seconds({"candidate": ranker}, examples)))
-    rows.append(
-        ("TFMA: the ranker and the simple model", 2, tfma_seconds({"candidate": ranker, "simple": simple}, examples))
-    )
+    pair = {"candidate": ranker, "simple": simple}
+    rows.append(("TFMA: the ranker and the simple model", 2, tfma_seconds(pair, examples)))
+    rows.append(("TFMA: the same, with jackknife intervals", 2, tfma_seconds(pair, examples, intervals=True)))
     print(f"{count:,} examples of day d + 1 ({examples})\n")
-    print("| what | models | seconds | ms per example per model |")
-    print("|---|---|---|---|")
-    for what, models, spent in rows:
-        print(f"| {what} | {models} | {spent:.1f} | {1000 * spent / count / models:.3f} |")
+    print("| what | models | seconds | CPU seconds | ms per example per model |")
+    print("|---|---|---|---|---|")
+    for what, models, (spent, cpu) in rows:
+        print(f"| {what} | {models} | {spent:.1f} | {cpu:.1f} | {1000 * spent / count / models:.3f} |")
 
 
 if __name__ == "__main__":

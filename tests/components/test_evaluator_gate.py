@@ -6,15 +6,20 @@ the day's eval split, the trained ranker, and the same ranker untrained (AUCs ne
 
 * the untrained candidate against the trained baseline: refused by the click-AUC value threshold (`min_auc`) and by
   the change threshold (`max_auc_drop` below the baseline), and the pusher pushes nothing;
-* the trained candidate against itself as baseline: blessed (the thresholds do not refuse everything).
+* the trained candidate against itself as baseline: blessed (the thresholds do not refuse everything);
+* the untrained candidate against the trained one under the BaselineEvaluator's EvalConfig with `lift_interval`:
+  TFMA computes the lift's jackknife interval, which lies wholly below 0, so the refusal stands and names it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import pytest
 import tensorflow_model_analysis as tfma
+
+from components.evaluation_verdict import judge_evaluation
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +46,7 @@ def gated(trained_ranker, tmp_path_factory) -> dict:
 
     from components.evaluator import Evaluator
     from components.pusher import RankerPusher
-    from pipeline.eval_config import build_eval_config
+    from pipeline.eval_config import build_baseline_eval_config, build_eval_config
 
     root = tmp_path_factory.mktemp("evaluator-gate")
     gates = trained_ranker.config.gates
@@ -78,6 +83,13 @@ def gated(trained_ranker, tmp_path_factory) -> dict:
         baseline_model=trained.outputs["result"],
         eval_config=eval_config,
     ).with_id("EvaluateSame")
+    lift_gates = dataclasses.replace(gates, min_lift_over_baseline=0.0, lift_interval=True)
+    lift = Evaluator(
+        examples=examples.outputs["result"],
+        model=untrained.outputs["result"],
+        baseline_model=trained.outputs["result"],
+        eval_config=build_baseline_eval_config(lift_gates),
+    ).with_id("EvaluateLift")
     pusher = RankerPusher(
         model=untrained.outputs["result"],
         model_blessing=worse.outputs["blessing"],
@@ -91,7 +103,7 @@ def gated(trained_ranker, tmp_path_factory) -> dict:
         pipeline.Pipeline(
             pipeline_name="evaluator-gate",
             pipeline_root=str(root / "pipeline"),
-            components=[examples, trained, untrained, stable, worse, same, pusher],
+            components=[examples, trained, untrained, stable, worse, same, lift, pusher],
             metadata_connection_config=metadata.sqlite_metadata_connection_config(db),
             beam_pipeline_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"],
         )
@@ -111,6 +123,8 @@ def gated(trained_ranker, tmp_path_factory) -> dict:
         "worse_blessing": output("EvaluateWorse", "blessing"),
         "same_evaluation": output("EvaluateSame", "evaluation"),
         "same_blessing": output("EvaluateSame", "blessing"),
+        "lift_evaluation": output("EvaluateLift", "evaluation"),
+        "lift_blessing": output("EvaluateLift", "blessing"),
     }
 
 
@@ -153,3 +167,13 @@ def test_the_same_model_against_itself_is_blessed(gated):
     assert os.path.exists(os.path.join(gated["same_blessing"], "BLESSED")), _failures(gated["same_evaluation"])
     assert _click_auc(gated["same_evaluation"]) >= 0.55
     assert _failures(gated["same_evaluation"]) == []
+
+
+def test_a_lift_interval_wholly_below_the_bound_keeps_the_refusal(gated):
+    assert os.path.exists(os.path.join(gated["lift_blessing"], "NOT_BLESSED"))
+    assert not os.path.exists(os.path.join(gated["lift_blessing"], "BLESSED"))
+    judgement = judge_evaluation(gated["lift_evaluation"], "the baseline model")
+    [clause] = [c for c in judgement.shown if c.startswith("click AUC")]
+    assert "95 % interval [" in clause and "required >= +0.0000" in clause, clause
+    lower, upper = (float(x) for x in clause.split("95 % interval [")[1].split("]")[0].split(", "))
+    assert lower <= upper < 0.0, clause

@@ -133,6 +133,7 @@ RULES: list[tuple[dict[str, Any], str, str]] = [
     ({"gates": {"max_auc_drop": 2.0}}, "gates.max_auc_drop", "[0, 1]"),
     ({"gates": {"min_lift_over_baseline": 0.7}}, "gates.min_lift_over_baseline", "[-0.5, 0.5]"),
     ({"gates": {"max_slice_auc_drop": "x"}}, "gates.max_slice_auc_drop", "[-0.5, 0.5]"),
+    ({"gates": {"lift_interval": "yes"}}, "gates.lift_interval", "true or false"),
     ({"gates": {"eval_splits": ["test"]}}, "gates.eval_splits", "splits"),
     ({"gates": {"eval_splits": []}}, "gates.eval_splits", "non-empty"),
     ({"gates": {"slice_features": ["user_id"]}}, "gates.slice_features", "categorical"),

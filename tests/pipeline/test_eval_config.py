@@ -93,6 +93,17 @@ def test_without_a_lift_the_baseline_is_measured_but_not_gated():
     config = build_baseline_eval_config(gates)
     assert not gates_baseline(gates)
     assert not tfma.metrics.metric_thresholds_from_metrics_specs(config.metrics_specs, eval_config=config)
+    assert not config.options.compute_confidence_intervals.value
+
+
+@pytest.mark.parametrize("lift_interval", [True, False])
+def test_a_gated_lift_asks_tfma_for_jackknife_intervals_unless_judged_on_the_point(lift_interval):
+    config = build_baseline_eval_config(dataclasses.replace(GateConfig(), lift_interval=lift_interval))
+    assert config.options.compute_confidence_intervals.value is lift_interval
+    if lift_interval:
+        assert config.options.confidence_intervals.method == tfma.ConfidenceIntervalOptions.JACKKNIFE
+    # The Evaluator against the served model judges its change thresholds on the point estimate.
+    assert not build_eval_config(GateConfig()).options.compute_confidence_intervals.value
 
 
 def test_cold_start_slices_are_sql_that_tfx_bsl_runs_on_raw_features():
