@@ -17,7 +17,8 @@ the bytes differ), the same counts.json and the same quarantined lines. A tiny i
 one-time imports are not charged to the first mode.
 
 Records per second = lines / wall seconds, pipeline start-up included; the ingest rows also give CPU seconds (user +
-system of this process and its children: for `in_memory`, what the whole ingest costs on one core). `--logs DIR`
+system of this process and its children: for `in_memory`, what the whole ingest costs on one core) and the peak
+resident memory so far (of this process, which ran the modes before too, or of a child). `--logs DIR`
 ingests the log files under DIR (a RawLogs folder, `day=*/logs-*`) instead of generating them; `--keep DIR` keeps
 each ingest mode's examples and quarantine in DIR/<mode>, and logs generated for the ingest in DIR/logs/for-ingest
 (to ingest the same files with another checkout and compare the outputs). Writes `generation.json` and `generation.md`
@@ -73,6 +74,12 @@ def _cpu_seconds() -> float:
     """User + system CPU seconds of this process and of its finished children."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _peak_rss_mb() -> int:
+    """The largest resident set of this process so far, or of a finished child if larger (MiB)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return round(max(own.ru_maxrss, children.ru_maxrss) / 1024)
 
 
 def _file_digests(root: str) -> dict[str, str]:
@@ -172,6 +179,7 @@ def run_ingest_mode(mode: str, config: Any, logs_dir: str, out_dir: str) -> dict
         "records_per_s": round(counts["total"] / seconds),
         "cpu_seconds": round(cpu, 2),
         "records_per_cpu_s": round(counts["total"] / cpu),
+        "peak_rss_mb": _peak_rss_mb(),
         "good": counts["good"],
         "quarantined": counts["quarantined"],
         "examples_gzip_bytes": _gzip_bytes(examples),
