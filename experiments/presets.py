@@ -309,21 +309,12 @@ def probe_preset() -> LabPreset:
     )
 
 
-def powered_preset() -> LabPreset:
-    """The powered comparison's protocol on its tuning world (experiments/powered.py: its plan, seeds and rules;
-    `ranker sweep --preset powered` runs it, not the generic sweep)."""
-    from experiments.powered import powered_preset as on_world
-
-    return on_world()
-
-
 PRESETS = {
     "quick": quick_preset,
     "full": full_preset,
     "frontier": frontier_preset,
     "width": width_preset,
     "probe": probe_preset,
-    "powered": powered_preset,
 }
 
 

@@ -171,9 +171,7 @@ def test_seeds_are_held_out_from_each_other_and_the_other_presets():
     tuning, evaluation, worlds = set(P.TUNING_SEEDS), set(P.EVAL_SEEDS), set(P.EVAL_WORLDS)
     assert not tuning & evaluation and P.TUNING_WORLD not in worlds
     others = set()
-    for name, make in presets.PRESETS.items():
-        if name == "powered":
-            continue
+    for make in presets.PRESETS.values():
         preset = make()
         others |= {*preset.seeds, *preset.calibration_seeds, *preset.ablation_seeds, preset.world.seed}
     others |= {*controls.SEEDS, *gate_audit.AuditPlan().world_seeds}
@@ -221,8 +219,8 @@ def test_a_resumed_sweep_trains_nothing(tmp_path, monkeypatch):
     assert "C1-C11" in text and "| Small | both | GC | 20 |" in text
 
 
-def test_the_preset_is_registered_and_cheaper_than_full():
-    preset = presets.get_lab_preset("powered")
+def test_the_preset_is_cheaper_than_full():
+    preset = P.powered_preset()
     full = presets.get_lab_preset("full")
     assert preset.world == full.world and preset.passes_per_day == 1 < full.passes_per_day
     assert P.powered_preset(P.EVAL_WORLDS[0]).world.seed == P.EVAL_WORLDS[0]
