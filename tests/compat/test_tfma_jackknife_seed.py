@@ -26,7 +26,7 @@ def patched():
     assert seeded.installed()
 
 
-def _examples(path: str, n: int = 1_500) -> None:
+def _examples(path: str, n: int = 600) -> None:
     rng = np.random.default_rng(3)
     signal = rng.normal(size=n)
     label = (signal + rng.normal(size=n) > 0.8).astype(np.int64)
@@ -50,7 +50,7 @@ def _lift_interval(examples: str, out: str) -> tuple[float, float, float]:
         ],
         slicing_specs=[tfma.SlicingSpec()],
         metrics_specs=[
-            tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="AUC", config=json.dumps({"num_thresholds": 200}))])
+            tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="AUC", config=json.dumps({"num_thresholds": 100}))])
         ],
         options=tfma.Options(
             compute_confidence_intervals={"value": True},
