@@ -79,9 +79,12 @@ def _threshold(threshold: Any) -> str:
 
 
 def interval_reaches(threshold: Any, interval: tuple[float, float]) -> bool:
-    """Whether a change threshold's bound lies within reach of `interval` (lower, upper): its upper end reaches
-    the bound when higher is better, its lower end when lower is better."""
+    """Whether an absolute change threshold's bound lies within reach of `interval` (lower, upper): its upper end
+    reaches the bound when higher is better, its lower end when lower is better. A relative change threshold is
+    never within reach: the interval is of the absolute difference, not of the ratio."""
     change = threshold.change_threshold
+    if not change.HasField("absolute"):
+        return False
     bound = change.absolute.value
     lower, upper = interval
     if change.direction == tfma.MetricDirection.LOWER_IS_BETTER:

@@ -68,8 +68,9 @@ class Executor(evaluator_executor.Executor):
             baselines = inputs.get(BASELINE_KEY) or []
             judgement = judge_evaluation(evaluations[0].uri, baseline_label(baselines[0] if baselines else None))
             if judgement.not_shown and not judgement.shown:
-                bless(blessings[0], pass_note(judgement))
-                logging.info("Evaluator: BLESSED on the intervals: %s", pass_note(judgement))
+                note = pass_note(judgement)
+                bless(blessings[0], note)
+                logging.info("Evaluator: BLESSED on the intervals: %s", note)
                 return
             reason = refusal_reason(judgement)
             blessings[0].set_string_custom_property("reason", reason)

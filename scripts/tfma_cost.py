@@ -38,8 +38,6 @@ def _eval_config(names: list[str], intervals: bool = False):
     import tensorflow_model_analysis as tfma
 
     config = build_baseline_eval_config(GateConfig(min_lift_over_baseline=0.0, lift_interval=intervals))
-    if not intervals:
-        config.ClearField("options")
     template = config.model_specs[0]
     specs = []
     for i, name in enumerate(names):

@@ -117,3 +117,13 @@ def test_bless_turns_a_refusal_into_a_blessing_as_tfx_writes_it(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["BLESSED"]
     assert blessing.get_int_custom_property("blessed") == 1
     assert blessing.get_string_custom_property("reason") == "why"
+
+
+def test_a_relative_change_threshold_is_never_within_reach_of_the_absolute_interval():
+    relative = tfma.MetricThreshold(
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER, relative={"value": 0.0}
+        )
+    )
+    assert not interval_reaches(relative, (-0.01, 0.01))
+    assert interval_reaches(_lift_threshold(0.0), (-0.01, 0.01))
