@@ -24,6 +24,19 @@ from models import features as F
 
 install_patches()  # every Keras model of the project is built here (compat/autograph_keras2.py says why)
 
+# The prefix of the wide part's layers (`linear_logits` inside the ranker; the simple model's have none).
+WIDE_PREFIX = "wide_"
+
+
+def embedding_layer_name(feature: str) -> str:
+    """The Keras layer name of a feature's embedding table."""
+    return f"{feature}_embedding"
+
+
+def value_weights_layer_name(feature: str, prefix: str = "") -> str:
+    """The Keras layer name of a linear model's per-value weights of a feature (`linear_logits`)."""
+    return f"{prefix}{feature}_weights"
+
 
 def input_keys(features: F.FeatureSet = F.CORE_FEATURES) -> list[str]:
     """Transformed feature names the model consumes."""
@@ -92,7 +105,7 @@ def linear_logits(
             len(TASKS),
             embeddings_initializer="zeros",
             embeddings_regularizer=regularizer,
-            name=f"{prefix}{key}_weights",
+            name=value_weights_layer_name(key, prefix),
         )
         terms.append(weights(indices[key]))
     dense_weights = tf.keras.layers.Dense(
@@ -122,7 +135,7 @@ def build_ranker(
             sizes[key],
             config.embedding_dim,
             embeddings_regularizer=tf.keras.regularizers.L2(config.embedding_l2) if config.embedding_l2 > 0 else None,
-            name=f"{key}_embedding",
+            name=embedding_layer_name(key),
         )
         parts.append(emb(indices[key]))
     parts.append(dense)
@@ -144,7 +157,7 @@ def build_ranker(
                 lambda ge: tf.einsum("be,bed->bd", ge[0], ge[1]), name=f"{task}_mixture"
             )([gate, stacked])
 
-    wide = linear_logits(features, sizes, indices, dense, config.wide_l2, prefix="wide_") if config.wide else None
+    wide = linear_logits(features, sizes, indices, dense, config.wide_l2, prefix=WIDE_PREFIX) if config.wide else None
     heads = {}
     for task in TASKS:
         h = _mlp(task_inputs[task], config.tower_units, f"{task}_tower")

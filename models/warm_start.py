@@ -35,6 +35,7 @@ import numpy as np
 import tensorflow as tf
 
 from models import features as F
+from models.ranker import WIDE_PREFIX, embedding_layer_name, value_weights_layer_name
 
 WARM_START_FILE = "warm_start.json"
 
@@ -75,14 +76,14 @@ class RowMap:
 
 
 def embedding_variable_name(feature: str) -> str:
-    """The Keras variable name of a feature's embedding table (models/ranker.py names the layer)."""
-    return f"{feature}_embedding/embeddings:0"
+    """The Keras variable name of a feature's embedding table."""
+    return f"{embedding_layer_name(feature)}/embeddings:0"
 
 
 def wide_variable_name(feature: str) -> str:
-    """The Keras variable name of the wide part's per-value weights of a feature (models/ranker.py `linear_logits`
-    with the prefix `wide_`): a table with one row per vocabulary entry, like the embedding."""
-    return f"wide_{feature}_weights/embeddings:0"
+    """The Keras variable name of the wide part's per-value weights of a feature: a table with one row per
+    vocabulary entry, like the embedding."""
+    return f"{value_weights_layer_name(feature, WIDE_PREFIX)}/embeddings:0"
 
 
 def read_vocabulary(path: str) -> list[bytes]:

@@ -24,9 +24,9 @@ import numpy as np
 import tensorflow as tf
 
 from config.settings import BINARY_TASKS, TASKS
+from models.ranker import WIDE_PREFIX
 from models.stability import write_text
 
-WIDE_PREFIX = "wide_"
 WIDE_START_FILE = "wide_start.json"
 # The key of the Trainer's custom_config that carries the simple model's SavedModel directory to the run_fn
 # (components/ranker_trainer.py sets it from the `simple_model` input).
