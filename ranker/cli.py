@@ -356,12 +356,13 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument(
         "--preset",
         default="quick",
-        choices=["quick", "full", "frontier", "width", "probe", "gate-audit", "powered"],
+        choices=["quick", "full", "frontier", "width", "probe", "gate-audit", "powered", "headroom"],
         help="lab preset (experiments/presets; frontier: full plus the uncensored frontier scan, run it into full's "
         "--out; width: experiments/width.py; probe: the Figure 4 mechanism probe, experiments/probe.py; "
         "gate-audit: the StabilityGate on held-out worlds, "
         "experiments/gate_audit.py; powered: the optimizers tuned with equal budgets on held-out seeds and worlds, "
-        "experiments/powered.py)",
+        "experiments/powered.py; headroom: naive Adagrad's and Clippy's rate curves where naive's rate is limited by "
+        "divergence, experiments/headroom.py)",
     )
     sweep.add_argument("--out", required=True, help="directory for data cache, results.csv, curves and summary.md")
     sweep.add_argument("--workers", type=int, help="training processes in parallel (default: the preset's)")
@@ -386,6 +387,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         from experiments.powered import run_powered_sweep
 
         return run_powered_sweep(args.out, workers=args.workers)
+    if args.preset == "headroom":
+        from experiments.headroom import run_headroom_sweep
+
+        return run_headroom_sweep(args.out, workers=args.workers)
     from experiments.sweep import run_sweep
 
     return run_sweep(args.preset, args.out, workers=args.workers)
