@@ -1,6 +1,6 @@
 """`make bench`: every benchmark in one run, then `docs/benchmarks.md` from their JSON.
 
-    python -m benchmarks.run_all [--out docs/benchmarks] [--quick] [--keep-root]
+    python -m benchmarks.run_all [--out docs/benchmarks] [--quick] [--keep-root] [--scale]
 
 Runs, in order and each in its own process (no TensorFlow state leaks from one into the next):
 generation_bench (10^6 records), pipeline_bench (the `default` preset end to end, into a temporary pipeline root),
@@ -10,6 +10,11 @@ averages, and each benchmark's section rendered by its module's ``markdown`` fro
 hand (below ``HAND_RUN_MARKER`` in the existing report) are kept as they are.
 
 ``--quick`` is a smoke test (a few minutes): the `tiny` preset and small sizes everywhere.
+
+``--scale`` (`make bench SCALE=1`, or `make bench-scale` alone) adds pipeline_scale_bench after the others: the
+pipeline end to end at 1x, 4x and 10x the default day and the `wide` preset's day (about 40 minutes on 2 cores,
+so not part of a plain `make bench`). Its section is written into the report's kept part (below
+``HAND_RUN_MARKER``), replacing its previous one, so a later `make bench` without it keeps it.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ class Step:
     json_file: str
     what: str
     reads_run: bool = False  # reads the pipeline root that pipeline_bench wrote
+    kept_section: bool = False  # its report goes into the kept part of the page (run_all's docstring)
 
 
 def steps(quick: bool) -> list[Step]:
@@ -124,9 +130,30 @@ def steps(quick: bool) -> list[Step]:
     ]
 
 
+def scale_step(quick: bool) -> Step:
+    """The opt-in pipeline scale benchmark (`--scale`): full sizes, or the tiny preset at 1x and 2x."""
+    if quick:
+        args: tuple[str, ...] = ("--preset", "tiny", "--sizes", "1,2", "--wide-preset", "")
+        return Step(
+            "benchmarks.pipeline_scale_bench", args, "pipeline_scale.json", "tiny preset at 1x, 2x", False, True
+        )
+    return Step(
+        "benchmarks.pipeline_scale_bench",
+        ("--overrides", SCALE_OVERRIDES),
+        "pipeline_scale.json",
+        "the default day at 1x/4x/10x and the wide preset's day, next-day gates on the eval split",
+        kept_section=True,
+    )
+
+
+#: Every size of the scale benchmark gates on day d+1's eval split: TFMA over all of a 10x next day would take
+#: most of an hour (docs/benchmarks.md, the scale section).
+SCALE_OVERRIDES = '{"gates": {"eval_splits": ["eval"]}}'
+
+
 def run_step(step: Step, root: str, out: str) -> dict[str, Any]:
     """Runs one benchmark in a subprocess (its output streams through); returns seconds and exit code."""
-    args = [a.format(root=root, out=out) for a in (*step.args, "--out", out)]
+    args = [a.replace("{root}", root).replace("{out}", out) for a in (*step.args, "--out", out)]
     command = [sys.executable, "-m", step.module, *args]
     print(f"\n=== {step.module} {' '.join(args)}", flush=True)
     load = load_average()
@@ -193,11 +220,26 @@ def with_hand_run_sections(new_page: str, old_page: str | None) -> str:
     return new_page.rstrip("\n") + "\n\n" + old_page[old_page.index(HAND_RUN_MARKER) :]
 
 
+def with_kept_section(page_text: str, new_section: str) -> str:
+    """`page_text` with `new_section` in its kept part: replacing the section of the same heading, else appended
+    (after HAND_RUN_MARKER, which is added when missing)."""
+    heading = new_section.splitlines()[0]
+    if heading + "\n" not in page_text:
+        if HAND_RUN_MARKER not in page_text:
+            page_text = page_text.rstrip("\n") + "\n\n" + HAND_RUN_MARKER + "\n"
+        return page_text.rstrip("\n") + "\n\n" + new_section.rstrip("\n") + "\n"
+    start = page_text.index(heading + "\n")
+    end = page_text.find("\n## ", start + len(heading))
+    rest = "" if end < 0 else "\n" + page_text[end + 1 :]
+    return page_text[:start] + new_section.rstrip("\n") + "\n" + rest
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=os.path.join("docs", "benchmarks"), help="JSON and PNG directory")
     parser.add_argument("--quick", action="store_true", help="smoke test: tiny preset, small sizes")
     parser.add_argument("--keep-root", action="store_true", help="keep the benchmark's pipeline root")
+    parser.add_argument("--scale", action="store_true", help="add the pipeline scale benchmark (~40 min)")
     args = parser.parse_args(argv)
     command = command_line("benchmarks.run_all", argv)
     facts = machine_facts()
@@ -206,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     scratch = tempfile.mkdtemp(prefix="bench-")
     root = os.path.join(scratch, "pipeline-root")
     started = time.perf_counter()
-    plan = steps(args.quick)
+    plan = steps(args.quick) + ([scale_step(args.quick)] if args.scale else [])
     runs: list[dict[str, Any]] = []
     done: list[Step] = []
     try:
@@ -225,11 +267,15 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(scratch, ignore_errors=True)
     total = time.perf_counter() - started
     # Only this run's results: a JSON left by an earlier run is never shown as if it were new.
-    sections = [section(step, out) for step in done]
+    sections = [section(step, out) for step in done if not step.kept_section]
     write_json(Path(out) / "run_all.json", {"command": command, "machine": facts, "runs": runs, "seconds": total})
     report = Path(out).with_suffix(".md")
     old = report.read_text() if report.exists() else None
-    report.write_text(with_hand_run_sections(page(command, facts, runs, sections, total, args.quick), old))
+    text = with_hand_run_sections(page(command, facts, runs, sections, total, args.quick), old)
+    for step in done:
+        if step.kept_section:
+            text = with_kept_section(text, section(step, out))
+    report.write_text(text)
     print(f"\nwrote {report} ({total / 60:.1f} min)")
     return 0 if len(done) == len(plan) else 1
 

@@ -67,6 +67,22 @@ def _suffix(reason: str | None) -> str:
     return f" ({reason})" if reason else ""
 
 
+def component_windows(metadata_path: str) -> dict[str, tuple[float, float]]:
+    """Each pipeline node's execution window in the newest run: (creation, last update) in epoch seconds."""
+    store = open_store(metadata_path)
+    runs = store.get_contexts_by_type("pipeline_run")
+    if not runs:
+        return {}
+    run = max(runs, key=lambda c: c.create_time_since_epoch)
+    types = {t.id: t.name for t in store.get_execution_types()}
+    windows: dict[str, tuple[float, float]] = {}
+    for execution in store.get_executions_by_context(run.id):
+        if execution.last_update_time_since_epoch and execution.create_time_since_epoch:
+            node = node_id_of(store, execution, default=types.get(execution.type_id, "").rsplit(".", 1)[-1])
+            windows[node] = (execution.create_time_since_epoch / 1000, execution.last_update_time_since_epoch / 1000)
+    return windows
+
+
 def summarize_run(metadata_path: str, elapsed_s: float | None = None) -> RunSummary:
     """Summary of the newest `pipeline_run` context in the SQLite MLMD store at `metadata_path`."""
     store = open_store(metadata_path)
