@@ -163,6 +163,10 @@ class ModelConfig:
     # Platt scaling (models/calibration.py): after training, the Trainer fits σ(a·logit + b) per binary task on the
     # training span and serves the calibrated probabilities (AUC unchanged).
     calibrate: bool = True
+    # Screen the generated features (`f_dense_*`, `f_cat_*`) on the training span and build the simple model and the
+    # ranker on those associated with a label at this family-wise significance level (models/feature_selection.py);
+    # None: every feature.
+    feature_screening_alpha: float | None = None
     task_weights: dict[str, float] = field(default_factory=lambda: {t: 1.0 for t in TASKS})
     # The combined ranking score: sum_k w_k * output_k (binary outputs are probabilities; watch_time is
     # log1p seconds; survey_rating is on the 1..5 scale).
@@ -325,6 +329,7 @@ class BaselineConfig:
     enabled: bool = True
     learning_rate: float = 0.1  # Adagrad
     l2: float = 1e-4  # on the per-value weights of ids and categoricals (per-id bias terms)
+    dense_l2: float = 0.0  # on the weights of the dense features
     batch_size: int = 512
     train_steps: int = 600  # x batch_size: ~6 passes over the default preset's 48k training examples
 

@@ -362,6 +362,8 @@ def validate_model(model: ModelConfig) -> None:
         "needs model.wide: only the wide part has the simple model's layers",
     )
     require_bool(model.calibrate, "model.calibrate")
+    if model.feature_screening_alpha is not None:
+        require_fraction(model.feature_screening_alpha, "model.feature_screening_alpha", low_open=True, high_open=True)
     if model.architecture == "mmoe":
         require_int(model.num_experts, "model.num_experts")
         require_units(model.expert_units, "model.expert_units")
@@ -541,6 +543,7 @@ def validate_baseline(baseline: BaselineConfig) -> None:
     require_bool(baseline.enabled, "baseline.enabled")
     require_positive_number(baseline.learning_rate, "baseline.learning_rate")
     require_nonnegative_number(baseline.l2, "baseline.l2")
+    require_nonnegative_number(baseline.dense_l2, "baseline.dense_l2")
     require_int(baseline.batch_size, "baseline.batch_size")
     require_int(baseline.train_steps, "baseline.train_steps")
 

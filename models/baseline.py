@@ -25,6 +25,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from config.settings import TASKS, BaselineConfig, PipelineConfig
+from models import feature_selection
 from models import features as F
 from models.inputs import make_dataset
 from models.ranker import categorical_sizes, linear_logits, losses, model_inputs, task_column
@@ -45,7 +46,7 @@ def build_baseline(
     sizes = categorical_sizes(vocab_sizes, features)
     inputs, indices, stacked = model_inputs(features)
     bias = tf.keras.initializers.Constant([3.0 if task == "survey_rating" else 0.0 for task in TASKS])
-    logits = linear_logits(features, sizes, indices, stacked, config.l2, bias=bias)
+    logits = linear_logits(features, sizes, indices, stacked, config.l2, bias=bias, dense_l2=config.dense_l2)
     outputs = {task: task_column(logits, task, task) for task in TASKS}
     return tf.keras.Model(inputs=inputs, outputs=outputs, name="linear_baseline")
 
@@ -69,6 +70,11 @@ def train_and_export(
     tf_transform_output = tft.TFTransformOutput(transform_output_dir)
     spec = tf_transform_output.transformed_feature_spec()
     features = F.feature_set_from_spec(tf_transform_output.raw_feature_spec())
+    screening = None
+    if config.model.feature_screening_alpha is not None:
+        screening = feature_selection.screen_span(train_files, spec, features, config.model.feature_screening_alpha)
+        features = feature_selection.kept_features(features, screening)
+        log.info("screening kept %d of %d generated features", len(screening.kept), len(screening.p_values))
     model = build_baseline(baseline, vocab_sizes(tf_transform_output, config, features), features)
     compile_baseline(model, baseline)
     dataset = make_dataset(train_files, spec, baseline.batch_size, shuffle=True, repeat=True, seed=train.seed)
@@ -79,6 +85,8 @@ def train_and_export(
         json.dump(report, f, indent=1, sort_keys=True)
     log.info("baseline trained for %d steps: %s", baseline.train_steps, report)
     export_serving_model(model, tf_transform_output, config.model, serving_model_dir)
+    if screening is not None:
+        feature_selection.save_screening(screening, serving_model_dir)
     return report
 
 

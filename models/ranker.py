@@ -93,6 +93,7 @@ def linear_logits(
     l2: float,
     prefix: str = "",
     bias: tf.keras.initializers.Initializer | str = "zeros",
+    dense_l2: float = 0.0,
 ) -> tf.Tensor:
     """One linear logit per task ([B, len(TASKS)]): a weight per value of each embedded feature (a per-id bias, an
     embedding of width len(TASKS), L2-regularised by `l2`) plus a linear map of the dense features. Zero at the start.
@@ -109,7 +110,11 @@ def linear_logits(
         )
         terms.append(weights(indices[key]))
     dense_weights = tf.keras.layers.Dense(
-        len(TASKS), kernel_initializer="zeros", bias_initializer=bias, name=f"{prefix}dense_weights"
+        len(TASKS),
+        kernel_initializer="zeros",
+        bias_initializer=bias,
+        kernel_regularizer=tf.keras.regularizers.l2(dense_l2) if dense_l2 > 0 else None,
+        name=f"{prefix}dense_weights",
     )
     terms.append(dense_weights(dense))
     return tf.keras.layers.Add(name=f"{prefix}linear")(terms)
@@ -122,15 +127,30 @@ def task_column(logits: tf.Tensor, task: str, name: str) -> tf.Tensor:
 
 
 def build_ranker(
-    config: ModelConfig, vocab_sizes: dict[str, int], features: F.FeatureSet = F.CORE_FEATURES
+    config: ModelConfig,
+    vocab_sizes: dict[str, int],
+    features: F.FeatureSet = F.CORE_FEATURES,
+    deep_features: F.FeatureSet | None = None,
 ) -> tf.keras.Model:
-    """Builds the functional Keras model; inputs are the transformed `features`, outputs one tensor per task."""
+    """Builds the functional Keras model; inputs are the transformed `features`, outputs one tensor per task.
+
+    `deep_features` (a subset of `features`; default all of them) are the inputs of the deep part; the wide part
+    (with `config.wide`) takes every feature."""
     if config.architecture not in ("shared_bottom", "mmoe"):
         raise ValueError(f"model.architecture must be 'shared_bottom' or 'mmoe', got {config.architecture!r}")
     sizes = categorical_sizes(vocab_sizes, features)
-    inputs, indices, dense = model_inputs(features)
+    inputs, indices, all_dense = model_inputs(features)
+    dense = all_dense
+    deep = features if deep_features is None else deep_features
+    unknown = sorted(set(deep.raw_inputs) - set(features.raw_inputs))
+    if unknown:
+        raise ValueError(f"deep features {unknown} are not among the model's features")
+    if deep is not features:
+        dense = tf.keras.layers.Lambda(lambda xs: tf.stack(xs, axis=-1), name="deep_dense_features")(
+            [inputs[F.transformed_name(k)] for k in deep.dense]
+        )
     parts: list[tf.Tensor] = []
-    for key in features.embedded:
+    for key in deep.embedded:
         emb = tf.keras.layers.Embedding(
             sizes[key],
             config.embedding_dim,
@@ -157,7 +177,9 @@ def build_ranker(
                 lambda ge: tf.einsum("be,bed->bd", ge[0], ge[1]), name=f"{task}_mixture"
             )([gate, stacked])
 
-    wide = linear_logits(features, sizes, indices, dense, config.wide_l2, prefix=WIDE_PREFIX) if config.wide else None
+    wide = (
+        linear_logits(features, sizes, indices, all_dense, config.wide_l2, prefix=WIDE_PREFIX) if config.wide else None
+    )
     heads = {}
     for task in TASKS:
         h = _mlp(task_inputs[task], config.tower_units, f"{task}_tower")

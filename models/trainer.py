@@ -29,7 +29,16 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from config.settings import BINARY_TASKS, TASKS, PipelineConfig, TrainConfig
-from models import calibration, checkpointing, distribution, optimizers, recovery, warm_start, wide_start
+from models import (
+    calibration,
+    checkpointing,
+    distribution,
+    feature_selection,
+    optimizers,
+    recovery,
+    warm_start,
+    wide_start,
+)
 from models import features as F
 from models.hyperparameters import apply_hyperparameters
 from models.inputs import make_dataset
@@ -175,6 +184,29 @@ def build_optimizer(train: TrainConfig) -> tf.keras.optimizers.Optimizer:
     )
 
 
+def model_screening(
+    config: PipelineConfig,
+    features: F.FeatureSet,
+    train_files: list[str],
+    transformed_spec: dict,
+    base_model: str | None,
+    simple_model: str | None,
+) -> feature_selection.Screening | None:
+    """The generated features the ranker takes (models/feature_selection.py; None: all of them). A warm-started model
+    keeps its base model's (all of them when the base was built without a screening), a wide part started from the
+    simple model takes the simple model's; otherwise the training span is screened."""
+    alpha = config.model.feature_screening_alpha
+    if alpha is None:
+        return None
+    if base_model and config.sequential.warm_start:
+        return feature_selection.load_screening(base_model)
+    if simple_model and config.model.wide_from_simple:
+        inherited = feature_selection.load_screening(simple_model)
+        if inherited is not None:
+            return inherited
+    return feature_selection.screen_span(train_files, transformed_spec, features, alpha)
+
+
 def train_and_export(
     config: PipelineConfig,
     transform_output_dir: str,
@@ -222,6 +254,10 @@ def train_and_export(
     dataset = dataset.with_options(distribution.dataset_options(strategy))
 
     features = F.feature_set_from_spec(tf_transform_output.raw_feature_spec())  # the world's inputs, via the schema
+    screening = model_screening(config, features, train_files, spec, base_model, simple_model)
+    if screening is not None:
+        features = feature_selection.kept_features(features, screening)
+        log.info("the ranker takes %d of %d generated features", len(screening.kept), len(screening.p_values))
     with strategy.scope():  # model variables and optimizer slots are created mirrored across replicas
         model = build_ranker(config.model, vocab_sizes(tf_transform_output, config, features), features)
         compile_ranker(model, build_optimizer(train), config.model)
@@ -315,6 +351,8 @@ def train_and_export(
         platt = calibration.fit_calibration(model, span)
         calibration.save_calibration(platt, model_run_dir)
     export_serving_model(model, tf_transform_output, config.model, serving_model_dir, platt)
+    if screening is not None:
+        feature_selection.save_screening(screening, serving_model_dir)
     return report
 
 

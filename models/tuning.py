@@ -35,6 +35,7 @@ from keras_tuner.engine import base_tuner
 from tfx.components.tuner.component import TunerFnResult
 
 from config.settings import BINARY_TASKS, PipelineConfig
+from models import feature_selection
 from models import features as F
 from models.hyperparameters import apply_hyperparameters
 from models.inputs import make_dataset
@@ -117,6 +118,11 @@ def tuner_fn(fn_args) -> TunerFnResult:
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     spec = tf_transform_output.transformed_feature_spec()
     features = F.feature_set_from_spec(tf_transform_output.raw_feature_spec())
+    if config.model.feature_screening_alpha is not None:  # the trials take the features the Trainer would
+        screening = feature_selection.screen_span(
+            fn_args.train_files, spec, features, config.model.feature_screening_alpha
+        )
+        features = feature_selection.kept_features(features, screening)
     sizes = vocab_sizes(tf_transform_output, config, features)
     oracle = keras_tuner.oracles.RandomSearchOracle(
         objective=keras_tuner.Objective(OBJECTIVE, direction="max"),

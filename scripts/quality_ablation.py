@@ -18,7 +18,10 @@ deep: `model.wide`), `wl2N` (its L2), `cwN` (click's task weight), `wsimple` (th
 simple model's trained weights as the Trainer starts it, models/wide_start.py; `wmask`: with chained heads only the
 click and survey columns, not dismiss; `wfreeze` also freezes it),
 `tuned` (the Tuner's best trial, from `--hyperparameters`: its best_hyperparameters.txt); `simple` is the
-pipeline's simple model (models/baseline.py).
+pipeline's simple model (models/baseline.py), `simple_...` with edits of its own: `bl2N` (`baseline.l2`), `bdl2N`
+(`baseline.dense_l2`). Feature edits, for the ranker and the simple model: `sel` (only the generated features the
+screening test keeps, models/feature_selection.py, at its default level), `nogen` (no generated feature), and for
+the ranker `deepcore` (the generated features feed its wide part only).
 
 `--blend A,B` also scores a stacked model of two of the variants: per binary task, a logistic regression on their
 two logits fitted on the training days' 20 % holdout (the stacker sees no example the variants trained on).
@@ -46,6 +49,7 @@ from experiments.data import feature_set, prepare_data  # noqa: E402
 from models import features as F  # noqa: E402
 from models.baseline import build_baseline, compile_baseline  # noqa: E402
 from models.calibration import fit_platt  # noqa: E402
+from models.feature_selection import screen  # noqa: E402
 from models.hyperparameters import apply_hyperparameters  # noqa: E402
 from models.ranker import build_ranker, compile_ranker, split_labels  # noqa: E402
 from models.trainer import build_optimizer  # noqa: E402
@@ -62,9 +66,10 @@ def variant(config: PipelineConfig, name: str, hyperparameters: str | None = Non
         name = "_".join(part for part in name.split("_") if part != "tuned") or "base"
     model: dict = {}
     train: dict = {}
+    baseline: dict = {}
     parts = [] if name in ("base", "simple") else name.split("_")
     for part in parts:
-        if part in ("wsimple", "wfreeze", "wmask"):  # handled where the model is built (the wide part)
+        if part in ("simple", "wsimple", "wfreeze", "wmask", "deepcore", "nogen", "sel"):  # handled below
             continue
         if part == "plain":  # the ranker without the preset's choices: independent heads, equal weights, no wide part
             model.update(
@@ -82,6 +87,10 @@ def variant(config: PipelineConfig, name: str, hyperparameters: str | None = Non
             model["wide_l2"] = float(part[3:])
         elif part == "rw":
             model["task_weights"] = dict(DEFAULT_TASK_WEIGHTS)
+        elif part.startswith("bl2"):
+            baseline["l2"] = float(part[3:])
+        elif part.startswith("bdl2"):
+            baseline["dense_l2"] = float(part[4:])
         elif part.startswith("l2k"):
             model["kernel_l2"] = float(part[3:])
         elif part.startswith("l2e"):
@@ -109,6 +118,7 @@ def variant(config: PipelineConfig, name: str, hyperparameters: str | None = Non
             config,
             model=dataclasses.replace(config.model, **model),
             train=dataclasses.replace(config.train, **train),
+            baseline=dataclasses.replace(config.baseline, **baseline),
         ),
         "core" in parts,
     )
@@ -131,6 +141,12 @@ def main() -> None:
     parser.add_argument("--world-seed", type=int, default=None)
     parser.add_argument("--variants", default="base")
     parser.add_argument("--hyperparameters", default=None, help="a Tuner's best_hyperparameters.txt (variant 'tuned')")
+    parser.add_argument(
+        "--index-shuffle",
+        action="store_true",
+        help="shuffle row indices instead of examples (a 100k-example shuffle buffer of the wide preset's 258 "
+        "columns holds ~20 GB); another data order, so compare only variants of the same run",
+    )
     parser.add_argument("--blend", default=None, help="two variants A,B: a stacker on their logits (docstring)")
     args = parser.parse_args()
     config = get_preset(args.preset)
@@ -175,14 +191,43 @@ def main() -> None:
                 features, ids=(), categoricals=("surface",), bucketed_ints=(("position", 32), ("is_subscribed", 2))
             )
             fs = dataclasses.replace(fs, signed_log_dense=())
+        if "sel" in name.split("_"):  # only the generated features the screening test keeps
+            screening = screen(
+                {k: train_cols[F.transformed_name(k)] for k in fs.raw_inputs},
+                {t: train_cols[F.label_key(t)] for t in (*BINARY_TASKS, "watch_time")},
+                fs.dense,
+                fs.embedded,
+                BINARY_TASKS,
+            )
+            print(f"screening: kept {len(screening.kept)} of {len(screening.p_values)}: {screening.kept}", flush=True)
+            dropped = set(screening.dropped)
+            fs = dataclasses.replace(
+                fs,
+                categoricals=tuple(k for k in fs.categoricals if k not in dropped),
+                signed_log_dense=tuple(k for k in fs.signed_log_dense if k not in dropped),
+            )
+        if "nogen" in name.split("_"):  # no generated features anywhere in the model
+            fs = dataclasses.replace(
+                fs, categoricals=tuple(k for k in fs.categoricals if not k.startswith("f_cat_")), signed_log_dense=()
+            )
         tf.keras.utils.set_random_seed(cfg.train.seed)
-        data = (
-            tf.data.Dataset.from_tensor_slices((feats, labels))
-            .shuffle(100_000, seed=cfg.train.seed)
-            .repeat()
-            .batch(cfg.train.batch_size, drop_remainder=True)
-        )
-        if name == "simple":
+        if args.index_shuffle:  # shuffle row indices and gather batches: no per-example tensors in a buffer
+            rows = len(train_cols[F.label_key("click")])
+            data = (
+                tf.data.Dataset.range(rows)
+                .shuffle(rows, seed=cfg.train.seed)
+                .repeat()
+                .batch(cfg.train.batch_size, drop_remainder=True)
+                .map(lambda i: tf.nest.map_structure(lambda column: tf.gather(column, i), (feats, labels)))
+            )
+        else:
+            data = (
+                tf.data.Dataset.from_tensor_slices((feats, labels))
+                .shuffle(100_000, seed=cfg.train.seed)
+                .repeat()
+                .batch(cfg.train.batch_size, drop_remainder=True)
+            )
+        if name.split("_")[0] == "simple":
             model = compile_baseline(build_baseline(cfg.baseline, lab.vocab_sizes, fs), cfg.baseline)
         else:
             edits = name.split("_")
@@ -191,7 +236,14 @@ def main() -> None:
                 start = compile_baseline(build_baseline(cfg.baseline, lab.vocab_sizes, fs), cfg.baseline)
                 start.fit(data, epochs=1, steps_per_epoch=cfg.baseline.train_steps, verbose=0)
                 tf.keras.utils.set_random_seed(cfg.train.seed)
-            model = build_ranker(cfg.model, lab.vocab_sizes, fs)
+            deep = None
+            if "deepcore" in edits:  # the generated features feed the wide part only
+                deep = dataclasses.replace(
+                    fs,
+                    categoricals=tuple(k for k in fs.categoricals if not k.startswith("f_cat_")),
+                    signed_log_dense=(),
+                )
+            model = build_ranker(cfg.model, lab.vocab_sizes, fs, deep)
             if start is not None:
                 weights = linear_weights_of_model(start)
                 copied = ("click", "survey_rating") if "wmask" in edits else None

@@ -142,6 +142,9 @@ RULES: list[tuple[dict[str, Any], str, str]] = [
     ({"gates": {"cold_user_max_watch_count": 0}}, "gates.cold_user_max_watch_count", ">= 1"),
     ({"baseline": {"learning_rate": 0}}, "baseline.learning_rate", "> 0"),
     ({"baseline": {"l2": -1.0}}, "baseline.l2", ">= 0"),
+    ({"baseline": {"dense_l2": -1.0}}, "baseline.dense_l2", ">= 0"),
+    ({"model": {"feature_screening_alpha": 0}}, "model.feature_screening_alpha", "(0, 1)"),
+    ({"model": {"feature_screening_alpha": 1.5}}, "model.feature_screening_alpha", "(0, 1)"),
     ({"baseline": {"enabled": "no"}}, "baseline.enabled", "true or false"),
     (
         {"baseline": {"enabled": False}, "gates": {"min_lift_over_baseline": 0.0}},
