@@ -112,6 +112,11 @@ def test_the_regimes_share_the_powered_world_and_differ_in_budget():
         reference.window,
     )
     assert big.batch_size == 4 * powered.batch_size and big.passes_per_day == powered.passes_per_day == 1
+    # the same number of evaluations in both (the detector's chance rule reads the last 3 of them)
+    for preset in (big, powered):
+        per_day = (preset.world.impressions_per_day // preset.batch_size) // preset.window * preset.window
+        steps = per_day * (preset.world.num_days - 1)
+        assert steps // (preset.window * preset.eval_every_windows) == 8
     assert H.headroom_preset(H.EVAL_WORLDS[0]).world.seed == H.EVAL_WORLDS[0]
 
 
@@ -230,3 +235,15 @@ def test_a_resumed_sweep_trains_nothing(tmp_path, monkeypatch):
     assert len(rows) == total
     assert os.path.exists(tmp_path / H.INVOCATIONS_FILE)
     assert len(H.planned_rows(R.read_rows(sweep.path))) == len(rows)
+
+
+def test_a_regime_whose_evaluation_is_incomplete_gets_no_verdict():
+    rows = _tuning({m: 0.64 for m in H.NAIVE_RATES}, {m: 0.66 for m in H.CLIPPY_RATES})
+    choice = H.choose(rows)
+    evaluation = _evaluation({(m, x): 0.65 for _, m, x in choice.eval_configs()})
+    assert H.evaluation_complete(evaluation, choice)
+    partial = evaluation[:-1]
+    assert not H.evaluation_complete(partial, choice)
+    assert len(H.planned_rows(rows + partial)) == len(rows)  # the partial evaluation is left out
+    text = H.headroom_markdown(H.planned_rows(rows + partial))
+    assert "**Not evaluated**" in text and "Not evaluated (no verdict): batch512" in text
