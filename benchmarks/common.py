@@ -12,6 +12,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import statistics
 import sys
 import time
@@ -59,9 +60,9 @@ def machine_facts() -> dict[str, Any]:
 
 
 def command_line(module: str, argv: Sequence[str] | None) -> str:
-    """The command that reproduces this run: `python -m <module> <args>`."""
+    """The command that reproduces this run: `python -m <module> <args>`, each argument quoted for a shell."""
     args = list(sys.argv[1:] if argv is None else argv)
-    return " ".join(["python -m " + module, *args]).strip()
+    return " ".join(["python -m " + module, *(shlex.quote(a) for a in args)]).strip()
 
 
 def write_json(path: str | Path, data: Any) -> Path:

@@ -53,7 +53,7 @@ PLOT_FILE = "pipeline_scale.png"
 #: A slope above this is called superlinear in the report.
 SUPERLINEAR_SLOPE = 1.1
 #: Components under this many CPU seconds at 1x get no slope (start-up noise dominates them).
-MIN_CPU_FOR_SLOPE = 2.0
+MIN_CPU_FOR_SLOPE = 1.0
 SECTION_HEADING = "## Pipeline cost and memory against the day and the features"
 
 
@@ -236,7 +236,7 @@ def markdown(summary: dict[str, Any]) -> str:
         f"Slopes above {SUPERLINEAR_SLOPE}: {', '.join(over) if over else 'none'}. "
         f"Plot: [{PLOT_FILE}]({summary['plot']}). Total {summary['seconds'] / 60:.1f} min.",
         "",
-        f"Command: `{summary['command']}`",
+        f"Command: `{summary['command']}`" + (f" {summary['note']}" if summary.get("note") else ""),
         "",
     ]
     return "\n".join(lines)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import common, run_all
 from benchmarks import pipeline_scale_bench as bench
-from benchmarks import run_all
 from config.overrides import apply_overrides
 from config.settings import default_preset
 from config.validation import validate_config
@@ -125,6 +125,8 @@ def test_markdown_tabulates_components_by_size_with_slopes_and_width() -> None:
     assert "| Transform | 20.0 / 10.0 / 1,000 | 80.0 / 40.0 / 1,000 | 4.00x | 1.00 |" in text  # 50 -> 200 fields
     assert "Slopes above 1.1: Evaluator." in text and "Total 30.0 min." in text
     assert text.rstrip().endswith("Command: `python -m benchmarks.pipeline_scale_bench`")
+    noted = bench.markdown({**_summary(), "note": "(two runs)"})
+    assert noted.rstrip().endswith("Command: `python -m benchmarks.pipeline_scale_bench` (two runs)")
 
 
 def test_plot_writes_a_png(tmp_path) -> None:
@@ -177,3 +179,8 @@ def test_tree_sampler_counts_the_children() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_the_command_line_quotes_arguments_for_a_shell() -> None:
+    command = common.command_line("benchmarks.pipeline_scale_bench", ["--overrides", '{"gates": {}}', "--sizes", "1,4"])
+    assert command == "python -m benchmarks.pipeline_scale_bench --overrides '{\"gates\": {}}' --sizes 1,4"
