@@ -64,7 +64,7 @@ fmt: env
 	$(VENV)/bin/ruff format .
 
 # Benchmarks (total time in the report): JSON + PNGs into docs/benchmarks/, the report into docs/benchmarks.md.
-# `make bench SCALE=1` adds the pipeline scale benchmark (~40 min more); `make bench-scale` runs it alone.
+# `make bench SCALE=1` adds the pipeline scale benchmark (41 CPU-min, ~70 min wall on 2 shared cores); `make bench-scale` runs it alone.
 bench: env
 	$(PY) -m benchmarks.run_all --out docs/benchmarks $(if $(SCALE),--scale)
 

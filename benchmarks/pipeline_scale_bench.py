@@ -256,10 +256,11 @@ def plot(summary: dict[str, Any], path: Path) -> Path:
     ax = axes[0][0]
     xs = [r["multiplier"] for r in scaled]
     nodes = sorted(summary["slopes"], key=lambda n: -scaled[-1]["nodes"][n]["cpu_s"])
-    colors = plt.get_cmap("tab20")
-    for i, node in enumerate(nodes):
+    palette = plt.get_cmap("tab20")
+    color = {node: palette(i % 20) for i, node in enumerate(nodes)}  # one colour per node in both panels
+    for node in nodes:
         ys = [r["nodes"][node]["cpu_s"] for r in scaled]
-        ax.loglog(xs, ys, "o-", color=colors(i % 20), label=f"{node}: {summary['slopes'][node]:.2f}")
+        ax.loglog(xs, ys, "o-", color=color[node], label=f"{node}: {summary['slopes'][node]:.2f}")
     if nodes:
         first = scaled[0]["nodes"][nodes[0]]["cpu_s"]
         ax.loglog(xs, [first * x / xs[0] for x in xs], "--", color="grey", linewidth=1, label="slope 1 reference")
@@ -272,10 +273,13 @@ def plot(summary: dict[str, Any], path: Path) -> Path:
         narrow = next(r for r in scaled if r["multiplier"] == 1)
         ax = axes[0][1]
         fx = [narrow["fields_per_record"], wide["fields_per_record"]]
-        for i, node in enumerate(sorted(summary.get("width_slopes", {}), key=lambda n: -wide["nodes"][n]["cpu_s"])):
+        for node in sorted(summary.get("width_slopes", {}), key=lambda n: -wide["nodes"][n]["cpu_s"]):
             ys = [narrow["nodes"][node]["cpu_s"], wide["nodes"][node]["cpu_s"]]
-            ax.loglog(fx, ys, "o-", color=colors(i % 20), label=f"{node}: {summary['width_slopes'][node]:.2f}")
+            ax.loglog(
+                fx, ys, "o-", color=color.get(node, "black"), label=f"{node}: {summary['width_slopes'][node]:.2f}"
+            )
         ax.set_xticks(fx, [f"{f} ({r['preset']})" for f, r in zip(fx, (narrow, wide))])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("fields per log record (1x day)")
         ax.set_title("cost vs feature count (legend: log-log slope)")
         ax.legend(fontsize=7, loc="upper left")

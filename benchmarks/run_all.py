@@ -12,9 +12,9 @@ hand (below ``HAND_RUN_MARKER`` in the existing report) are kept as they are.
 ``--quick`` is a smoke test (a few minutes): the `tiny` preset and small sizes everywhere.
 
 ``--scale`` (`make bench SCALE=1`, or `make bench-scale` alone) adds pipeline_scale_bench after the others: the
-pipeline end to end at 1x, 4x and 10x the default day and the `wide` preset's day (about 40 minutes on 2 cores,
-so not part of a plain `make bench`). Its section is written into the report's kept part (below
-``HAND_RUN_MARKER``), replacing its previous one, so a later `make bench` without it keeps it.
+pipeline end to end at 1x, 4x and 10x the default day and the `wide` preset's day (41 CPU-minutes, 70 minutes of
+wall time on 2 shared cores, so not part of a plain `make bench`). Its section is written into the report's kept
+part (below ``HAND_RUN_MARKER``), replacing its previous one, so a later `make bench` without it keeps it.
 """
 
 from __future__ import annotations
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=os.path.join("docs", "benchmarks"), help="JSON and PNG directory")
     parser.add_argument("--quick", action="store_true", help="smoke test: tiny preset, small sizes")
     parser.add_argument("--keep-root", action="store_true", help="keep the benchmark's pipeline root")
-    parser.add_argument("--scale", action="store_true", help="add the pipeline scale benchmark (~40 min)")
+    parser.add_argument("--scale", action="store_true", help="add the pipeline scale benchmark (~41 CPU-min)")
     args = parser.parse_args(argv)
     command = command_line("benchmarks.run_all", argv)
     facts = machine_facts()
