@@ -424,6 +424,7 @@ def comparisons(choice: Choice) -> tuple[tuple[str, tuple[str, float], tuple[str
         ("total", ("clippy", c), ("adagrad", r)),
         ("rate", ("clippy", c), ("clippy", r)),
         ("clipping", ("clippy", r), ("adagrad", r)),
+        ("next", ("clippy", c), ("adagrad", 2 * r)),
     )
 
 
@@ -432,6 +433,7 @@ COMPARISON_TEXT: dict[str, str] = {
     "total": "Clippy at c* minus naive at r* (what Clippy's headroom buys)",
     "rate": "Clippy at c* minus Clippy at r* (the part its higher rate buys)",
     "clipping": "Clippy at r* minus naive at r* (the part its clipping buys at the same rate)",
+    "next": "Clippy at c* minus naive at 2r*, pairs where naive trained (not in the rule; added after the runs)",
 }
 
 
