@@ -96,11 +96,14 @@ class AuditPlan:
         return sum(len(m.learning_rates) for m in self.methods)
 
 
-def repository_integers(roots: Iterable[pathlib.Path]) -> set[int]:
-    """Every integer literal (Python source, ast) under `roots`: the seeds the repository's tests and presets use."""
+def repository_integers(roots: Iterable[pathlib.Path], skip: pathlib.Path | None = None) -> set[int]:
+    """Every integer literal (Python source, ast) under `roots`, except in the file `skip` (a plan's own module):
+    the seeds the repository's tests and presets use."""
     found: set[int] = set()
     for root in roots:
         for path in sorted(root.rglob("*.py")):
+            if skip is not None and path.resolve() == skip.resolve():
+                continue
             for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
                 if isinstance(node, ast.Constant) and type(node.value) is int:
                     found.add(node.value)

@@ -174,17 +174,9 @@ def powered_preset(world_seed: int = TUNING_WORLD) -> LabPreset:
 
 def repository_integers_except_powered(roots: Sequence[pathlib.Path]) -> set[int]:
     """Every integer literal under `roots` (`gate_audit.repository_integers`) except this module's own."""
-    import ast
+    from experiments.gate_audit import repository_integers
 
-    found: set[int] = set()
-    for root in roots:
-        for path in sorted(root.rglob("*.py")):
-            if path.resolve() == pathlib.Path(__file__).resolve():
-                continue
-            for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-                if isinstance(node, ast.Constant) and type(node.value) is int:
-                    found.add(node.value)
-    return found
+    return repository_integers(roots, skip=pathlib.Path(__file__))
 
 
 # -- the plan -------------------------------------------------------------------------------------------------------
