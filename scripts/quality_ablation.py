@@ -49,7 +49,7 @@ from experiments.data import feature_set, prepare_data  # noqa: E402
 from models import features as F  # noqa: E402
 from models.baseline import build_baseline, compile_baseline  # noqa: E402
 from models.calibration import fit_platt  # noqa: E402
-from models.feature_selection import screen  # noqa: E402
+from models.feature_selection import kept_features, screen  # noqa: E402
 from models.hyperparameters import apply_hyperparameters  # noqa: E402
 from models.ranker import build_ranker, compile_ranker, split_labels  # noqa: E402
 from models.trainer import build_optimizer  # noqa: E402
@@ -200,12 +200,7 @@ def main() -> None:
                 BINARY_TASKS,
             )
             print(f"screening: kept {len(screening.kept)} of {len(screening.p_values)}: {screening.kept}", flush=True)
-            dropped = set(screening.dropped)
-            fs = dataclasses.replace(
-                fs,
-                categoricals=tuple(k for k in fs.categoricals if k not in dropped),
-                signed_log_dense=tuple(k for k in fs.signed_log_dense if k not in dropped),
-            )
+            fs = kept_features(fs, screening)
         if "nogen" in name.split("_"):  # no generated features anywhere in the model
             fs = dataclasses.replace(
                 fs, categoricals=tuple(k for k in fs.categoricals if not k.startswith("f_cat_")), signed_log_dense=()
